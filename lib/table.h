@@ -1,0 +1,54 @@
+#pragma once
+// Terminal detection and the one table printer every listing uses.
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wp {
+
+/// True when stream is a terminal and TERM is not "dumb".
+bool is_smart_terminal(std::FILE* stream);
+
+/// Colour only on a smart terminal and without NO_COLOR.
+bool use_colour(std::FILE* stream);
+
+/// How a listing is written. automatic: table on a terminal, TSV otherwise.
+enum class OutputFormat { automatic, table, tsv, csv, json };
+
+/// Parses "table", "tsv", "csv", "json" (Error(64) otherwise).
+OutputFormat parse_output_format(std::string_view name);
+
+/// Escapes a TSV field: tab, newline, CR and backslash become \t \n \r \\.
+std::string tsv_escape(std::string_view field);
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+std::string csv_escape(std::string_view field);
+
+/// A JSON string literal, quotes included.
+std::string json_quote(std::string_view text);
+
+/// Rows of text under named columns. Numeric columns are right-aligned on a
+/// terminal and written as bare numbers in JSON.
+class Table {
+public:
+    struct Column {
+        std::string name;
+        bool numeric = false;
+    };
+
+    explicit Table(std::vector<Column> columns) : m_columns(std::move(columns)) {}
+    /// Cells in column order; std::nullopt-like empty values are written as "".
+    void add_row(std::vector<std::string> cells);
+    std::size_t size() const { return m_rows.size(); }
+
+    /// Writes the table to stream in the given format (automatic decided by stream).
+    void print(std::FILE* stream, OutputFormat format) const;
+
+private:
+    std::vector<Column> m_columns;
+    std::vector<std::vector<std::string>> m_rows;
+};
+
+} // namespace wp

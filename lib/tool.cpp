@@ -1,0 +1,134 @@
+#include "tool.h"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "error.h"
+
+namespace wp {
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+std::string g_program = "wp";
+std::atomic<int> g_verbosity{0};
+
+extern "C" void record_signal(int sig) {
+    g_signal = sig;
+}
+
+void install_signal_handlers() {
+    std::signal(SIGPIPE, SIG_DFL);
+    struct sigaction sa {};
+    sa.sa_handler = record_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; // no SA_RESTART: blocking calls return EINTR so loops can unwind
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+void print_error(std::string_view message) {
+    std::fflush(stdout);
+    fmt::print(stderr, "{}: {}\n", g_program, escape_control(message));
+}
+
+int finish(int code) {
+    // A full disk or a closed pipe must not pass for success.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+        const int err = errno;
+        fmt::print(stderr, "{}: cannot write standard output: {}\n", g_program, std::strerror(err));
+        if (code == exit_code::k_ok) {
+            code = exit_code::k_io;
+        }
+    }
+    if (g_signal != 0) {
+        const int sig = g_signal;
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
+    return code;
+}
+
+} // namespace
+
+bool interrupted() noexcept {
+    return g_signal != 0;
+}
+
+std::string_view program_name() noexcept {
+    return g_program;
+}
+
+int verbosity() noexcept {
+    return g_verbosity.load(std::memory_order_relaxed);
+}
+
+void set_verbosity(int level) noexcept {
+    g_verbosity.store(level, std::memory_order_relaxed);
+}
+
+std::string escape_control(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\x{:02x}", c);
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+void warn_message(std::string_view message) {
+    if (verbosity() >= 0) {
+        fmt::print(stderr, "{}: warning: {}\n", g_program, escape_control(message));
+    }
+}
+
+void info_message(int /*level*/, std::string_view message) {
+    fmt::print(stderr, "{}: {}\n", g_program, escape_control(message));
+}
+
+int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
+             const std::function<int()>& body) {
+    g_program = app.get_name();
+    install_signal_handlers();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) { // --help, --version
+            app.exit(e, std::cout, std::cerr);
+            return finish(exit_code::k_ok);
+        }
+        print_error(e.what());
+        fmt::print(stderr, "Run with --help for more information.\n");
+        return finish(exit_code::k_usage);
+    }
+    try {
+        load_config(app, options);
+        set_verbosity(options.quiet ? -1 : options.verbosity);
+        return finish(body());
+    } catch (const Error& e) {
+        print_error(e.what());
+        return finish(e.code());
+    } catch (const CLI::ParseError& e) {
+        print_error(e.what());
+        return finish(exit_code::k_usage);
+    } catch (const std::bad_alloc&) {
+        print_error("out of memory");
+        return finish(exit_code::k_io);
+    } catch (const std::exception& e) {
+        print_error(fmt::format("internal error: {}", e.what()));
+        return finish(70);
+    }
+}
+
+} // namespace wp
