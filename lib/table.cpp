@@ -129,12 +129,12 @@ void Table::print(std::FILE* stream, OutputFormat format) const {
                 width[c] = std::max(width[c], display_width(cells.back()));
             }
         }
-        auto emit = [&](const std::vector<std::string>& cells, bool header) {
+        auto emit = [&](const std::vector<std::string>& cells) {
             std::string line;
             for (std::size_t c = 0; c < cells.size(); ++c) {
                 const std::size_t pad = width[c] - display_width(cells[c]);
                 const bool last = c + 1 == cells.size();
-                if (m_columns[c].numeric && !header) {
+                if (m_columns[c].numeric) {
                     line.append(pad, ' ');
                     line += cells[c];
                 } else {
@@ -156,9 +156,9 @@ void Table::print(std::FILE* stream, OutputFormat format) const {
         for (const auto& col : m_columns) {
             header.push_back(col.name);
         }
-        emit(header, true);
+        emit(header);
         for (const auto& cells : shown) {
-            emit(cells, false);
+            emit(cells);
         }
         break;
     }

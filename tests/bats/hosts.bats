@@ -1,0 +1,176 @@
+#!/usr/bin/env bats
+# wp-hosts as an operator runs it, checked with the sqlite3 shell.
+bats_require_minimum_version 1.5.0
+
+setup() {
+    HOSTS="$WP_BIN/wp-hosts"
+    T=$(mktemp -d)
+    DB="$T/wp.db"
+    export WP_CONFIG="$T/wp.conf"
+    printf 'db = %s\n' "$DB" > "$WP_CONFIG"
+}
+
+teardown() {
+    rm -rf "$T"
+}
+
+@test "--version and --help go to stdout with status 0" {
+    run --separate-stderr "$HOSTS" --version
+    [ "$status" -eq 0 ]
+    [[ "$output" == "wp-hosts (wp-tools) "* ]]
+    [ -z "$stderr" ]
+    run --separate-stderr "$HOSTS" --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"--db"* ]]
+    [[ "$output" == *"retire"* ]]
+    [ -z "$stderr" ]
+}
+
+@test "an unknown option exits 64 naming it on stderr" {
+    run --separate-stderr "$HOSTS" list --frobnicate
+    [ "$status" -eq 64 ]
+    [ -z "$output" ]
+    [[ "$stderr" == "wp-hosts: "*"--frobnicate"* ]]
+}
+
+@test "a typo in wp.conf exits 78 naming file and line" {
+    printf '# comment\ndb = %s\nspol = /tmp/x\n' "$DB" > "$WP_CONFIG"
+    run --separate-stderr "$HOSTS" list
+    [ "$status" -eq 78 ]
+    [ "$stderr" = "wp-hosts: $WP_CONFIG:3: unknown key 'spol'" ]
+    printf 'db %s\n' "$DB" > "$WP_CONFIG"
+    run --separate-stderr "$HOSTS" list
+    [ "$status" -eq 78 ]
+    [ "$stderr" = "wp-hosts: $WP_CONFIG:1: expected 'key = value'" ]
+}
+
+@test "a missing named config is an error, a missing default one is fine" {
+    run --separate-stderr "$HOSTS" --config "$T/absent.conf" list
+    [ "$status" -eq 78 ]
+    [[ "$stderr" == "wp-hosts: cannot read configuration $T/absent.conf: No such file or directory" ]]
+    unset WP_CONFIG
+    run --separate-stderr "$HOSTS" --db "$DB" add tor1
+    [ "$status" -eq 0 ]
+}
+
+@test "the command line wins over wp.conf" {
+    run "$HOSTS" --db "$T/other.db" add tor1
+    [ "$status" -eq 0 ]
+    [ "$(sqlite3 "$T/other.db" 'SELECT name FROM servers')" = "tor1" ]
+    [ ! -e "$DB" ]
+}
+
+@test "add, list, import, set and retire round-trip in a file sqlite3 reads" {
+    "$HOSTS" add tor1 --address 192.0.2.10 --city Toronto --country CA --provider VPSVille --virt xen
+    "$HOSTS" add dub1 --address 192.0.2.20 --port 2222 --city Dublin --country IE --provider MyHost.ie \
+        --virt openvz --ssh-user proxyadm --log-path /srv/squid/access.log --rotate-cmd '/usr/sbin/squid -k rotate'
+    printf 'name,address,city,country,provider,virt,active\nprg1,198.51.100.30,Prague,CZ,Cool Housing,openvz,yes\n"par1",198.51.100.7,"Paris, 11e",FR,Gandi,xen,no\n' > "$T/in.csv"
+    "$HOSTS" import "$T/in.csv"
+
+    [ "$(sqlite3 -separator '|' "$DB" "SELECT name, address, port, ssh_user, city, country, provider, virt, active, log_path, rotate_cmd FROM servers ORDER BY name")" = \
+"dub1|192.0.2.20|2222|proxyadm|Dublin|IE|MyHost.ie|openvz|1|/srv/squid/access.log|/usr/sbin/squid -k rotate
+par1|198.51.100.7|22||Paris, 11e|FR|Gandi|xen|0|/var/log/squid/access.log|squid -k rotate
+prg1|198.51.100.30|22||Prague|CZ|Cool Housing|openvz|1|/var/log/squid/access.log|squid -k rotate
+tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k rotate" ]
+
+    run --separate-stderr "$HOSTS" list
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "${lines[0]}" = "$(printf 'name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive')" ]
+    [ "${lines[1]}" = "$(printf 'dub1\t192.0.2.20\t2222\tDublin\tIE\tMyHost.ie\topenvz\tyes')" ]
+    [ "${lines[2]}" = "$(printf 'par1\t198.51.100.7\t22\tParis, 11e\tFR\tGandi\txen\tno')" ]
+    [ "${#lines[@]}" -eq 5 ]
+
+    "$HOSTS" set tor1 --port 2200 --virt kvm --notes "moved rack"
+    [ "$(sqlite3 -separator '|' "$DB" "SELECT port, virt, notes, city FROM servers WHERE name = 'tor1'")" = "2200|kvm|moved rack|Toronto" ]
+    "$HOSTS" set par1 --active yes --rename par2
+    [ "$(sqlite3 "$DB" "SELECT name || ':' || active FROM servers WHERE address = '198.51.100.7'")" = "par2:1" ]
+
+    "$HOSTS" retire prg1
+    [ "$(sqlite3 "$DB" "SELECT active, retired_at IS NOT NULL FROM servers WHERE name = 'prg1'")" = "0|1" ]
+    run "$HOSTS" list --format csv
+    [[ "$output" != *prg1* ]]
+    run "$HOSTS" list --all --format csv
+    [[ "$output" == *prg1* ]]
+
+    run "$HOSTS" list --where "country = 'CA'" --format tsv
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 2 ]
+    [[ "${lines[1]}" == tor1* ]]
+}
+
+@test "bad values are refused with 64 and change nothing" {
+    "$HOSTS" add tor1
+    run --separate-stderr "$HOSTS" add tor1
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-hosts: server tor1 already exists" ]
+    for args in "../evil" "-- -rf" "x --port 0" "x --port 65536" "x --virt hyperv" "x --address -oProxyCommand=sh" "x --log-path relative/log"; do
+        # shellcheck disable=SC2086
+        run --separate-stderr "$HOSTS" add $args
+        [ "$status" -eq 64 ] || { echo "args: $args -> $status $stderr"; false; }
+    done
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM servers')" = 1 ]
+    run --separate-stderr "$HOSTS" set ghost --port 23
+    [ "$status" -eq 66 ]
+    [ "$stderr" = "wp-hosts: no server named ghost" ]
+}
+
+@test "--where can only read" {
+    "$HOSTS" add tor1
+    "$HOSTS" add dub1
+    before=$(sqlite3 "$DB" .dump)
+    for w in "1); DROP TABLE servers; --" \
+             "name = 'x' OR (SELECT 1 FROM servers) = 1; DELETE FROM servers" \
+             "1) ; UPDATE servers SET port = 1; SELECT (1" \
+             "load_extension('/tmp/x.so') IS NULL"; do
+        run --separate-stderr "$HOSTS" list --where "$w"
+        [ "$status" -eq 64 ] || { echo "where: $w -> $status"; false; }
+        [ -z "$output" ]
+        [[ "$stderr" == "wp-hosts: --where "* ]]
+    done
+    [ "$(sqlite3 "$DB" .dump)" = "$before" ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM servers')" = 2 ]
+}
+
+@test "a bad CSV row names line and column and imports nothing" {
+    "$HOSTS" add tor1
+    printf 'name,port,virt\nlon1,22,xen\nams1,22,hyperv\n' > "$T/bad.csv"
+    run --separate-stderr "$HOSTS" import "$T/bad.csv"
+    [ "$status" -eq 65 ]
+    [[ "$stderr" == "wp-hosts: $T/bad.csv:3: column virt: 'hyperv' is not one of"*"nothing imported" ]]
+    printf 'name,port\nlon1,22\ntor1,22\n' | { run --separate-stderr "$HOSTS" import -; [ "$status" -eq 65 ]; [[ "$stderr" == *"<stdin>:3: column name: server tor1 already exists"* ]]; }
+    [ "$(sqlite3 "$DB" 'SELECT group_concat(name) FROM servers')" = "tor1" ]
+    run "$HOSTS" import "$T/absent.csv"
+    [ "$status" -eq 66 ]
+}
+
+@test "a second writer waits for the first, then succeeds" {
+    "$HOSTS" add tor1
+    # hold a write transaction for 2 s from another process
+    (printf 'BEGIN IMMEDIATE;\nINSERT INTO users(name) VALUES (%s);\n' "'held'"; sleep 2; printf 'COMMIT;\n') | sqlite3 "$DB" &
+    holder=$!
+    sleep 0.5
+    run --separate-stderr "$HOSTS" add dub1
+    wait "$holder"
+    [ "$status" -eq 0 ]
+    [ "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM servers) || ',' || (SELECT count(*) FROM users)")" = "2,1" ]
+}
+
+@test "status shows what later tools record" {
+    "$HOSTS" add tor1
+    "$HOSTS" add dub1
+    sqlite3 "$DB" "INSERT INTO host_status SELECT id, 1764000000, 'connection refused', 1764003600, 4 FROM servers WHERE name = 'dub1'"
+    run --separate-stderr "$HOSTS" status
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures')" ]
+    [ "${lines[1]}" = "$(printf 'dub1\t2025-11-24T16:00:00Z\tconnection refused\t2025-11-24T17:00:00Z\t4')" ]
+    [ "${lines[2]}" = "$(printf 'tor1\t\t\t\t0')" ]
+}
+
+@test "stdout to a full device fails with 74" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    "$HOSTS" add tor1
+    run --separate-stderr bash -c "'$HOSTS' list > /dev/full"
+    [ "$status" -eq 74 ]
+    [[ "$stderr" == "wp-hosts: cannot write standard output: No space left on device" ]]
+}
