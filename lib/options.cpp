@@ -90,6 +90,7 @@ std::string version_string(std::string_view program) {
 
 void add_common_options(CLI::App& app, CommonOptions& o, std::string_view program) {
     app.set_version_flag("--version", version_string(program));
+    app.fallthrough(); // shared options may follow a subcommand too
     auto* g = app.add_option_group("Common options");
     g->add_option("--config", o.config, "configuration file (default /etc/wp/wp.conf, env WP_CONFIG)");
     g->add_option("--db", o.db, "SQLite database")->capture_default_str();
