@@ -1,0 +1,69 @@
+#pragma once
+// Billing rules: how many times a logged transfer is billed, from its Squid
+// result tag and hierarchy code (share/billing.rules, DESIGN.md's table).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace wp {
+
+/// A Squid result tag reduced to what billing cares about: without the
+/// TCP_/UDP_ prefix, the CF_ (collapsed forwarding) marker and the _CF,
+/// _IGNORED, _TIMEDOUT and _ABORTED suffixes; NONE_NONE, TAG_NONE and NONE
+/// are "NONE". Returns a view into tag, or into scratch when bytes had to be
+/// removed from the middle.
+std::string_view normalise_tag(std::string_view tag, std::string& scratch);
+
+/// A hierarchy code reduced the same way: without Squid's TIMEOUT_ prefix and
+/// Squid 3's HIER_ prefix, so "TIMEOUT_HIER_DIRECT", "HIER_DIRECT" and Squid
+/// 2's "DIRECT" are all "DIRECT". A view into hierarchy.
+std::string_view normalise_hierarchy(std::string_view hierarchy);
+
+/// What a line is billed at: bytes x factor.
+struct Pricing {
+    int factor = 2;
+    bool by_default = true; ///< no explicit rule matched (the tool reports these)
+
+    friend bool operator==(const Pricing&, const Pricing&) = default;
+};
+
+/// An ordered list of rules; the first that matches a line prices it.
+/// Immutable once built, so one instance serves every thread.
+class BillingRules {
+public:
+    /// Rules from text (syntax in share/billing.rules); a syntax error is
+    /// Error(78) "FILE:LINE: what is wrong".
+    static BillingRules parse(std::string_view text, std::string_view file_name);
+    /// Rules from a file; a file that cannot be read is Error(66/77/74) naming it.
+    static BillingRules load(const std::string& path);
+    /// The built-in table, the same as the shipped share/billing.rules.
+    static BillingRules defaults();
+
+    /// Prices one line by its raw tag and hierarchy code as logged.
+    Pricing price(std::string_view raw_tag, std::string_view hierarchy) const;
+
+    /// Where the rules came from (file name, or "built-in defaults").
+    const std::string& source() const { return m_source; }
+
+private:
+    struct StringHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    using NameIds = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
+
+    static int id_of(const NameIds& ids, std::string_view name);
+
+    std::string m_source;
+    NameIds m_tag_ids;  ///< normalised tag named by some rule -> row
+    NameIds m_hier_ids; ///< normalised hierarchy named by some rule -> column
+    bool m_uses_hierarchy = false;
+    /// Pricing of every (tag row, hierarchy column); row and column 0 stand
+    /// for names no rule mentions. Precomputed so price() is two look-ups.
+    std::vector<Pricing> m_table;
+};
+
+} // namespace wp

@@ -1,0 +1,71 @@
+#pragma once
+// Hourly usage: requests, bytes and billed bytes merged per (user, UTC hour),
+// and written to the database with upserts so that files add up.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace wp {
+
+class Database;
+
+/// What one (server, user, hour) adds up to.
+struct UsageCounts {
+    std::int64_t requests = 0;
+    std::int64_t bytes = 0;
+    std::int64_t billed_bytes = 0;
+    void add(const UsageCounts& o) {
+        requests += o.requests;
+        bytes += o.bytes;
+        billed_bytes += o.billed_bytes;
+    }
+};
+
+/// One merged record, user decoded ("-" for none).
+struct UsageRow {
+    std::string user;
+    std::int64_t hour = 0;
+    UsageCounts counts;
+};
+
+/// Merges lines per (user as logged, hour). Lines of one user and hour come
+/// in runs, so the last group is cached and a line costs no allocation.
+class HourlyUsage {
+public:
+    /// The counters of (logged user, hour start), created on first sight.
+    UsageCounts& at(std::string_view logged_user, std::int64_t hour);
+    /// The records with users decoded (spellings that decode alike merged),
+    /// sorted by user then hour.
+    std::vector<UsageRow> rows() const;
+    bool empty() const { return m_users.empty(); }
+    void clear();
+
+private:
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    using Hours = std::vector<std::pair<std::int64_t, UsageCounts>>;
+    std::unordered_map<std::string, Hours, Hash, std::equal_to<>> m_users;
+    std::string m_last_user;
+    std::int64_t m_last_hour = -1;
+    UsageCounts* m_last = nullptr;
+};
+
+/// Writes usage rows of a server with upserts (users created on first sight)
+/// inside the caller's transaction; returns the UTC days touched.
+class UsageWriter {
+public:
+    explicit UsageWriter(Database& db);
+    void add(std::int64_t server_id, const std::vector<UsageRow>& rows);
+    std::int64_t user_id(const std::string& name);
+
+private:
+    Database& m_db;
+    std::unordered_map<std::string, std::int64_t> m_user_ids;
+};
+
+} // namespace wp
