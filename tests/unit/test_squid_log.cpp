@@ -100,6 +100,15 @@ TEST(NativeLog, UserNameWithUnescapedSpace) {
                   {1764072003, 0, "TCP_MISS", 200, 1234, "de la  Cruz 200", "HIER_DIRECT"});
 }
 
+TEST(NativeLog, RightHandFieldsAreReadFromTheEnd) {
+    // Blanks in user names are not escaped, so the last two fields are always
+    // hierarchy/peer and content type, whatever comes before them.
+    const LogRecord r = parsed(k_native, "1764072000.123 5 127.0.0.1 TCP_MISS/200 10 GET http://a/ alice "
+                                         "HIER_DIRECT/1.2.3.4 text/html FIRST_UP_PARENT/p.example -");
+    EXPECT_EQ(r.user, "alice HIER_DIRECT/1.2.3.4 text/html");
+    EXPECT_EQ(r.hierarchy, "FIRST_UP_PARENT");
+}
+
 TEST(NativeLog, EscapedUserNamesStayEscaped) {
     const LogRecord space = parsed(k_native, "1764072003.000 12 127.0.0.1 TCP_MISS/200 1 GET http://a/ "
                                              "dave%20jones HIER_DIRECT/10.0.0.1 text/html");
@@ -217,8 +226,6 @@ TEST(NativeLog, RejectsWhatItDoesNotUnderstand) {
         "1764072000.123 5 127.0.0.1 TCP_MISS/200 10 GET http://a/ HIER_DIRECT/1.2.3.4 text/html",
         // hierarchy without its '/'
         "1764072000.123 5 127.0.0.1 TCP_MISS/200 10 GET http://a/ alice HIER_DIRECT text/html",
-        // a field too many at the end
-        "1764072000.123 5 127.0.0.1 TCP_MISS/200 10 GET http://a/ alice HIER_DIRECT/1.2.3.4 text/html extra/x y",
         // 19 digits would overflow
         "1764072000.123 5 127.0.0.1 TCP_MISS/200 9999999999999999999 GET http://a/ alice HIER_DIRECT/1.2.3.4 -",
         // a common-format line
@@ -408,7 +415,7 @@ TEST(Logformat, HeadersQuotingAndLiterals) {
     // padded and left-aligned fields
     const LogGrammar padded = LogGrammar::from_logformat("%10ts|%-8un|%Ss|%5<st|%05>Hs");
     expect_record(parsed(padded, "1764072000|bob     |TCP_HIT|   42|00200"),
-                  {1764072000, 0, "TCP_HIT", 200, 42, "bob     ", ""});
+                  {1764072000, 0, "TCP_HIT", 200, 42, "bob", ""});
 }
 
 TEST(Logformat, UserCodesByPreference) {
