@@ -6,6 +6,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -21,7 +22,7 @@ namespace wp {
 namespace {
 
 constexpr std::size_t k_input_chunk = 256 * 1024;
-constexpr std::size_t k_max_open_days = 6;
+constexpr std::size_t k_max_open_days = 3;
 
 std::int64_t file_size(int fd, const std::string& path) {
     struct stat st {};
@@ -110,6 +111,13 @@ ArchiveAppender::Day& ArchiveAppender::open_day(std::int64_t day_start) {
     day->cctx = ZSTD_createCCtx();
     ZSTD_CCtx_setParameter(day->cctx, ZSTD_c_compressionLevel, m_level);
     ZSTD_CCtx_setParameter(day->cctx, ZSTD_c_checksumFlag, 1);
+    // One compression worker thread: the parser goes on while zstd works, so
+    // archiving costs about what compressing alone does. The frames are the same
+    // format; without threading support in libzstd this is simply ignored.
+    if (std::thread::hardware_concurrency() > 1) {
+        ZSTD_CCtx_setParameter(day->cctx, ZSTD_c_nbWorkers, 1);
+        ZSTD_CCtx_setParameter(day->cctx, ZSTD_c_jobSize, 1 << 20); // bounds the memory each day holds
+    }
     day->output.resize(ZSTD_CStreamOutSize());
     day->input.reserve(k_input_chunk + 65536);
     auto [it, inserted] = m_open.emplace(day_start, std::move(day));

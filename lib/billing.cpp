@@ -1,6 +1,8 @@
 #include "billing.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <optional>
 #include <unistd.h>
@@ -11,10 +13,36 @@ namespace wp {
 
 namespace {
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+// Fixed-length compares the compiler inlines: normalising runs for every line.
+template <std::size_t N>
+bool starts_with(std::string_view s, const char (&prefix)[N]) {
+    return s.size() >= N - 1 && std::memcmp(s.data(), prefix, N - 1) == 0;
+}
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+template <std::size_t N>
+bool ends_with(std::string_view s, const char (&suffix)[N]) {
+    return s.size() >= N - 1 && std::memcmp(s.data() + s.size() - (N - 1), suffix, N - 1) == 0;
+}
+
+template <std::size_t N>
+bool equals(std::string_view s, const char (&word)[N]) {
+    return s.size() == N - 1 && std::memcmp(s.data(), word, N - 1) == 0;
+}
+
+// Cheap and good enough for a few dozen upper-case names: the length and the
+// first and last eight bytes (fewer for short names), mixed by multiplication.
+inline uint64_t name_hash(std::string_view s) {
+    uint64_t head = 0;
+    uint64_t tail = 0;
+    if (s.size() >= 8) {
+        std::memcpy(&head, s.data(), 8);
+        std::memcpy(&tail, s.data() + s.size() - 8, 8);
+    } else {
+        for (char c : s)
+            head = (head << 8) | static_cast<unsigned char>(c);
+    }
+    const uint64_t h = (head ^ (tail * 0x9e3779b97f4a7c15ULL) ^ s.size()) * 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 29);
 }
 
 // Kept in step with share/billing.rules (a unit test compares the two).
@@ -143,6 +171,8 @@ private:
                 if (names.empty())
                     error("'{}' needs at least one name", keyword);
             }
+            if (!tag_seen && !hier_seen)
+                error("a rule starts with 'tag', 'hier' or 'default'");
         }
         if (i >= words.size() || words[i] != "=")
             error("missing '= FACTOR' at the end of the rule");
@@ -186,33 +216,36 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
 
 std::string_view normalise_tag(std::string_view tag, std::string& scratch) {
     // Suffixes first, so that "NONE_NONE_ABORTED" loses "_ABORTED" before
-    // "NONE_" is taken for a protocol prefix.
-    for (bool again = true; again;) {
-        again = false;
-        for (std::string_view suffix : {"_ABORTED", "_TIMEDOUT", "_IGNORED", "_CF"}) {
-            if (ends_with(tag, suffix) && tag.size() > suffix.size()) {
-                tag.remove_suffix(suffix.size());
-                again = true;
-            }
-        }
+    // "NONE_" is taken for a protocol prefix. Squid appends them in this order.
+    for (;;) {
+        if (ends_with(tag, "_ABORTED") && tag.size() > 8)
+            tag.remove_suffix(8);
+        else if (ends_with(tag, "_TIMEDOUT") && tag.size() > 9)
+            tag.remove_suffix(9);
+        else if (ends_with(tag, "_IGNORED") && tag.size() > 8)
+            tag.remove_suffix(8);
+        else if (ends_with(tag, "_CF") && tag.size() > 3)
+            tag.remove_suffix(3);
+        else
+            break;
     }
     // "TAG_NONE" is Squid's name for "no tag yet", not a protocol prefix.
-    if (tag == "TAG_NONE")
+    if (equals(tag, "TAG_NONE"))
         return "NONE";
-    for (std::string_view prefix : {"TCP_", "UDP_", "NONE_"}) {
-        if (starts_with(tag, prefix) && tag.size() > prefix.size()) {
-            tag.remove_prefix(prefix.size());
-            break;
-        }
-    }
+    if ((starts_with(tag, "TCP_") || starts_with(tag, "UDP_")) && tag.size() > 4)
+        tag.remove_prefix(4);
+    else if (starts_with(tag, "NONE_") && tag.size() > 5)
+        tag.remove_prefix(5);
     if (starts_with(tag, "CF_") && tag.size() > 3)
         tag.remove_prefix(3);
     // A collapsed-forwarding marker inside the name (not a form Squid writes
     // today, but cheap to accept) is cut out into scratch.
-    if (const std::size_t cf = tag.find("_CF_"); cf != std::string_view::npos) {
-        scratch.assign(tag.substr(0, cf));
-        scratch.append(tag.substr(cf + 3));
-        tag = scratch;
+    for (std::size_t i = 1; i + 4 < tag.size(); ++i) {
+        if (tag[i] == '_' && tag[i + 1] == 'C' && tag[i + 2] == 'F' && tag[i + 3] == '_') {
+            scratch.assign(tag.substr(0, i));
+            scratch.append(tag.substr(i + 3));
+            return scratch;
+        }
     }
     return tag;
 }
@@ -225,9 +258,41 @@ std::string_view normalise_hierarchy(std::string_view hierarchy) {
     return hierarchy;
 }
 
-int BillingRules::id_of(const NameIds& ids, std::string_view name) {
-    const auto it = ids.find(name);
-    return it == ids.end() ? 0 : it->second;
+int BillingRules::NameTable::find(std::string_view name) const {
+    if (slots.empty())
+        return 0;
+    const uint64_t hash = name_hash(name);
+    const std::size_t mask = slots.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+        const Slot& slot = slots[i];
+        if (slot.id == 0)
+            return 0;
+        if (slot.hash == hash && slot.name == name)
+            return slot.id;
+    }
+}
+
+int BillingRules::NameTable::add(std::string_view name) {
+    if (const int id = find(name))
+        return id;
+    if (static_cast<std::size_t>(count + 1) * 2 > slots.size()) {
+        std::vector<Slot> old = std::move(slots);
+        slots.assign(std::max<std::size_t>(16, old.size() * 2), Slot{});
+        for (Slot& slot : old) {
+            if (slot.id == 0)
+                continue;
+            std::size_t i = slot.hash & (slots.size() - 1);
+            while (slots[i].id != 0)
+                i = (i + 1) & (slots.size() - 1);
+            slots[i] = std::move(slot);
+        }
+    }
+    const uint64_t hash = name_hash(name);
+    std::size_t i = hash & (slots.size() - 1);
+    while (slots[i].id != 0)
+        i = (i + 1) & (slots.size() - 1);
+    slots[i] = Slot{std::string(name), hash, ++count};
+    return count;
 }
 
 BillingRules BillingRules::parse(std::string_view text, std::string_view file_name) {
@@ -239,13 +304,12 @@ BillingRules BillingRules::parse(std::string_view text, std::string_view file_na
     std::vector<std::string> hier_names{""};
     for (const Rule& rule : rules) {
         for (const std::string& tag : rule.tags)
-            if (out.m_tag_ids.emplace(tag, static_cast<int>(tag_names.size())).second)
+            if (out.m_tags.add(tag) == static_cast<int>(tag_names.size()))
                 tag_names.push_back(tag);
         for (const std::string& hier : rule.hiers)
-            if (out.m_hier_ids.emplace(hier, static_cast<int>(hier_names.size())).second)
+            if (out.m_hiers.add(hier) == static_cast<int>(hier_names.size()))
                 hier_names.push_back(hier);
     }
-    out.m_uses_hierarchy = hier_names.size() > 1;
 
     // Row/column 0 is "a name no rule mentions": only rules that accept any
     // tag (or any hierarchy) can match it.
@@ -296,11 +360,11 @@ BillingRules BillingRules::defaults() {
 
 Pricing BillingRules::price(std::string_view raw_tag, std::string_view hierarchy) const {
     std::string scratch; // only written for a tag with "_CF_" inside; no allocation otherwise
-    const int t = id_of(m_tag_ids, normalise_tag(raw_tag, scratch));
-    if (!m_uses_hierarchy)
+    const int t = m_tags.find(normalise_tag(raw_tag, scratch));
+    if (m_hiers.count == 0)
         return m_table[static_cast<std::size_t>(t)];
-    const std::size_t columns = m_hier_ids.size() + 1;
-    const int h = id_of(m_hier_ids, normalise_hierarchy(hierarchy));
+    const std::size_t columns = static_cast<std::size_t>(m_hiers.count) + 1;
+    const int h = m_hiers.find(normalise_hierarchy(hierarchy));
     return m_table[static_cast<std::size_t>(t) * columns + static_cast<std::size_t>(h)];
 }
 

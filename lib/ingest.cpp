@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -398,8 +399,22 @@ void write_records(const ParseRequest& req, const RunState& state) {
                            c.bytes, c.billed_bytes);
         }
     }
+    struct stat sb {};
     if (req.output == "-") {
         std::fwrite(buf.data(), 1, buf.size(), out);
+    } else if (::stat(req.output.c_str(), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        // A device or a pipe (/dev/null, a FIFO) is written, never renamed over.
+        const int fd = ::open(req.output.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fail_errno(errno, fmt::format("cannot open {}", req.output));
+        }
+        try {
+            write_all(fd, std::string_view(buf.data(), buf.size()), req.output);
+        } catch (...) {
+            ::close(fd);
+            throw;
+        }
+        ::close(fd);
     } else {
         atomic_write_file(req.output, std::string_view(buf.data(), buf.size()), 0644);
     }
