@@ -96,7 +96,9 @@ ArchiveAppender::Day& ArchiveAppender::open_day(std::int64_t day_start) {
         const std::int64_t committed = m_committed(day->relative);
         const std::int64_t size = file_size(day->fd, day->path);
         if (size < committed) {
-            fail(exit_code::k_io, "archive {} is {} bytes, shorter than the {} bytes committed: refusing to append",
+            fail(exit_code::k_io,
+                 "archive {} is {} bytes, shorter than the {} bytes committed: refusing to append (restore it from "
+                 "backup)",
                  day->path, size, committed);
         }
         if (size > committed && ::ftruncate(day->fd, committed) != 0) {
@@ -210,20 +212,21 @@ void ArchiveAppender::abandon() noexcept {
     }
 }
 
-int repair_torn_archives(Database& db, const std::string& root) {
+int repair_torn_archives(Database& db, const std::string& root, std::vector<std::string>* damaged) {
     auto st = db.prepare("SELECT path, committed_size FROM archive_files");
     int repaired = 0;
     while (st.step()) {
         const std::string path = root + "/" + st.column_text(0);
         const std::int64_t committed = st.column_int64(1);
         struct stat sb {};
-        if (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            fail(exit_code::k_io, "archive {} is missing or not a regular file ({} bytes committed)", path,
-                 committed);
-        }
-        if (sb.st_size < committed) {
-            fail(exit_code::k_io, "archive {} is {} bytes, shorter than the {} bytes committed", path, sb.st_size,
-                 committed);
+        if (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < committed) {
+            // Lost or cut elsewhere: appending to it is refused later, for
+            // that server's day only; the rest of the archive is fine.
+            if (damaged != nullptr) {
+                damaged->push_back(fmt::format("archive {} is missing or shorter than the {} bytes committed",
+                                               path, committed));
+            }
+            continue;
         }
         if (sb.st_size > committed) {
             if (::truncate(path.c_str(), committed) != 0) {

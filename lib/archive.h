@@ -70,8 +70,8 @@ private:
 };
 
 /// Cuts every archive file in archive_files back to its committed size (torn
-/// appends of a crashed run). Returns the number of files repaired; a file
-/// shorter than committed is an Error(74) naming it: data was lost elsewhere.
-int repair_torn_archives(Database& db, const std::string& root);
+/// appends of a crashed run). Returns the number of files repaired; files
+/// missing or shorter than committed (lost elsewhere) are listed in damaged.
+int repair_torn_archives(Database& db, const std::string& root, std::vector<std::string>* damaged = nullptr);
 
 } // namespace wp

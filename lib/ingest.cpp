@@ -520,7 +520,11 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
         make_directories(parent_directory(opts.db));
         lock.emplace(opts.db + ".parse.lock");
         Database db(opts.db);
-        const int repaired = repair_torn_archives(db, opts.archive);
+        std::vector<std::string> damaged;
+        const int repaired = repair_torn_archives(db, opts.archive, &damaged);
+        for (const auto& d : damaged) {
+            warn_message(d);
+        }
         if (repaired > 0) {
             info(1, "cut torn appends off {} archive files", repaired);
         }

@@ -148,3 +148,20 @@ for l in sys.stdin:
     [ "${lines[1]}" = "$(printf 'tor1\talice\t2025-11-25T12:00:00Z\t3\t300\t600')" ]
     [ "$stderr" = "wp-parse: warning: tag TCP_WEIRD_NEW has no billing rule: 3 lines billed by the default rule" ]
 }
+
+@test "a lost archive file stops billing for that day only, loudly" {
+    "$HOSTS" add dub1
+    mkdir -p "$T/spool/dub1"
+    "$GEN" --lines 100 --seed 1 >"$T/spool/tor1/tor1.1.log"
+    "$PARSE"
+    rm "$T"/archive/tor1/*/*.zst
+    "$GEN" --lines 100 --seed 2 >"$T/spool/tor1/tor1.2.log"
+    "$GEN" --lines 100 --seed 3 >"$T/spool/dub1/dub1.1.log"
+    run --separate-stderr "$PARSE"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"archive $T/archive/tor1/2025-11/tor1.2025-11-25.log.zst is missing or shorter than the"* ]]
+    [[ "$stderr" == *"tor1.2.log: archive $T/archive/tor1/2025-11/tor1.2025-11-25.log.zst is 0 bytes, shorter than the"* ]]
+    [ -f "$T/spool/tor1/tor1.2.log" ]
+    [ ! -e "$T/spool/dub1/dub1.1.log" ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" -eq 2 ]
+}
