@@ -4,18 +4,10 @@
 # Address block 127.0.43.* belongs to this file.
 bats_require_minimum_version 1.5.0
 
+load site
+
 setup() {
-    SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-    BIN=${WP_BIN:-$SRC/build}
-    PARSE=$BIN/wp-parse
-    HOSTS=$BIN/wp-hosts
-    GEN=$SRC/tests/tools/gen-squid-log
-    ORACLE=$SRC/tests/tools/bill-awk
-    T=$(mktemp -d "${TMPDIR:-/tmp}/wp-parse-bats.XXXXXX")
-    chmod 711 "$T" # Squid (user proxy) must reach the fleet below it
-    export WP_CONFIG=$T/wp.conf
-    printf 'db = %s\nspool = %s\narchive = %s\nrejects = %s\n' "$T/wp.db" "$T/spool" "$T/archive" "$T/rejects" >"$WP_CONFIG"
-    DB=$T/wp.db
+    make_test_site wp-parse-bats
 }
 
 teardown() {

@@ -2,16 +2,10 @@
 # wp-parse on bad input: clear messages, documented exit codes, nothing lost.
 bats_require_minimum_version 1.5.0
 
+load site
+
 setup() {
-    SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-    BIN=${WP_BIN:-$SRC/build}
-    PARSE=$BIN/wp-parse
-    HOSTS=$BIN/wp-hosts
-    GEN=$SRC/tests/tools/gen-squid-log
-    T=$(mktemp -d "${TMPDIR:-/tmp}/wp-parse-err.XXXXXX")
-    export WP_CONFIG=$T/wp.conf
-    printf 'db = %s\nspool = %s\narchive = %s\nrejects = %s\n' "$T/wp.db" "$T/spool" "$T/archive" "$T/rejects" >"$WP_CONFIG"
-    DB=$T/wp.db
+    make_test_site wp-parse-err
     "$HOSTS" add tor1
     mkdir -p "$T/spool/tor1"
 }

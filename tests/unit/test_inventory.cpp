@@ -6,15 +6,6 @@
 
 namespace {
 
-int code_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const wp::Error& e) {
-        return e.code();
-    }
-    return 0;
-}
-
 struct Fixture : ::testing::Test {
     TempDir dir;
     wp::Database db{dir.path("wp.db")};
@@ -62,10 +53,10 @@ TEST_F(Fixture, AddDefaultsAndFind) {
 
 TEST_F(Fixture, DuplicateAndInvalidRefused) {
     inv.add(server("tor1"));
-    EXPECT_EQ(code_of([&] { inv.add(server("tor1")); }), 64);
+    EXPECT_EQ(exit_code_of([&] { inv.add(server("tor1")); }), 64);
     auto bad = server("x");
     bad.virt = "hyperv";
-    EXPECT_EQ(code_of([&] { inv.add(bad); }), 64);
+    EXPECT_EQ(exit_code_of([&] { inv.add(bad); }), 64);
     EXPECT_EQ(inv.select("", true).size(), 1u);
 }
 
@@ -82,7 +73,7 @@ TEST_F(Fixture, ChangeOnlyGivenFieldsAndRename) {
     ASSERT_TRUE(t);
     EXPECT_EQ(t->port, 2222);
     EXPECT_EQ(t->city.value_or(""), "Toronto");
-    EXPECT_EQ(code_of([&] { inv.change("nope", c); }), 66);
+    EXPECT_EQ(exit_code_of([&] { inv.change("nope", c); }), 66);
 }
 
 TEST_F(Fixture, RetireHidesButKeeps) {
@@ -108,7 +99,7 @@ TEST_F(Fixture, WhereFiltersAndCanOnlyRead) {
                                 "name = 'x' OR (SELECT 1 FROM servers) = 1; DELETE FROM servers",
                                 "1) ; UPDATE servers SET port = 1; SELECT (1",
                                 "(SELECT load_extension('x'))", "1 = (WITH d AS (DELETE FROM servers) SELECT 1)"}) {
-        EXPECT_EQ(code_of([&] { inv.select(hostile, false); }), 64) << hostile;
+        EXPECT_EQ(exit_code_of([&] { inv.select(hostile, false); }), 64) << hostile;
     }
     EXPECT_EQ(inv.select("", true).size(), 2u);
     // the authorizer goes away after the filter: ordinary writes still work
@@ -135,9 +126,9 @@ TEST_F(Fixture, ImportIsAllOrNothing) {
         EXPECT_EQ(std::string(e.what()), "bad.csv:3: column port: '99999' is not a port number (1-65535); nothing imported");
     }
     EXPECT_FALSE(inv.find("lon1"));
-    EXPECT_EQ(code_of([&] { inv.import_csv("name,colour\nx,red\n", "c.csv"); }), 65);
-    EXPECT_EQ(code_of([&] { inv.import_csv("name\nq1\nq1\n", "dup.csv"); }), 65);
-    EXPECT_EQ(code_of([&] { inv.import_csv("name,city\n\"open,x\n", "q.csv"); }), 65);
+    EXPECT_EQ(exit_code_of([&] { inv.import_csv("name,colour\nx,red\n", "c.csv"); }), 65);
+    EXPECT_EQ(exit_code_of([&] { inv.import_csv("name\nq1\nq1\n", "dup.csv"); }), 65);
+    EXPECT_EQ(exit_code_of([&] { inv.import_csv("name,city\n\"open,x\n", "q.csv"); }), 65);
 }
 
 TEST(Csv, QuotedNewlinesKeepLineNumbers) {
@@ -160,7 +151,7 @@ TEST_F(Fixture, StatusJoinsHostStatus) {
     EXPECT_EQ(rows[1].last_error.value_or(""), "connection refused");
     EXPECT_EQ(rows[1].consecutive_failures, 3);
     EXPECT_EQ(wp::format_utc(*rows[1].last_contact), "2023-11-14T22:13:20Z");
-    EXPECT_EQ(code_of([&] { inv.status({"ghost"}); }), 66);
+    EXPECT_EQ(exit_code_of([&] { inv.status({"ghost"}); }), 66);
 }
 
 } // namespace

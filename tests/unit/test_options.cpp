@@ -2,17 +2,9 @@
 
 #include "error.h"
 #include "options.h"
+#include "tmpdir.h"
 
 namespace {
-
-int code_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const wp::Error& e) {
-        return e.code();
-    }
-    return 0;
-}
 
 std::string message_of(const std::function<void()>& f) {
     try {
@@ -38,7 +30,7 @@ TEST(ConfigText, ParsesKeysValuesCommentsAndQuotes) {
 }
 
 TEST(ConfigText, MalformedLineNamesFileAndLine) {
-    EXPECT_EQ(code_of([] { wp::parse_config_text("db = x\nthis is wrong\n", "/etc/wp/wp.conf"); }), 78);
+    EXPECT_EQ(exit_code_of([] { wp::parse_config_text("db = x\nthis is wrong\n", "/etc/wp/wp.conf"); }), 78);
     EXPECT_EQ(message_of([] { wp::parse_config_text("db = x\nthis is wrong\n", "/etc/wp/wp.conf"); }),
               "/etc/wp/wp.conf:2: expected 'key = value'");
     EXPECT_EQ(message_of([] { wp::parse_config_text("Bad Key = 1\n", "f"); }), "f:1: malformed key 'Bad Key'");
@@ -66,7 +58,7 @@ TEST(ApplyConfig, UnknownKeyIsAnErrorNamingFileAndLine) {
     const char* argv[] = {"wp-test"};
     t.app.parse(1, const_cast<char**>(argv));
     const auto entries = wp::parse_config_text("db = /x\nspol = /y\n", "/etc/wp/wp.conf");
-    EXPECT_EQ(code_of([&] { wp::apply_config(t.app, entries, "/etc/wp/wp.conf"); }), 78);
+    EXPECT_EQ(exit_code_of([&] { wp::apply_config(t.app, entries, "/etc/wp/wp.conf"); }), 78);
     EXPECT_EQ(message_of([&] { wp::apply_config(t.app, entries, "/etc/wp/wp.conf"); }),
               "/etc/wp/wp.conf:2: unknown key 'spol'");
 }
@@ -75,7 +67,7 @@ TEST(ApplyConfig, AnotherToolsKeyIsIgnored) {
     App t;
     const char* argv[] = {"wp-test"};
     t.app.parse(1, const_cast<char**>(argv));
-    EXPECT_EQ(code_of([&] { wp::apply_config(t.app, wp::parse_config_text("max-reject-ratio = 0.5\n", "c"), "c"); }),
+    EXPECT_EQ(exit_code_of([&] { wp::apply_config(t.app, wp::parse_config_text("max-reject-ratio = 0.5\n", "c"), "c"); }),
               0);
 }
 
@@ -96,7 +88,7 @@ TEST(ApplyConfig, BadValueIsAConfigError) {
 TEST(LoadConfig, MissingNamedFileIsAnError) {
     App t;
     t.options.config = "/nonexistent/wp.conf";
-    EXPECT_EQ(code_of([&] { wp::load_config(t.app, t.options); }), 78);
+    EXPECT_EQ(exit_code_of([&] { wp::load_config(t.app, t.options); }), 78);
 }
 
 } // namespace

@@ -1,8 +1,22 @@
 #pragma once
-// A temporary directory removed with everything in it when the test ends.
+// Test support: a temporary directory removed with everything in it when the
+// test ends, and the exit code a wp::Error would give.
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
+
+#include "error.h"
+
+/// The exit code of the wp::Error f throws, 0 when it throws none.
+inline int exit_code_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const wp::Error& e) {
+        return e.code();
+    }
+    return 0;
+}
 
 class TempDir {
 public:
