@@ -117,6 +117,16 @@ CREATE TABLE sum_usage_daily (
 ) WITHOUT ROWID;
 )SQL";
 
+// Migration 2: the time zone wp-rollup built sum_usage_daily's days in.
+constexpr std::string_view k_migration_2 = R"SQL(
+CREATE TABLE rollup_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    zone         TEXT NOT NULL CHECK (zone <> ''),
+    rebuilt_at   INTEGER,
+    refreshed_at INTEGER NOT NULL
+);
+)SQL";
+
 } // namespace
 
 std::int64_t now_epoch() {
@@ -359,6 +369,10 @@ void migrate(Database& db) {
     if (version < 1) {
         db.exec(k_migration_1);
         db.exec("PRAGMA user_version = 1");
+    }
+    if (version < 2) {
+        db.exec(k_migration_2);
+        db.exec("PRAGMA user_version = 2");
     }
     tx.commit();
 }

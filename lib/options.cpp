@@ -31,7 +31,8 @@ const std::set<std::string, std::less<>> k_known_keys = {
     // wp-parse
     "server", "output", "json", "jobs", "max-reject-ratio", "zstd-level", "keep",
     // wp-rollup
-    "tz", "days", "since", "si", "iec", "top",
+    "tz", "days", "since", "si", "iec", "top", "rebuild", "verify", "dry-run", "by", "user", "account", "country",
+    "from", "to", "month", "day", "totals",
     // wp-fetchlogs / wp-runall / wp-provision
     "transfer", "accept-new", "timeout", "status-file", "down-after", "include-down", "batch",
     "no-ask", "answers", "learn",
