@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -57,19 +58,45 @@ constexpr std::size_t k_max_rejects_kept = 100000;
 // Counts of tags that no explicit rule priced, per run.
 using TagCounts = std::map<std::string, std::int64_t, std::less<>>;
 
+// A short tag or hierarchy code kept in place, so that comparing it with the
+// next line's costs one small memcmp and no allocation.
+struct ShortName {
+    std::array<char, 48> bytes{};
+    std::size_t size = 0;
+    bool valid = false;
+    bool equals(std::string_view s) const {
+        return valid && s.size() == size && std::memcmp(s.data(), bytes.data(), size) == 0;
+    }
+    void assign(std::string_view s) {
+        valid = s.size() <= bytes.size();
+        size = valid ? s.size() : 0;
+        std::memcpy(bytes.data(), s.data(), size);
+    }
+};
+
 struct Worker {
     LogMatcher matcher;
     BillingRules rules;
     TagCounts unpriced;
-    std::string last_tag;
-    std::string last_hierarchy;
-    Pricing last_price{2, false};
+    ShortName last_tag;
+    ShortName last_hierarchy;
+    Pricing last_price;
+
+    // Lines come in runs of the same tag: price a run once.
+    Pricing price(std::string_view tag, std::string_view hierarchy) {
+        if (!last_tag.equals(tag) || !last_hierarchy.equals(hierarchy)) {
+            last_price = rules.price(tag, hierarchy);
+            last_tag.assign(tag);
+            last_hierarchy.assign(hierarchy);
+        }
+        return last_price;
+    }
 };
 
 // Reads, parses and prices one source; lines go to the archive if one is given.
-void parse_source(ByteSource& source, Worker& w, FileOutcome& out, ArchiveAppender* archive,
+void parse_source(ByteSource& source, Sha256* hash, Worker& w, FileOutcome& out, ArchiveAppender* archive,
                   std::int64_t fallback_day) {
-    LineReader reader(source);
+    LineReader reader(source, hash);
     std::string_view line;
     LogRecord rec;
     std::string held; // rejected lines seen before the first dated line
@@ -82,12 +109,7 @@ void parse_source(ByteSource& source, Worker& w, FileOutcome& out, ArchiveAppend
         }
         const bool ok = w.matcher.parse(line, rec);
         if (ok) {
-            if (rec.tag != w.last_tag || rec.hierarchy != w.last_hierarchy) {
-                w.last_tag.assign(rec.tag);
-                w.last_hierarchy.assign(rec.hierarchy);
-                w.last_price = w.rules.price(rec.tag, rec.hierarchy);
-            }
-            const Pricing& p = w.last_price;
+            const Pricing p = w.price(rec.tag, rec.hierarchy);
             if (p.by_default) {
                 auto it = w.unpriced.find(rec.tag);
                 if (it == w.unpriced.end()) {
@@ -209,7 +231,7 @@ public:
         : m_req(req), m_opts(opts), m_grammar(grammar), m_rules(rules), m_state(state) {}
 
     void run(const std::vector<Job>& jobs) {
-        Worker w{LogMatcher(m_grammar), m_rules, {}, {}, {}, {2, false}};
+        Worker w{LogMatcher(m_grammar), m_rules, {}, {}, {}, {}};
         std::optional<Database> db;
         if (!records_only()) {
             db.emplace(m_opts.db, OpenMode::read_write);
@@ -253,7 +275,7 @@ private:
         f.path = job.path;
         f.server = job.server;
         auto source = open_byte_source(job.path);
-        parse_source(*source, w, f, nullptr, 0);
+        parse_source(*source, nullptr, w, f, nullptr, 0);
         account(f);
         if (f.rejected > 0) {
             warn_message(reject_summary(f));
@@ -292,9 +314,8 @@ private:
         ArchiveAppender archive(m_opts.archive, job.server, m_req.zstd_level, committed);
         Sha256 hash;
         try {
-            auto raw = open_byte_source(job.path);
-            HashingSource source(*raw, hash);
-            parse_source(source, w, f, &archive, fallback_day);
+            auto source = open_byte_source(job.path);
+            parse_source(*source, &hash, w, f, &archive, fallback_day);
             f.sha256 = hash.hex_digest();
             account(f);
 

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -67,6 +69,11 @@ public:
     }
 
     const std::string& name() const { return m_name; }
+
+    int mappable_fd() const override {
+        struct stat st {};
+        return m_owned && ::fstat(m_fd, &st) == 0 && S_ISREG(st.st_mode) ? m_fd : -1;
+    }
 
 private:
     int m_fd;
@@ -164,12 +171,6 @@ private:
 
 } // namespace
 
-std::size_t HashingSource::read(char* buffer, std::size_t size) {
-    const std::size_t n = m_inner.read(buffer, size);
-    m_hash.update(std::string_view(buffer, n));
-    return n;
-}
-
 std::unique_ptr<ByteSource> open_byte_source(const std::string& path) {
     std::unique_ptr<FdSource> src;
     if (path == "-") {
@@ -195,7 +196,93 @@ std::unique_ptr<ByteSource> open_byte_source(const std::string& path) {
     return src;
 }
 
-LineReader::LineReader(ByteSource& source, std::size_t buffer_size) : m_source(source), m_buffer(buffer_size) {}
+namespace {
+// Mapped a window at a time: no copy out of the page cache, and the pages of
+// a window stop counting in the resident set once it is unmapped.
+constexpr std::size_t k_window = 16u << 20;
+} // namespace
+
+LineReader::LineReader(ByteSource& source, Sha256* hash, std::size_t buffer_size)
+    : m_source(source), m_hash(hash) {
+    m_fd = source.mappable_fd();
+    if (m_fd >= 0) {
+        struct stat st {};
+        if (::fstat(m_fd, &st) == 0) {
+            m_file_size = static_cast<std::uint64_t>(st.st_size);
+            if (map_window(0)) {
+                return;
+            }
+        }
+        m_fd = -1; // cannot map (a special file system): read it instead
+    }
+    m_buffer.resize(buffer_size);
+}
+
+LineReader::~LineReader() {
+    if (m_window != nullptr) {
+        ::munmap(const_cast<char*>(m_window), m_window_size);
+    }
+}
+
+bool LineReader::map_window(std::uint64_t offset) {
+    if (m_window != nullptr) {
+        ::munmap(const_cast<char*>(m_window), m_window_size);
+        m_window = nullptr;
+    }
+    m_window_offset = offset;
+    m_pos = 0;
+    m_window_size = static_cast<std::size_t>(std::min<std::uint64_t>(k_window, m_file_size - offset));
+    if (m_window_size == 0) {
+        return true;
+    }
+    void* p = ::mmap(nullptr, m_window_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, m_fd, static_cast<off_t>(offset));
+    if (p == MAP_FAILED) {
+        m_window_size = 0;
+        return false;
+    }
+    ::madvise(p, m_window_size, MADV_SEQUENTIAL);
+    m_window = static_cast<const char*>(p);
+    if (m_hash != nullptr) {
+        m_hash->update(std::string_view(m_window, m_window_size));
+    }
+    return true;
+}
+
+bool LineReader::next_mapped(std::string_view& line) {
+    m_carry.clear();
+    for (;;) {
+        if (m_pos < m_window_size) {
+            const char* start = m_window + m_pos;
+            const void* nl = std::memchr(start, '\n', m_window_size - m_pos);
+            if (nl != nullptr) {
+                const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - start);
+                m_pos += len + 1;
+                m_had_newline = true;
+                if (m_carry.empty()) {
+                    line = std::string_view(start, len);
+                } else {
+                    m_carry.append(start, len);
+                    line = m_carry;
+                }
+                return true;
+            }
+            m_carry.append(start, m_window_size - m_pos);
+            m_pos = m_window_size;
+        }
+        const std::uint64_t next = m_window_offset + m_window_size;
+        if (next >= m_file_size) {
+            if (m_carry.empty()) {
+                return false;
+            }
+            m_had_newline = false;
+            line = m_carry;
+            return true;
+        }
+        if (!map_window(next)) {
+            fail(exit_code::k_io, "cannot map input at offset {}", next);
+        }
+    }
+}
 
 bool LineReader::refill() {
     if (m_eof) {
@@ -215,11 +302,17 @@ bool LineReader::refill() {
         m_eof = true;
         return false;
     }
+    if (m_hash != nullptr) {
+        m_hash->update(std::string_view(m_buffer.data() + m_end, n));
+    }
     m_end += n;
     return true;
 }
 
 bool LineReader::next(std::string_view& line) {
+    if (m_fd >= 0) {
+        return next_mapped(line);
+    }
     std::size_t scanned = m_begin;
     for (;;) {
         const char* start = m_buffer.data() + scanned;
@@ -227,24 +320,20 @@ bool LineReader::next(std::string_view& line) {
         if (nl != nullptr) {
             const auto pos = static_cast<std::size_t>(static_cast<const char*>(nl) - m_buffer.data());
             line = std::string_view(m_buffer.data() + m_begin, pos - m_begin);
-            m_bytes += pos - m_begin + 1;
             m_begin = pos + 1;
             m_had_newline = true;
             return true;
         }
-        const std::size_t offset = scanned - m_begin;
         const std::size_t searched = m_end - m_begin;
         if (!refill()) {
             if (m_end > m_begin) {
                 line = std::string_view(m_buffer.data() + m_begin, m_end - m_begin);
-                m_bytes += m_end - m_begin;
                 m_begin = m_end;
                 m_had_newline = false;
                 return true;
             }
             return false;
         }
-        (void)offset;
         scanned = m_begin + searched; // refill moved the partial line to the front
     }
 }

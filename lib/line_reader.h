@@ -15,6 +15,9 @@ class ByteSource {
 public:
     virtual ~ByteSource() = default;
     virtual std::size_t read(char* buffer, std::size_t size) = 0;
+    /// A descriptor of a plain regular file whose whole content this source
+    /// is, so that it can be mapped instead of read; -1 otherwise.
+    virtual int mappable_fd() const { return -1; }
 };
 
 /// Opens path ("-" for stdin), decompressing by content (zstd and gzip magic
@@ -23,38 +26,42 @@ std::unique_ptr<ByteSource> open_byte_source(const std::string& path);
 
 class Sha256;
 
-/// Passes bytes through while hashing them (the ledger's SHA-256 of content).
-class HashingSource : public ByteSource {
-public:
-    HashingSource(ByteSource& inner, Sha256& hash) : m_inner(inner), m_hash(hash) {}
-    std::size_t read(char* buffer, std::size_t size) override;
-
-private:
-    ByteSource& m_inner;
-    Sha256& m_hash;
-};
-
 /// Splits a ByteSource into lines without their "\n" (a "\r" is kept; the
-/// grammar tolerates it). The last line may lack a newline.
+/// grammar tolerates it). The last line may lack a newline. A plain file is
+/// mapped a window at a time (no copy, memory bounded by the window); other
+/// sources are read into a buffer. With hash, every content byte is hashed
+/// in the same pass.
 class LineReader {
 public:
-    explicit LineReader(ByteSource& source, std::size_t buffer_size = 1 << 20);
+    explicit LineReader(ByteSource& source, Sha256* hash = nullptr, std::size_t buffer_size = 1 << 20);
+    ~LineReader();
+    LineReader(const LineReader&) = delete;
+    LineReader& operator=(const LineReader&) = delete;
     /// Next line, valid until the next call; false at the end.
     bool next(std::string_view& line);
     /// Whether the line just returned ended with "\n".
     bool had_newline() const { return m_had_newline; }
-    /// Bytes handed out so far, newlines included: what a hash of the content sees.
-    std::uint64_t bytes_read() const { return m_bytes; }
 
 private:
     bool refill();
+    bool next_mapped(std::string_view& line);
+    bool map_window(std::uint64_t offset);
+
     ByteSource& m_source;
+    Sha256* m_hash;
     std::vector<char> m_buffer;
     std::size_t m_begin = 0;
     std::size_t m_end = 0;
     bool m_eof = false;
     bool m_had_newline = false;
-    std::uint64_t m_bytes = 0;
+    // mapped mode
+    int m_fd = -1;
+    std::uint64_t m_file_size = 0;
+    std::uint64_t m_window_offset = 0;
+    const char* m_window = nullptr;
+    std::size_t m_window_size = 0;
+    std::size_t m_pos = 0;
+    std::string m_carry; // a line that straddles two windows
 };
 
 } // namespace wp

@@ -3,9 +3,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "error.h"
@@ -41,15 +44,15 @@ struct LogGrammar::Impl {
     int g_subsecond = 0;
     Subsecond subsecond = Subsecond::k_fraction;
     int subsecond_digits = 3;
-    int g_time_text = 0;         // %tl / %tg text, read with time_spec
-    std::string time_spec;       // strftime spec of g_time_text
+    int g_time_text = 0;   // %tl / %tg text, read with time_spec
+    std::string time_spec; // strftime spec of g_time_text
     bool time_zone_optional = false;
-    int g_start_time = 0;        // %tS "seconds.fraction"
+    int g_start_time = 0; // %tS "seconds.fraction"
     int g_tag = 0;
     int g_status = 0;
-    int g_bytes = 0;             // %<st
-    int g_total_bytes = 0;       // %st, used when %<st is absent
-    int g_request_bytes = 0;     // %>st
+    int g_bytes = 0;         // %<st
+    int g_total_bytes = 0;   // %st, used when %<st is absent
+    int g_request_bytes = 0; // %>st
     int g_hierarchy = 0;
     std::array<int, k_max_user_codes> g_users{}; // best first
     int user_count = 0;
@@ -132,8 +135,8 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
 }
 
 int month_from_name(std::string_view s) {
-    static constexpr std::array<std::string_view, 12> k_months = {
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+    static constexpr std::array<std::string_view, 12> k_months = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                                  "jul", "aug", "sep", "oct", "nov", "dec"};
     if (s.size() != 3)
         return 0;
     char low[3];
@@ -172,8 +175,7 @@ public:
             out = *m_epoch;
             return true;
         }
-        if (m_month < 1 || m_month > 12 || m_day < 1 || m_day > 31 || m_hour > 23 || m_minute > 59 ||
-            m_second > 60)
+        if (m_month < 1 || m_month > 12 || m_day < 1 || m_day > 31 || m_hour > 23 || m_minute > 59 || m_second > 60)
             return false;
         out = days_from_civil(m_year, static_cast<unsigned>(m_month), static_cast<unsigned>(m_day)) * 86400 +
               m_hour * 3600 + m_minute * 60 + m_second - m_zone_minutes * 60;
@@ -372,7 +374,7 @@ bool spec_has(std::string_view spec, char conversion) {
 enum class Kind : uint8_t {
     k_integer,        // digits, maybe negative, "-" when unset
     k_decimal,        // integer or "n.nnn" (times in ms, %tS)
-    k_code,           // Squid tag or hierarchy code: [A-Za-z0-9_-]
+    k_code,           // Squid tag or hierarchy code: [A-Z_]
     k_word,           // no blanks (addresses, URLs, methods, MIME types...)
     k_spacey_raw,     // logged as is, blanks included (user names)
     k_spacey_escaped, // URL-escaped unless a quoting says otherwise (headers, notes)
@@ -556,9 +558,9 @@ enum class Quote : uint8_t { k_none, k_quotes, k_mimeblob, k_url, k_raw, k_shell
 
 struct Element {
     bool literal = false;
-    std::string text;                // the literal, or the code as written ("%03tu")
+    std::string text; // the literal, or the code as written ("%03tu")
     const CodeInfo* info = nullptr;
-    Quote quote = Quote::k_none;     // explicit modifier, else the context's
+    Quote quote = Quote::k_none; // explicit modifier, else the context's
     bool left = false;
     bool zero = false;
     int width_min = 0;
@@ -614,10 +616,9 @@ std::vector<Element> tokenize(std::string_view format) {
     Quote context = Quote::k_none;
     std::size_t i = 0;
     const auto add_literal = [&](std::string_view text) {
-        if (!out.empty() && out.back().literal)
+        if (!out.empty() && out.back().literal) {
             out.back().text += text;
-        else
-        {
+        } else {
             Element e;
             e.literal = true;
             e.text = std::string(text);
@@ -728,21 +729,20 @@ constexpr std::string_view k_blanks = " \t\n\r\f\v";
 // A set of bytes a value may contain, written as a negated class: "every byte
 // but these". Code-kind values use their own positive class instead.
 struct ValueClass {
-    std::string excluded;       // bytes the value never contains
+    std::string excluded;           // bytes the value never contains
     bool backslash_escapes = false; // "\x" pairs are part of the value (quoted strings)
-    bool code_chars = false;        // [A-Za-z0-9_-]
+    bool code_chars = false;        // [A-Z_]: Squid's result tags and hierarchy codes
 
     bool contains(unsigned char c) const {
         if (code_chars)
-            return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
-                   c == '-';
+            return (c >= 'A' && c <= 'Z') || c == '_';
         if (backslash_escapes && c == '\\')
             return true;
         return excluded.find(static_cast<char>(c)) == std::string::npos;
     }
     std::string atom() const {
         if (code_chars)
-            return "[\\w\\-]";
+            return "[A-Z_]";
         std::string cls = "[^";
         std::string_view rest = excluded;
         if (rest.substr(0, k_blanks.size()) == k_blanks) {
@@ -842,6 +842,31 @@ private:
 
     int next_group() { return ++m_impl->groups; }
 
+    int capture_time(const Element& e) {
+        const int g = next_group();
+        switch (e.info->role) {
+        case Role::k_seconds:
+            m_impl->g_seconds = g;
+            break;
+        case Role::k_start_time:
+            m_impl->g_start_time = g;
+            break;
+        default:
+            m_impl->g_time_text = g;
+            if (!e.arg.empty()) {
+                m_impl->time_spec = e.arg;
+            } else if (e.info->role == Role::k_local_time) {
+                m_impl->time_spec = "%d/%b/%Y:%H:%M:%S %z";
+            } else {
+                // Squid's %tg default has no zone; a {spec} copied from %tl may add one
+                m_impl->time_spec = "%d/%b/%Y:%H:%M:%S";
+                m_impl->time_zone_optional = true;
+            }
+            break;
+        }
+        return g;
+    }
+
     // Whether element i's value is captured, and into which field.
     int capture_for(const Element& e) {
         switch (e.info->role) {
@@ -849,28 +874,7 @@ private:
         case Role::k_local_time:
         case Role::k_gmt_time:
         case Role::k_start_time:
-            if (&e != m_time_source)
-                return 0;
-            {
-                const int g = next_group();
-                if (e.info->role == Role::k_seconds)
-                    m_impl->g_seconds = g;
-                else if (e.info->role == Role::k_start_time)
-                    m_impl->g_start_time = g;
-                else {
-                    m_impl->g_time_text = g;
-                    if (e.arg.empty()) {
-                        m_impl->time_spec = "%d/%b/%Y:%H:%M:%S";
-                        if (e.info->role == Role::k_local_time)
-                            m_impl->time_spec += " %z";
-                        else
-                            m_impl->time_zone_optional = true;
-                    } else {
-                        m_impl->time_spec = e.arg;
-                    }
-                }
-                return g;
-            }
+            return &e == m_time_source ? capture_time(e) : 0;
         case Role::k_subsecond:
             if (m_impl->g_subsecond || m_time_source->info->role != Role::k_seconds)
                 return 0;
@@ -957,12 +961,21 @@ private:
         }
 
         std::string value;
-        switch (e.info->kind) {
+        Kind kind = e.info->kind;
+        // Of two blank-capable fields with only blanks between them (common's
+        // "%[ui %[un"), only the last may contain blanks: either split would
+        // fit such a line, and trying them all is quadratic in its length.
+        if (spacey(kind, e.quote) && index + 2 < m_elements.size() && m_elements[index + 1].literal &&
+            m_elements[index + 1].text.find_first_not_of(' ') == std::string::npos && !m_elements[index + 2].literal &&
+            spacey(m_elements[index + 2].info->kind, m_elements[index + 2].quote))
+            kind = Kind::k_word;
+        switch (kind) {
         case Kind::k_integer:
         case Kind::k_decimal: {
             const bool decimal = e.info->kind == Kind::k_decimal;
-            const bool clash = next == Next::k_code || (next == Next::k_byte && ((stop >= '0' && stop <= '9') ||
-                                                                                 stop == '-' || (decimal && stop == '.')));
+            const bool clash =
+                next == Next::k_code ||
+                (next == Next::k_byte && ((stop >= '0' && stop <= '9') || stop == '-' || (decimal && stop == '.')));
             const char* q = clash ? "+" : "++";
             value = fmt::format("-?\\d{}{}|-", q, decimal ? fmt::format("(?:\\.\\d{})?", q) : "");
             break;
@@ -984,7 +997,7 @@ private:
             break;
         }
         default:
-            value = text_value(e.info->kind, e, next, stop);
+            value = text_value(kind, e, next, stop);
             break;
         }
 
@@ -999,21 +1012,27 @@ private:
             m_pattern += " *";
     }
 
+    // Whether Squid may print blanks in a value of this kind under this quoting.
+    static bool spacey(Kind kind, Quote quote) {
+        if (quote == Quote::k_shell)
+            return false; // quoted as one word when it has blanks
+        if (kind == Kind::k_spacey_raw)
+            return quote != Quote::k_url;
+        return kind == Kind::k_spacey_escaped &&
+               (quote == Quote::k_quotes || quote == Quote::k_mimeblob || quote == Quote::k_raw);
+    }
+
     static std::string text_value(Kind kind, const Element& e, Next next, unsigned char stop) {
         const Quote quote = e.quote;
         if (quote == Quote::k_shell && kind != Kind::k_code)
             return "\"(?:[^\"\\\\]|\\\\.)*+\"|[^\\s\"]++";
 
         ValueClass cls;
-        bool spacey = false;
+        const bool blanks = kind != Kind::k_code && spacey(kind, quote);
         if (kind == Kind::k_code) {
             cls.code_chars = true;
         } else {
-            spacey = kind == Kind::k_spacey_raw ? quote != Quote::k_url
-                                                : kind == Kind::k_spacey_escaped &&
-                                                      (quote == Quote::k_quotes || quote == Quote::k_mimeblob ||
-                                                       quote == Quote::k_raw);
-            cls.excluded = spacey ? "\n" : std::string(k_blanks);
+            cls.excluded = blanks ? "\n" : std::string(k_blanks);
             if (quote == Quote::k_quotes) {
                 cls.excluded += "\"\\";
                 cls.backslash_escapes = true;
@@ -1035,7 +1054,15 @@ private:
             // The separator may occur inside the value: a word ends at its last
             // occurrence (an IPv6 address before ":port"), a text with blanks at
             // its first one (a user name before the next field).
-            lazy = spacey;
+            lazy = blanks;
+        }
+        if (lazy && next == Next::k_byte && stop == ' ' && !may_be_empty) {
+            // Words and runs of blanks, each run consumed once (see k_native_pattern).
+            ValueClass word = cls;
+            word.excluded += ' ';
+            const std::string w =
+                word.backslash_escapes ? fmt::format("(?:{}++|\\\\.)++", word.atom()) : word.atom() + "++";
+            return fmt::format("{}(?: ++{})*?", w, w);
         }
         const std::string atom = cls.atom();
         const char* quantifier = possessive ? (may_be_empty ? "*+" : "++")
@@ -1064,10 +1091,9 @@ void compile(LogGrammar::Impl& impl) {
     // name is part of the name. NO_START_OPTIMIZE: the patterns are anchored,
     // and the start-up check (a scan of the line for a byte the match needs)
     // cost about 10% of a native line's time.
-    pcre2_code* code =
-        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(impl.pattern.data()), impl.pattern.size(),
-                      PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP | PCRE2_NO_START_OPTIMIZE, &error, &offset,
-                      nullptr);
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(impl.pattern.data()), impl.pattern.size(),
+                                     PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP | PCRE2_NO_START_OPTIMIZE, &error,
+                                     &offset, nullptr);
     if (!code) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(error, message, sizeof message);
@@ -1087,21 +1113,28 @@ void compile(LogGrammar::Impl& impl) {
 //   time.ms elapsed client tag/status bytes method URL user [TIMEOUT_]hier/peer type
 // The user is %-escaped but its blanks are not, so it is the one field that
 // may contain spaces: everything right of it has a fixed shape, and the lazy
-// user ends where the rest of the line still matches to its end. Squid 2 lines
+// user ends where the rest of the line still matches to its end. It is
+// matched word by word, each run of blanks consumed once: a lazy ".+?" would
+// retry every blank of a run, quadratic in a hostile name full of blanks. Squid 2 lines
 // may lack the client; they are told apart by the '/' of tag/status, which no
 // client contains. log_mime_hdrs adds two [bracketed] blobs at the end.
+// Every result tag and hierarchy code of Squid 2 to 6 is upper case and '_'
+// only (LogTags.cc, hier_code.h); [A-Z_] is also measurably cheaper for the
+// JIT than [\w\-].
+// clang-format off
 constexpr std::string_view k_native_pattern =
     R"(^ *+(\d++\.\d++))"                     // 1 seconds.milliseconds
     R"( ++-?\d++)"                            // elapsed (may be negative)
     R"( ++(?:[^\s/]++ ++)?+)"                 // client, optional
-    R"(([\w\-]++/\d++))"                      // 2 tag/status
+    R"(([A-Z_]++/\d++))"                      // 2 tag/status
     R"( ++(\d++))"                            // 3 bytes
     R"( ++\S++ ++\S++)"                       // method, URL
-    R"( ++(.+?))"                             // 4 user
-    R"( ++([\w\-]++)/\S*+)"                   // 5 hierarchy, peer
+    R"( ++([^ ]++(?: ++[^ ]++)*?))"           // 4 user
+    R"( ++([A-Z_]++)/\S*+)"                   // 5 hierarchy, peer
     R"( ++\S*+)"                              // content type
     R"((?: \[[^\[\]]*+\] \[[^\[\]]*+\])?+)"   // log_mime_hdrs
     R"(\z)";
+// clang-format on
 
 std::shared_ptr<LogGrammar::Impl> make_native() {
     auto impl = std::make_shared<LogGrammar::Impl>();
@@ -1273,8 +1306,8 @@ bool LogMatcher::parse(std::string_view line, LogRecord& out) {
         if (!parse_digits(group_text(ov, line, g.g_seconds), out.time))
             return false;
         out.millis = 0;
-        if (g.g_subsecond && !parse_subsecond(group_text(ov, line, g.g_subsecond), g.subsecond,
-                                              g.subsecond_digits, out.millis))
+        if (g.g_subsecond &&
+            !parse_subsecond(group_text(ov, line, g.g_subsecond), g.subsecond, g.subsecond_digits, out.millis))
             return false;
     } else if (g.g_time_text) {
         TimeTextReader reader(group_text(ov, line, g.g_time_text));
@@ -1292,8 +1325,7 @@ bool LogMatcher::parse(std::string_view line, LogRecord& out) {
             return false;
         out.status = static_cast<int>(v);
     }
-    if (!parse_logged_int(group_text(ov, line, g.g_bytes ? g.g_bytes : g.g_total_bytes), out.bytes) ||
-        out.bytes < 0)
+    if (!parse_logged_int(group_text(ov, line, g.g_bytes ? g.g_bytes : g.g_total_bytes), out.bytes) || out.bytes < 0)
         return false;
     out.request_bytes = -1;
     if (g.g_request_bytes &&

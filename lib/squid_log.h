@@ -12,14 +12,15 @@ namespace wp {
 /// The fields of one access-log line that billing needs. The views point into
 /// the line given to LogMatcher::parse() and live as long as it does.
 struct LogRecord {
-    int64_t time = 0;            ///< UTC epoch seconds
-    int32_t millis = 0;          ///< 0..999, 0 when the format has no sub-second part
-    std::string_view tag;        ///< Squid result tag as logged, e.g. "TCP_MISS_ABORTED", "NONE_NONE"
-    int status = 0;              ///< HTTP status sent to the client, 0 for "000" or absent
-    int64_t bytes = 0;           ///< reply bytes sent to the client (%<st), headers included
-    int64_t request_bytes = -1;  ///< request bytes from the client (%>st) when the format has them, else -1
-    std::string_view user;       ///< user as logged (still escaped, see decode_user), "-" for none
-    std::string_view hierarchy;  ///< hierarchy code as logged, e.g. "HIER_DIRECT", "TIMEOUT_DIRECT"; "" when absent
+    int64_t time = 0;           ///< UTC epoch seconds
+    int32_t millis = 0;         ///< 0..999, 0 when the format has no sub-second part
+    std::string_view tag;       ///< Squid result tag as logged, e.g. "TCP_MISS_ABORTED", "NONE_NONE"
+    int status = 0;             ///< HTTP status sent to the client, 0 for "000" or absent
+    int64_t bytes = 0;          ///< reply bytes sent to the client (%<st), headers included; a
+                                ///< logformat with %st but no %<st gives %st (both directions)
+    int64_t request_bytes = -1; ///< request bytes from the client (%>st) when the format has them, else -1
+    std::string_view user;      ///< user as logged (still escaped, see decode_user), "-" for none
+    std::string_view hierarchy; ///< hierarchy code as logged, e.g. "HIER_DIRECT", "TIMEOUT_DIRECT"; "" when absent
 };
 
 /// One access-log format, compiled. Immutable and cheap to copy; one grammar
@@ -48,6 +49,7 @@ public:
     /// The PCRE2 pattern lines are matched against (for diagnostics).
     const std::string& pattern() const;
 
+    /// The compiled pattern and where each field is captured (squid_log.cpp).
     struct Impl;
 
 private:

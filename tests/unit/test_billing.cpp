@@ -237,8 +237,7 @@ TEST(RulesFile, SyntaxErrorsNameFileAndLine) {
 
 TEST(RulesFile, LoadReportsMissingFile) {
     int code = 0;
-    const std::string message =
-        error_of([] { BillingRules::load("/nonexistent/wp-test/billing.rules"); }, &code);
+    const std::string message = error_of([] { BillingRules::load("/nonexistent/wp-test/billing.rules"); }, &code);
     EXPECT_EQ(code, wp::exit_code::k_no_input);
     EXPECT_EQ(message, "cannot read billing rules /nonexistent/wp-test/billing.rules: No such file or directory");
 }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 #include <vector>
 
 #include "error.h"
@@ -14,7 +15,7 @@ namespace {
 
 std::vector<std::string> lines_of(const std::string& path, std::size_t buffer = 1 << 20) {
     auto src = wp::open_byte_source(path);
-    wp::LineReader reader(*src, buffer);
+    wp::LineReader reader(*src, nullptr, buffer);
     std::vector<std::string> out;
     std::string_view line;
     while (reader.next(line)) {
@@ -33,7 +34,51 @@ TEST(LineReader, LinesLongerThanTheBufferGrowIt) {
     TempDir dir;
     const std::string long_line(10000, 'x');
     wp::atomic_write_file(dir.path("b.log"), "a\n" + long_line + "\nb\n");
-    EXPECT_EQ(lines_of(dir.path("b.log"), 64), (std::vector<std::string>{"a", long_line, "b"}));
+    // through a pipe: read into a growing buffer
+    FILE* p = popen(("cat " + dir.path("b.log")).c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    const int saved = dup(0);
+    dup2(fileno(p), 0);
+    auto src = wp::open_byte_source("-");
+    wp::LineReader reader(*src, nullptr, 64);
+    std::vector<std::string> got;
+    std::string_view line;
+    while (reader.next(line)) {
+        got.emplace_back(line);
+    }
+    dup2(saved, 0);
+    close(saved);
+    pclose(p);
+    EXPECT_EQ(got, (std::vector<std::string>{"a", long_line, "b"}));
+}
+
+TEST(LineReader, MappedLinesStraddleWindowsAndHashMatches) {
+    TempDir dir;
+    // 40 MiB: lines cross the 16 MiB window boundaries, one line is 20 MiB long
+    std::string text;
+    for (int i = 0; i < 200000; ++i) {
+        text += "line " + std::to_string(i) + " " + std::string(i % 97, 'y') + "\n";
+    }
+    text += std::string(20u << 20, 'L') + "\n";
+    text += "tail without newline";
+    wp::atomic_write_file(dir.path("m.log"), text);
+    auto src = wp::open_byte_source(dir.path("m.log"));
+    ASSERT_GE(src->mappable_fd(), 0);
+    wp::Sha256 h;
+    wp::LineReader reader(*src, &h);
+    std::string joined;
+    std::string_view line;
+    std::size_t n = 0;
+    while (reader.next(line)) {
+        joined.append(line);
+        if (reader.had_newline()) {
+            joined += '\n';
+        }
+        ++n;
+    }
+    EXPECT_EQ(n, 200002u);
+    EXPECT_TRUE(joined == text);
+    EXPECT_EQ(h.hex_digest(), wp::sha256_hex(text));
 }
 
 TEST(LineReader, ReadsZstdAndGzipByContent) {
@@ -70,8 +115,7 @@ TEST(Sha256, HashesContentAsSha256sumDoes) {
     wp::atomic_write_file(dir.path("e.log"), "abc");
     auto src = wp::open_byte_source(dir.path("e.log"));
     wp::Sha256 h;
-    wp::HashingSource hashing(*src, h);
-    wp::LineReader reader(hashing);
+    wp::LineReader reader(*src, &h);
     std::string_view line;
     while (reader.next(line)) {
     }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -63,6 +64,7 @@ std::string error_of(const std::function<void()>& f, int* code = nullptr) {
 }
 
 const LogGrammar k_native = LogGrammar::native();
+constexpr const char* k_native_logformat = "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt";
 
 // ---------------------------------------------------------------------------
 // Native lines as Squid 5.7 writes them.
@@ -229,11 +231,30 @@ TEST(NativeLog, RejectsWhatItDoesNotUnderstand) {
         "1764072000.123 5 127.0.0.1 TCP_MISS/200 10 GET http://a/ alice HIER_DIRECT text/html",
         // 19 digits would overflow
         "1764072000.123 5 127.0.0.1 TCP_MISS/200 9999999999999999999 GET http://a/ alice HIER_DIRECT/1.2.3.4 -",
+        // Squid writes tags and hierarchy codes in upper case
+        "1764072000.123 5 127.0.0.1 tcp_miss/200 10 GET http://a/ alice HIER_DIRECT/1.2.3.4 text/html",
+        "1764072000.123 5 127.0.0.1 TCP_MISS/200 10 GET http://a/ alice hier-direct/1.2.3.4 text/html",
         // a common-format line
         "127.0.0.1 - alice [25/Nov/2025:13:00:00 +0100] \"GET http://a/ HTTP/1.1\" 200 10 TCP_MISS:HIER_DIRECT",
     };
     for (const std::string& line : bad)
         EXPECT_FALSE(accepted(k_native, line)) << line;
+}
+
+TEST(NativeLog, HostileBlankRunsStayLinear) {
+    // A client chooses its user name; one full of blanks must not make a
+    // match retry every blank (quadratic: seconds per line at this size).
+    const std::string name = "a" + std::string(100000, ' ') + "b";
+    const std::string native_line =
+        "1764072000.123 5 1.2.3.4 TCP_MISS/200 1 GET http://a/ " + name + " HIER_DIRECT/1.1.1.1 -";
+    const std::string common_line = "1.2.3.4 - " + name + " [25/Nov/2025:13:00:00 +0100 \"GET";
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(parsed(k_native, native_line).user, name);
+    EXPECT_FALSE(accepted(LogGrammar::common(), native_line));
+    EXPECT_FALSE(accepted(LogGrammar::common(), common_line));
+    EXPECT_FALSE(accepted(LogGrammar::combined(), native_line));
+    EXPECT_EQ(parsed(LogGrammar::from_logformat(k_native_logformat), native_line).user, name);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
 }
 
 TEST(NativeLog, MatcherIsReusable) {
@@ -262,8 +283,6 @@ TEST(DecodeUser, SquidEscapes) {
 
 // ---------------------------------------------------------------------------
 // logformat strings
-
-constexpr const char* k_native_logformat = "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt";
 
 TEST(Logformat, NativeEquivalentAgreesWithNative) {
     const LogGrammar format = LogGrammar::from_logformat(k_native_logformat);
@@ -456,8 +475,7 @@ TEST(Logformat, FormatsThatCannotBeBilled) {
     EXPECT_NE(error_of([] { LogGrammar::from_logformat("%>a %Ss %<st"); }, &code).find("has no time"),
               std::string::npos);
     EXPECT_EQ(code, 64);
-    EXPECT_NE(error_of([] { LogGrammar::from_logformat("%ts %Ss %un"); }).find("has no reply size"),
-              std::string::npos);
+    EXPECT_NE(error_of([] { LogGrammar::from_logformat("%ts %Ss %un"); }).find("has no reply size"), std::string::npos);
     EXPECT_NE(error_of([] { LogGrammar::from_logformat("%ts %<st %un"); }).find("has no result tag"),
               std::string::npos);
 }
