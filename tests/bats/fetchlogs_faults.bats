@@ -1,0 +1,351 @@
+#!/usr/bin/env bats
+# wp-fetchlogs when things go wrong: hosts that do not answer, host keys,
+# permissions, files that change, sshd killed or hung mid-transfer, the tool
+# itself killed, two runs at once. Plain files serve as logs here (no Squid):
+# the rotate command recreates the live log, as Squid's reopen does.
+# Address blocks 127.0.52.* and 127.0.53.* belong to this file.
+bats_require_minimum_version 1.5.0
+
+setup() {
+    SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+    BIN=${WP_BIN:-$SRC/build}
+    FETCH=$BIN/wp-fetchlogs
+    HOSTS=$BIN/wp-hosts
+    FLEET=$SRC/tests/fleet/fleet
+    T=$(mktemp -d "${TMPDIR:-/tmp}/wp-fetchlogs-faults.XXXXXX")
+    mkdir "$T/fleet"
+    DB=$T/wp.db
+    SPOOL=$T/spool
+    EXTRA_PIDS=()
+}
+
+teardown() {
+    local p
+    for p in "${EXTRA_PIDS[@]}"; do
+        for c in $(descendants "$p") "$p"; do
+            kill -CONT "$c" 2>/dev/null || true
+            kill -KILL "$c" 2>/dev/null || true
+        done
+    done
+    if [ -n "${FLEET_SSHD_PID_host1:-}" ]; then
+        for c in $(descendants "$FLEET_SSHD_PID_host1"); do kill -CONT "$c" 2>/dev/null || true; done
+    fi
+    "$FLEET" stop "$T/fleet" || true
+    rm -rf "$T"
+}
+
+descendants() { # descendants PID: every live descendant, from /proc (no procps needed)
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+        { pid = $1; rest = $0; sub(/.*\) /, "", rest); split(rest, f, " "); if (f[1] != "Z") parent[pid] = f[2] }
+        END {
+            n = 1; q[1] = root
+            for (i = 1; i <= n; i++) for (p in parent) if (parent[p] == q[i]) { q[++n] = p; print p }
+        }'
+}
+
+start_fleet() { # start_fleet ARGS...
+    run "$FLEET" start "$T/fleet" "$@"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    eval "$("$FLEET" env "$T/fleet")"
+    export WP_CONFIG=$T/wp.conf
+    printf '%s = %s\n' db "$DB" spool "$SPOOL" identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" \
+        connect-timeout 2 >"$WP_CONFIG"
+    local h l
+    for h in $FLEET_HOSTS; do
+        local a=FLEET_ADDR_$h p=FLEET_PORT_$h l=FLEET_LOG_$h
+        "$HOSTS" add "$h" --address "${!a}" --port "${!p}" --log-path "${!l}" --rotate-cmd "touch ${!l}"
+    done
+}
+
+add_fault_hosts() {
+    "$HOSTS" add refused --address "$FLEET_ADDR_refused" --port "$FLEET_PORT_refused"
+    "$HOSTS" add silent --address "$FLEET_ADDR_silent" --port "$FLEET_PORT_silent"
+}
+
+status_of() { # status_of HOST: consecutive_failures|last_error|has_contact
+    sqlite3 "$DB" "SELECT h.consecutive_failures, h.last_error, h.last_contact IS NOT NULL
+        FROM host_status h JOIN servers s ON s.id = h.server_id WHERE s.name = '$1'"
+}
+
+# big_log FILE MB: a log-shaped file of that many megabytes
+big_log() {
+    yes '1764072000.123      5 127.0.0.1 TCP_MISS/200 10345 GET http://127.0.0.1:8080/f10k alice HIER_DIRECT/127.0.0.1 application/octet-stream' |
+        head -c "$(($2 * 1000000))" >"$1"
+}
+
+# wait_for_temp HOST: until a spool temporary of HOST has data (a transfer is under way)
+wait_for_temp() {
+    local i f
+    for ((i = 0; i < 1000; i++)); do
+        for f in "$SPOOL/$1"/*.tmp.*; do
+            if [ -f "$f" ] && [ "$(stat -c %s "$f")" -gt 1000000 ]; then
+                return 0
+            fi
+        done
+        sleep 0.01
+    done
+    echo "no transfer to $1 seen"
+    return 1
+}
+
+assert_no_partial() { # assert_no_partial HOST
+    run ! compgen -G "$SPOOL/$1/*.log"
+    run ! compgen -G "$SPOOL/$1/*.tmp.*"
+}
+
+@test "hosts that do not answer are skipped quietly and counted; when none answers, 69" {
+    start_fleet --hosts 1 --base 127.0.52 --faults
+    add_fault_hosts
+    echo line >"$FLEET_LOG_host1"
+    local t0=$SECONDS
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 0 ]
+    [ -z "$output" ] && [ -z "$stderr" ]
+    [ $((SECONDS - t0)) -le 6 ]
+    [ "$(cat "$SPOOL"/host1/*.log)" = line ]
+    [ "$(status_of host1)" = "0||1" ]
+    [ "$(status_of refused)" = "1|connect: Connection refused|0" ]
+    [[ "$(status_of silent)" == "1|connect: Timeout connecting to $FLEET_ADDR_silent|0" ]]
+
+    run --separate-stderr "$FETCH" -v
+    [ "$status" -eq 0 ]
+    [[ "$stderr" == *"refused: not reachable: connect: Connection refused"* ]]
+    [ "$(status_of refused | cut -d'|' -f1)" = 2 ]
+    [ "$(status_of silent | cut -d'|' -f1)" = 2 ]
+
+    run --separate-stderr "$FETCH" -H refused,silent
+    [ "$status" -eq 69 ]
+    [ "$stderr" = "wp-fetchlogs: no server answered (2 tried)" ]
+    [ "$(status_of refused | cut -d'|' -f1)" = 3 ]
+
+    # a success resets the count
+    "$HOSTS" set refused --address "$FLEET_ADDR_host1" --port "$FLEET_PORT_host1" --log-path "$T/none.log"
+    run --separate-stderr "$FETCH" -H refused
+    [ "$status" -eq 0 ]
+    [ "$(status_of refused)" = "0|connect: Connection refused|1" ]
+}
+
+@test "a changed host key is refused with host, key type, fingerprint and file named; nothing fetched there" {
+    start_fleet --hosts 2 --base 127.0.52
+    echo one >"$FLEET_LOG_host1"
+    echo two >"$FLEET_LOG_host2"
+    ssh-keygen -q -t ed25519 -N '' -f "$T/other"
+    awk -v k="$(cut -d' ' -f2 "$T/other.pub")" -v a="[$FLEET_ADDR_host1]:" \
+        'index($1, a) == 1 { $3 = k } { print }' "$FLEET_KNOWN_HOSTS" >"$T/known_hosts"
+    local fp
+    fp=$(ssh-keygen -l -E sha256 -f "$T/fleet/host1/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+    for flags in "" "--accept-new"; do
+        run --separate-stderr "$FETCH" --known-hosts "$T/known_hosts" $flags
+        [ "$status" -eq 1 ]
+        [ -z "$output" ]
+        [ "$(wc -l <<<"$stderr")" -eq 1 ]
+        [[ "$stderr" == "wp-fetchlogs: warning: host1: host key: $FLEET_ADDR_host1:$FLEET_PORT_host1 offered ssh-ed25519 key $fp, which does not match the key recorded in $T/known_hosts: the key has CHANGED"* ]]
+    done
+    # host1 untouched, host2 fetched; the file was not "fixed"
+    [ "$(cat "$FLEET_LOG_host1")" = one ]
+    run ! compgen -G "$FLEET_LOG_host1.wp-*"
+    assert_no_partial host1
+    [ "$(cat "$SPOOL"/host2/*.log)" = two ]
+    [ "$(grep -c "$(cut -d' ' -f2 "$T/other.pub")" "$T/known_hosts")" -eq 1 ]
+    [[ "$(status_of host1)" == "2|host key: "*"CHANGED"*"|0" ]]
+}
+
+@test "--accept-new records unknown host keys, each once; strict again afterwards" {
+    start_fleet --hosts 3 --base 127.0.52
+    local kh=$T/new_known_hosts
+    run --separate-stderr "$FETCH" --known-hosts "$kh"
+    [ "$status" -eq 1 ]
+    [ "$(grep -c 'which is not in .* --accept-new' <<<"$stderr")" -eq 3 ]
+    [ ! -e "$kh" ]
+    run --separate-stderr "$FETCH" --known-hosts "$kh" --accept-new -j 3
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    diff <(sort "$kh") <(sort "$FLEET_KNOWN_HOSTS")
+    run --separate-stderr "$FETCH" --known-hosts "$kh"
+    [ "$status" -eq 0 ]
+    run --separate-stderr "$FETCH" --known-hosts "$kh" --accept-new
+    [ "$status" -eq 0 ]
+    [ "$(wc -l <"$kh")" -eq 3 ]
+}
+
+@test "permission denied on the log or its directory: a warning naming the step, exit 1, nothing changed" {
+    start_fleet --hosts 1 --base 127.0.53
+    if [ "$(id -u)" -eq 0 ]; then
+        # root reads anything: run host1's sshd without the capabilities that allow it
+        command -v setpriv >/dev/null || skip "setpriv is not installed"
+        kill "$FLEET_SSHD_PID_host1"
+        while kill -0 "$FLEET_SSHD_PID_host1" 2>/dev/null; do sleep 0.05; done
+        setpriv --bounding-set -dac_override,-dac_read_search -- /usr/sbin/sshd -D -f "$T/fleet/host1/sshd_config" \
+            -E "$T/fleet/host1/sshd2.log" </dev/null >/dev/null 2>&1 3>&- &
+        EXTRA_PIDS+=($!)
+        local i
+        for ((i = 0; i < 100; i++)); do
+            ssh -F "$FLEET_SSH_CONFIG" host1 true 2>/dev/null && break
+            sleep 0.1
+        done
+    fi
+    echo secret >"$FLEET_LOG_host1"
+    chmod 000 "$FLEET_LOG_host1"
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == "wp-fetchlogs: warning: host1: list $FLEET_LOGDIR_host1: exit status 3: "*"Permission denied" ]]
+    [ "$(status_of host1 | cut -d'|' -f1)" = 1 ]
+
+    chmod 644 "$FLEET_LOG_host1"
+    chmod 555 "$FLEET_LOGDIR_host1"
+    run --separate-stderr "$FETCH"
+    chmod 755 "$FLEET_LOGDIR_host1"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == "wp-fetchlogs: warning: host1: claim $FLEET_LOG_host1: exit status 1: mv: "*"Permission denied" ]]
+    [ "$(cat "$FLEET_LOG_host1")" = secret ]
+    run ! compgen -G "$FLEET_LOG_host1.wp-*"
+    assert_no_partial host1
+
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 0 ]
+    [ "$(cat "$SPOOL"/host1/*.log)" = secret ]
+    [ "$(status_of host1 | cut -d'|' -f1)" = 0 ]
+}
+
+@test "a claimed file that changes during the transfer is a checksum mismatch; it stays for the next run" {
+    start_fleet --hosts 1 --base 127.0.53
+    local claimed=$FLEET_LOG_host1.wp-20261124T230000Z
+    big_log "$claimed" 30
+    # a writer that has not let go of the file (as if Squid had not reopened):
+    # the download stops at the size the file had when opened, the host's
+    # checksum is taken later
+    (while :; do printf 'late\n' >>"$claimed"; sleep 0.001; done) 3>&- &
+    EXTRA_PIDS+=($!)
+    run --separate-stderr "$FETCH" --transfer sftp --timeout 60
+    kill "${EXTRA_PIDS[0]}" 2>/dev/null || true
+    wait "${EXTRA_PIDS[0]}" 2>/dev/null || true
+    EXTRA_PIDS=()
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == "wp-fetchlogs: warning: host1: download $claimed: checksum mismatch (the host has "* ]]
+    assert_no_partial host1
+    cp "$claimed" "$T/expected"
+    run --separate-stderr "$FETCH" --transfer sftp
+    [ "$status" -eq 0 ]
+    cmp "$SPOOL/host1/host1.20261124T230000Z.log" "$T/expected"
+    [ ! -e "$claimed" ]
+}
+
+@test "sshd killed mid-transfer: warning, no partial spool file, the claim stays; the next run fetches it" {
+    start_fleet --hosts 1 --base 127.0.53
+    big_log "$FLEET_LOG_host1" 200
+    cp "$FLEET_LOG_host1" "$T/expected"
+    "$FETCH" --transfer sftp 2>"$T/stderr" &
+    local fetch=$!
+    wait_for_temp host1
+    local c
+    for c in $(descendants "$FLEET_SSHD_PID_host1"); do kill -KILL "$c" 2>/dev/null || true; done
+    local rc=0
+    wait "$fetch" || rc=$?
+    [ "$rc" -eq 1 ]
+    [[ "$(cat "$T/stderr")" == "wp-fetchlogs: warning: host1: download $FLEET_LOG_host1.wp-"*Z": read: "* ]]
+    assert_no_partial host1
+    local claimed
+    claimed=$(compgen -G "$FLEET_LOG_host1.wp-*")
+    cmp "$claimed" "$T/expected"
+
+    run --separate-stderr "$FETCH" --transfer sftp
+    [ "$status" -eq 0 ]
+    cmp "$SPOOL"/host1/*.log "$T/expected"
+    run ! compgen -G "$FLEET_LOG_host1.wp-*"
+}
+
+@test "a host that hangs mid-transfer (sshd stopped) is cut off by the watchdog" {
+    start_fleet --hosts 1 --base 127.0.53
+    big_log "$FLEET_LOG_host1" 200
+    local t0=$SECONDS
+    # --connect-timeout 1: a connected host silent for 3 s is hung
+    "$FETCH" --transfer sftp --connect-timeout 1 2>"$T/stderr" &
+    local fetch=$!
+    wait_for_temp host1
+    local c stopped=()
+    for c in $(descendants "$FLEET_SSHD_PID_host1"); do
+        kill -STOP "$c" && stopped+=("$c")
+    done
+    local rc=0
+    wait "$fetch" || rc=$?
+    for c in "${stopped[@]}"; do kill -CONT "$c" 2>/dev/null || true; done
+    [ "$rc" -eq 1 ]
+    [[ "$(cat "$T/stderr")" == *"host1: download "*": read: timed out: no data for 3 s"* ]]
+    [ $((SECONDS - t0)) -le 10 ]
+    assert_no_partial host1
+}
+
+@test "wp-fetchlogs killed -9 mid-transfer: the next run sweeps the temporary and fetches the file" {
+    start_fleet --hosts 1 --base 127.0.53
+    big_log "$FLEET_LOG_host1" 200
+    cp "$FLEET_LOG_host1" "$T/expected"
+    "$FETCH" --transfer sftp 2>/dev/null &
+    local fetch=$!
+    wait_for_temp host1
+    kill -KILL "$fetch"
+    wait "$fetch" || true
+    compgen -G "$SPOOL/host1/*.tmp.*" # the killed run's temporary
+    run ! compgen -G "$SPOOL/host1/*.log"
+    run --separate-stderr "$FETCH" --transfer zstd
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    run ! compgen -G "$SPOOL/host1/*.tmp.*"
+    cmp "$SPOOL"/host1/*.log "$T/expected"
+}
+
+@test "kill -9 at random points of many runs: every line ends up in the spool exactly once" {
+    start_fleet --hosts 2 --base 127.0.53
+    local round i h l kills=0
+    : >"$T/written"
+    for ((round = 1; round <= 10; round++)); do
+        for h in host1 host2; do
+            l=FLEET_LOG_$h
+            seq 0 1999 | awk -v h="$h" -v r="$round" '{ print h " round " r " line " $1 }' |
+                tee -a "$T/written" >>"${!l}"
+        done
+        "$FETCH" --transfer "$( ((round % 2)) && echo sftp || echo zstd)" 2>/dev/null &
+        local pid=$!
+        sleep "0.$((RANDOM % 10))"
+        local state
+        state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || echo gone)
+        if [ "$state" != gone ] && [ "$state" != Z ]; then
+            kills=$((kills + 1))
+        fi
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "$kills of 10 runs killed while running"
+    [ "$kills" -ge 3 ]
+    # clean runs until nothing is claimed any more
+    for ((i = 0; i < 3; i++)); do
+        run --separate-stderr "$FETCH"
+        [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    done
+    run ! compgen -G "$T/fleet/host*/log/access.log.wp-*"
+    run ! compgen -G "$SPOOL/host*/*.tmp.*"
+    cat "$SPOOL"/host*/*.log | LC_ALL=C sort >"$T/fetched"
+    LC_ALL=C sort "$T/written" >"$T/expected"
+    [ "$(wc -l <"$T/expected")" -eq 40000 ]
+    cmp "$T/fetched" "$T/expected"
+}
+
+@test "two runs at once: the second exits 75 at once and touches nothing" {
+    start_fleet --hosts 1 --base 127.0.53 --faults
+    add_fault_hosts
+    echo line >"$FLEET_LOG_host1"
+    "$FETCH" -H silent --connect-timeout 3 &
+    local first=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -e "$SPOOL/silent" ] && break
+        sleep 0.02
+    done
+    run --separate-stderr "$FETCH" -H host1
+    [ "$status" -eq 75 ]
+    [ "$stderr" = "wp-fetchlogs: another run holds the lock $SPOOL/.wp-fetchlogs.lock" ]
+    [ "$(cat "$FLEET_LOG_host1")" = line ]
+    local rc=0
+    wait "$first" || rc=$?
+    [ "$rc" -eq 69 ]
+    run --separate-stderr "$FETCH" -H host1
+    [ "$status" -eq 0 ]
+}
