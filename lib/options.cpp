@@ -34,7 +34,8 @@ const std::set<std::string, std::less<>> k_known_keys = {
     "tz", "days", "since", "si", "iec", "top", "rebuild", "verify", "dry-run", "by", "user", "account", "country",
     "from", "to", "month", "day", "totals",
     // wp-fetchlogs / wp-runall / wp-provision
-    "transfer", "accept-new", "timeout", "hosts", "ssh-config", "status-file", "down-after", "include-down", "batch",
+    "transfer", "accept-new", "timeout", "hosts", "ssh-config", "hosts-file", "exclude", "list", "push", "script",
+    "local", "gather", "outdir", "status-file", "down-after", "include-down", "batch",
     "no-ask", "answers", "learn",
 };
 

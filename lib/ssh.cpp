@@ -232,7 +232,9 @@ private:
         while (!m_stop) {
             const auto now = Clock::now();
             std::string why;
-            if (interrupted()) {
+            // On Ctrl-C only blocking steps are cut here: exec notices the
+            // interrupt itself and signals the remote command first.
+            if (interrupted() && m_idle_armed) {
                 why = "interrupted";
             } else if (now >= m_deadline) {
                 why = "time limit for the host reached";
@@ -696,11 +698,12 @@ ExecResult SshSession::Impl::exec(const std::string& command, const ExecOptions&
         if (ssh_channel_is_eof(channel.get()) != 0 || ssh_channel_is_closed(channel.get()) != 0) {
             break;
         }
+        // The kill command of an interrupted exec (untracked) must still run.
+        if (track_pid && interrupted()) {
+            stop_command("interrupted");
+        }
         if (!s.watchdog.fired().empty()) {
             s.fail_step("");
-        }
-        if (interrupted()) {
-            stop_command("interrupted");
         }
         const auto now = Clock::now();
         if (now >= deadline) {

@@ -1,0 +1,417 @@
+#!/usr/bin/env bats
+# wp-runall on the loopback fleet: serial and parallel output, --gather,
+# --push, --script, --local, timeouts, hosts that do not answer, known-down
+# hosts, --outdir, host keys, selection, Ctrl-C.
+# One fleet (3 hosts + the refused and silent fixtures) serves every test;
+# each test has its own inventory. Address block 127.0.60.* belongs to this file.
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+    local src=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+    export RUNALL_FLEET_TMP
+    RUNALL_FLEET_TMP=$(mktemp -d "${TMPDIR:-/tmp}/wp-runall-fleet.XXXXXX")
+    mkdir "$RUNALL_FLEET_TMP/fleet"
+    if ! "$src/tests/fleet/fleet" start "$RUNALL_FLEET_TMP/fleet" --hosts 3 --base 127.0.60 --faults >&2; then
+        "$src/tests/fleet/fleet" stop "$RUNALL_FLEET_TMP/fleet" || true
+        return 1
+    fi
+    set -a
+    eval "$("$src/tests/fleet/fleet" env "$RUNALL_FLEET_TMP/fleet")"
+    set +a
+}
+
+teardown_file() {
+    local src=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+    "$src/tests/fleet/fleet" stop "$RUNALL_FLEET_TMP/fleet" || true
+    rm -rf "$RUNALL_FLEET_TMP"
+}
+
+setup() {
+    SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+    BIN=${WP_BIN:-$SRC/build}
+    RUNALL=$BIN/wp-runall
+    HOSTS=$BIN/wp-hosts
+    T=$(mktemp -d "${TMPDIR:-/tmp}/wp-runall.XXXXXX")
+    DB=$T/wp.db
+    export WP_CONFIG=$T/wp.conf
+    printf '%s = %s\n' db "$DB" identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" \
+        connect-timeout 2 >"$WP_CONFIG"
+    local h a p
+    for h in $FLEET_HOSTS; do
+        a=FLEET_ADDR_$h p=FLEET_PORT_$h
+        "$HOSTS" add "$h" --address "${!a}" --port "${!p}"
+    done
+    # The hosts are one machine: a command tells them apart by the address it reached.
+    ADDR='set -- $SSH_CONNECTION; a=$3'
+    BG_PID=
+}
+
+teardown() {
+    if [ -n "$BG_PID" ]; then
+        kill -KILL "$BG_PID" 2>/dev/null || true
+    fi
+    rm -rf "$T"
+}
+
+add_fault_hosts() {
+    "$HOSTS" add refused --address "$FLEET_ADDR_refused" --port "$FLEET_PORT_refused"
+    "$HOSTS" add silent --address "$FLEET_ADDR_silent" --port "$FLEET_PORT_silent"
+}
+
+status_of() { # status_of HOST: consecutive_failures|last_error|has_contact
+    sqlite3 "$DB" "SELECT h.consecutive_failures, h.last_error, h.last_contact IS NOT NULL
+        FROM host_status h JOIN servers s ON s.id = h.server_id WHERE s.name = '$1'"
+}
+
+# no_process PATTERN: true once no process's command line matches (zombies have none)
+no_process() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        pgrep -f "$1" >/dev/null || return 0
+        sleep 0.1
+    done
+    echo "still running: $(pgrep -af "$1")"
+    return 1
+}
+
+@test "serially: each host in turn under its header, its exact output, words joined as ssh joins them" {
+    run --separate-stderr "$RUNALL" -- "$ADDR;" 'echo "$a"; echo' 'two  words' '$HOME'
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    local oracle
+    oracle=$(ssh -F "$FLEET_SSH_CONFIG" host1 echo 'two  words' '$HOME')
+    [ "$oracle" = "two words $HOME" ]
+    [ "$output" = "== host1 ==
+$FLEET_ADDR_host1
+$oracle
+== host2 ==
+$FLEET_ADDR_host2
+$oracle
+== host3 ==
+$FLEET_ADDR_host3
+$oracle" ]
+    # the command's own exit status decides; stderr stays on stderr, as is
+    run --separate-stderr "$RUNALL" -H host2 -- 'echo out; echo err >&2; printf no-newline; exit 4'
+    [ "$status" -eq 1 ]
+    [ "$output" = "== host2 ==
+out
+no-newline" ]
+    [ "$stderr" = "err
+wp-runall: 1 host: 0 ok, 1 failed
+wp-runall: failed: host2: exit status 4: err" ]
+}
+
+@test "-j 3: whole lines, each prefixed with its host, in each host's order, never mixed mid-line" {
+    # Half lines with pauses between the halves, then a burst: hosts overlap in time.
+    local cmd='i=0; while [ $i -lt 40 ]; do printf "%s first-%s " "$a" $i; sleep 0.01; echo second-$i; i=$((i+1)); done; seq 1 2000 | sed "s/^/$a burst /"; echo "err $a" >&2'
+    run --separate-stderr "$RUNALL" -j 3 -- "$ADDR; $cmd"
+    [ "$status" -eq 0 ]
+    [ "$(wc -l <<<"$output")" -eq $((3 * 2040)) ]
+    local h a expected
+    for h in host1 host2 host3; do
+        a=FLEET_ADDR_$h
+        expected=$(a=${!a} sh -c "$cmd" 2>/dev/null | sed "s/^/$h: /")
+        [ "$(grep "^$h: " <<<"$output")" = "$expected" ]
+        grep -qx "$h: err ${!a}" <<<"$stderr"
+    done
+    # nothing else: every line is one host's whole line
+    [ "$(grep -cvE '^host[1-3]: ' <<<"$output")" -eq 0 ]
+    # and the hosts did run side by side
+    [ "$(cut -d: -f1 <<<"$output" | uniq | wc -l)" -gt 3 ]
+}
+
+@test "--gather: identical outputs once with their hosts; a different exit status is its own group" {
+    for j in 1 3; do
+        run --separate-stderr "$RUNALL" -j $j --gather -- "$ADDR; echo same; echo lines; test \"\$a\" != $FLEET_ADDR_host2"
+        [ "$status" -eq 1 ]
+        [ "$output" = "== host1,host3 ==
+same
+lines
+== host2 (exit status 1) ==
+same
+lines" ]
+        [ "$stderr" = "wp-runall: 3 hosts: 2 ok, 1 failed
+wp-runall: failed: host2: exit status 1" ]
+    done
+}
+
+@test "--push: uploaded under a temporary name, renamed over, mode kept; then the command; none after a failed upload" {
+    mkdir "$T/remote"
+    printf '#!/bin/sh\necho "pushed script ran on $1"\n' >"$T/conf.sh"
+    chmod 751 "$T/conf.sh"
+    echo old >"$T/remote/conf.sh"
+    chmod 600 "$T/remote/conf.sh"
+    # into a directory, as cp does; the command runs what was pushed
+    run --separate-stderr "$RUNALL" -H host1,host2 --push "$T/conf.sh" "$T/remote" -- \
+        "$ADDR;" 'stat -c "%a %s" ' "$T/remote/conf.sh;" "$T/remote/conf.sh" '"$a"'
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$output" = "== host1 ==
+751 $(stat -c %s "$T/conf.sh")
+pushed script ran on $FLEET_ADDR_host1
+== host2 ==
+751 $(stat -c %s "$T/conf.sh")
+pushed script ran on $FLEET_ADDR_host2" ]
+    cmp "$T/conf.sh" "$T/remote/conf.sh"
+    [ "$(ls -A "$T/remote")" = conf.sh ] # no temporary left behind
+
+    # a push alone, to an explicit file name
+    chmod 640 "$T/conf.sh"
+    run --separate-stderr "$RUNALL" -H host3 --push "$T/conf.sh" "$T/remote/renamed.sh"
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host3 ==" ]
+    [ "$(stat -c %a "$T/remote/renamed.sh")" = 640 ]
+
+    # the upload fails: the command is not run
+    run --separate-stderr "$RUNALL" -H host1 --push "$T/conf.sh" "$T/missing/dir/conf.sh" -- touch "$T/ran"
+    [ "$status" -eq 1 ]
+    [ ! -e "$T/ran" ]
+    [[ "$stderr" == *"wp-runall: failed: host1: push $T/missing/dir/conf.sh: "* ]]
+    run "$RUNALL" -H host1 --push "$T/nope" "$T/remote/" -- true
+    [ "$status" -eq 66 ]
+    [ "$output" = "wp-runall: cannot read $T/nope: No such file or directory" ]
+}
+
+@test "--script: a local script run on each host by sh -s with its arguments, quoted" {
+    printf '%s\n' '# no shebang needed: sh reads it' 'printf "[%s]\n" "$@"' 'set -- $SSH_CONNECTION' \
+        'echo "at $3"' 'exit 7' >"$T/check.sh"
+    run --separate-stderr "$RUNALL" -H host1,host3 --script "$T/check.sh" -- a 'b  c' '$HOME' "it's"
+    [ "$status" -eq 1 ]
+    [ "$output" = "== host1 ==
+[a]
+[b  c]
+[\$HOME]
+[it's]
+at $FLEET_ADDR_host1
+== host3 ==
+[a]
+[b  c]
+[\$HOME]
+[it's]
+at $FLEET_ADDR_host3" ]
+    [ "$stderr" = "wp-runall: 2 hosts: 0 ok, 2 failed
+wp-runall: failed: host1: exit status 7
+wp-runall: failed: host3: exit status 7" ]
+    run "$RUNALL" --script "$T/absent.sh"
+    [ "$status" -eq 66 ]
+}
+
+@test "--local: the seed's loop: CMD HOST ARGS per host, WP_HOST WP_ADDRESS WP_PORT set, no shell" {
+    cat >"$T/push_it.sh" <<'EOF'
+#!/bin/sh
+echo "\$1=$1 WP_HOST=$WP_HOST WP_ADDRESS=$WP_ADDRESS WP_PORT=$WP_PORT args=$# [$2] [$3]"
+ssh -n -F "$FLEET_SSH_CONFIG" "$1" 'set -- $SSH_CONNECTION; echo "via ssh: $3"'
+[ "$1" != host2 ]
+EOF
+    chmod +x "$T/push_it.sh"
+    run --separate-stderr "$RUNALL" --local "$T/push_it.sh" -- 'x y' '$HOME;*'
+    [ "$status" -eq 1 ]
+    [ "$output" = "== host1 ==
+\$1=host1 WP_HOST=host1 WP_ADDRESS=$FLEET_ADDR_host1 WP_PORT=$FLEET_PORT_host1 args=3 [x y] [\$HOME;*]
+via ssh: $FLEET_ADDR_host1
+== host2 ==
+\$1=host2 WP_HOST=host2 WP_ADDRESS=$FLEET_ADDR_host2 WP_PORT=$FLEET_PORT_host2 args=3 [x y] [\$HOME;*]
+via ssh: $FLEET_ADDR_host2
+== host3 ==
+\$1=host3 WP_HOST=host3 WP_ADDRESS=$FLEET_ADDR_host3 WP_PORT=$FLEET_PORT_host3 args=3 [x y] [\$HOME;*]
+via ssh: $FLEET_ADDR_host3" ]
+    [ "$stderr" = "wp-runall: 3 hosts: 2 ok, 1 failed
+wp-runall: failed: host2: exit status 1" ]
+    # no SSH from wp-runall itself: host_status is not touched
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM host_status')" -eq 0 ]
+    run "$RUNALL" --local "$T/absent.sh"
+    [ "$status" -eq 66 ]
+}
+
+@test "a hung command (--timeout 2) is ended on the host, and the next host runs" {
+    local mark=60.$$$RANDOM
+    local t0=$SECONDS
+    run --separate-stderr "$RUNALL" -H host1,host2 --timeout 2 -- \
+        "$ADDR; if [ \"\$a\" = $FLEET_ADDR_host1 ]; then sleep $mark; fi; echo done"
+    [ "$status" -eq 1 ]
+    [ $((SECONDS - t0)) -le 6 ]
+    [ "$output" = "== host1 ==
+== host2 ==
+done" ]
+    [ "$stderr" = "wp-runall: 2 hosts: 1 ok, 1 timed out
+wp-runall: timed out: host1: timed out after 2 s" ]
+    no_process "sleep $mark"
+    # a timed-out host was reached: not a failure of the host
+    [ "$(status_of host1)" = "0||1" ]
+}
+
+@test "hosts that do not answer are counted in the summary with exit 1; only those selected: 69" {
+    add_fault_hosts
+    run --separate-stderr "$RUNALL" -j 5 -- echo hi
+    [ "$status" -eq 1 ]
+    [ "$(sort <<<"$output")" = "host1: hi
+host2: hi
+host3: hi" ]
+    [ "$stderr" = "wp-runall: 5 hosts: 3 ok, 2 unreachable
+wp-runall: unreachable: refused: connect: Connection refused
+wp-runall: unreachable: silent: connect: Timeout connecting to $FLEET_ADDR_silent" ]
+    [ "$(status_of host1)" = "0||1" ]
+    [ "$(status_of refused)" = "1|connect: Connection refused|0" ]
+
+    run --separate-stderr "$RUNALL" -j 2 -H refused,silent -- echo hi
+    [ "$status" -eq 69 ]
+    [ -z "$output" ]
+    [ "$(head -1 <<<"$stderr")" = "wp-runall: 2 hosts: 0 ok, 2 unreachable" ]
+    [ "$(status_of refused | cut -d'|' -f1)" = 2 ]
+    [ "$(status_of silent | cut -d'|' -f1)" = 2 ]
+}
+
+@test "known-down hosts are skipped and counted: status file state 2, --down-after failures; --include-down" {
+    printf 'host1 0\nhost2 2 CRITICAL\nhost3 1\nnot a line\n' >"$T/host_status.txt"
+    sqlite3 "$DB" "INSERT INTO host_status (server_id, consecutive_failures, last_error)
+        SELECT id, 3, 'connect: Connection refused' FROM servers WHERE name = 'host3'"
+    run --separate-stderr "$RUNALL" --status-file "$T/host_status.txt" -- echo hi
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host1 ==
+hi" ]
+    [ "$stderr" = "wp-runall: warning: $T/host_status.txt: 1 line not in the form 'host state' ignored (first: line 4)
+wp-runall: 3 hosts: 1 ok, 2 skipped as down
+wp-runall: skipped as down: host2: state 2 in the status file
+wp-runall: skipped as down: host3: 3 consecutive failures" ]
+
+    run --separate-stderr "$RUNALL" --status-file "$T/host_status.txt" --list
+    [ "$status" -eq 0 ]
+    [ "$output" = host1 ]
+    run --separate-stderr "$RUNALL" --down-after 4 --list
+    [ "$output" = "host1
+host2
+host3" ]
+
+    # the operator insists: all three run; a success clears host3's count
+    run --separate-stderr "$RUNALL" -j 3 --status-file "$T/host_status.txt" --include-down -- echo hi
+    [ "$status" -eq 0 ]
+    [ "$stderr" = "wp-runall: warning: $T/host_status.txt: 1 line not in the form 'host state' ignored (first: line 4)" ]
+    [ "$(wc -l <<<"$output")" -eq 3 ]
+    [ "$(status_of host3)" = "0|connect: Connection refused|1" ]
+
+    # nothing but down hosts selected: nothing reachable
+    run --separate-stderr "$RUNALL" -H host2 --status-file "$T/host_status.txt" -- echo hi
+    [ "$status" -eq 69 ]
+    [ -z "$output" ]
+}
+
+@test "--outdir: HOST.out, HOST.err, HOST.rc for every host, written whole; nothing on stdout" {
+    add_fault_hosts
+    "$HOSTS" set silent --active no
+    run --separate-stderr "$RUNALL" -j 3 --outdir "$T/out" -- \
+        "$ADDR; echo \"out \$a\"; echo \"err \$a\" >&2; [ \"\$a\" != $FLEET_ADDR_host2 ] || exit 3"
+    [ "$status" -eq 1 ]
+    [ -z "$output" ]
+    local h a
+    for h in host1 host2 host3; do
+        a=FLEET_ADDR_$h
+        [ "$(cat "$T/out/$h.out")" = "out ${!a}" ]
+        [ "$(cat "$T/out/$h.err")" = "err ${!a}" ]
+    done
+    [ "$(cat "$T/out/host1.rc")" = 0 ]
+    [ "$(cat "$T/out/host2.rc")" = 3 ]
+    [ "$(cat "$T/out/refused.rc")" = unreachable ]
+    [ "$(cat "$T/out/refused.err")" = "connect: Connection refused" ]
+    [ -z "$(cat "$T/out/refused.out")" ]
+    [ "$(ls "$T/out" | wc -l)" -eq 12 ] # no temporaries, nothing for the inactive host
+    [ "$stderr" = "wp-runall: 4 hosts: 2 ok, 1 failed, 1 unreachable
+wp-runall: failed: host2: exit status 3: err $FLEET_ADDR_host2
+wp-runall: unreachable: refused: connect: Connection refused" ]
+}
+
+@test "a changed host key is refused, never accepted, --accept-new or not; the other hosts run" {
+    ssh-keygen -q -t ed25519 -N '' -f "$T/other"
+    awk -v k="$(cut -d' ' -f2 "$T/other.pub")" -v a="[$FLEET_ADDR_host1]:" \
+        'index($1, a) == 1 { $3 = k } { print }' "$FLEET_KNOWN_HOSTS" >"$T/known_hosts"
+    cp "$T/known_hosts" "$T/known_hosts.before"
+    local fp
+    fp=$(ssh-keygen -l -E sha256 -f "$RUNALL_FLEET_TMP/fleet/host1/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+    for flags in "" "--accept-new"; do
+        run --separate-stderr "$RUNALL" -j 3 --known-hosts "$T/known_hosts" $flags -- echo ran
+        [ "$status" -eq 1 ]
+        [ "$(sort <<<"$output")" = "host2: ran
+host3: ran" ]
+        [ "$(head -1 <<<"$stderr")" = "wp-runall: 3 hosts: 2 ok, 1 failed" ]
+        [[ "$(sed -n 2p <<<"$stderr")" == "wp-runall: failed: host1: host key: $FLEET_ADDR_host1:$FLEET_PORT_host1 offered ssh-ed25519 key $fp, which does not match the key recorded in $T/known_hosts: the key has CHANGED"* ]]
+    done
+    cmp "$T/known_hosts" "$T/known_hosts.before"
+    [[ "$(status_of host1)" == "2|host key: "*"CHANGED"*"|0" ]]
+}
+
+@test "selection: inventory, -H, --hosts-file, stdin, -x, --where; unknown names 66 before anything runs" {
+    "$HOSTS" add host4 --address 127.0.60.99
+    "$HOSTS" set host4 --active no
+    run "$RUNALL" --list
+    [ "$output" = "host1
+host2
+host3" ]
+    run "$RUNALL" -H host3,host4,host1,host3 --list # named: in that order, inactive too
+    [ "$output" = "host3
+host4
+host1" ]
+    run "$RUNALL" --where "name <> 'host2'" -x host3 --list
+    [ "$output" = host1 ]
+    printf 'host2 # comment\n\nhost1,host3\n' >"$T/hosts.txt"
+    run "$RUNALL" --hosts-file "$T/hosts.txt" -x host1 --list
+    [ "$output" = "host2
+host3" ]
+    run "$RUNALL" --list - <<<"host3 host2" # "-" ends the options, like a command
+    [ "$output" = "host3
+host2" ]
+    run --separate-stderr "$RUNALL" --hosts-file - -- echo hi <<<"host2"
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host2 ==
+hi" ]
+    run --separate-stderr "$RUNALL" -H host2 echo no dashes needed # as with ssh; -H takes one list
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host2 ==
+no dashes needed" ]
+    run --separate-stderr "$RUNALL" --hosts-file /dev/null -- echo hi
+    [ "$status" -eq 0 ]
+    [ -z "$output" ] && [ -z "$stderr" ]
+
+    run --separate-stderr "$RUNALL" -H host1,tor9 -x mtl9 -- touch "$T/ran"
+    [ "$status" -eq 66 ]
+    [ "$stderr" = "wp-runall: no server named tor9, mtl9 in the inventory" ]
+    run "$RUNALL" -x host9 -- touch "$T/ran"
+    [ "$status" -eq 66 ]
+    [ ! -e "$T/ran" ]
+    printf 'host1\nbad/name\n' >"$T/bad.txt"
+    run --separate-stderr "$RUNALL" --hosts-file "$T/bad.txt" --list
+    [ "$status" -eq 65 ]
+    [[ "$stderr" == "wp-runall: $T/bad.txt:2: host name 'bad/name' "* ]]
+    run "$RUNALL" -H 'a;b' -- true
+    [ "$status" -eq 64 ]
+    run "$RUNALL" --where "1); DELETE FROM servers; --" --list
+    [ "$status" -eq 64 ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM servers')" -eq 4 ]
+    run "$RUNALL"
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"nothing to run"* ]]
+    run "$RUNALL" --script "$T/hosts.txt" --local true
+    [ "$status" -eq 64 ]
+}
+
+@test "Ctrl-C: no further host is started, the running command is signalled, the summary is printed" {
+    local mark=60.$$$RANDOM
+    "$RUNALL" -- "sleep $mark" >"$T/out" 2>"$T/err" &
+    BG_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        pgrep -f "sleep $mark" >/dev/null && break
+        sleep 0.05
+    done
+    sleep 0.5 # well into the command, as an operator's Ctrl-C would be
+    kill -INT "$BG_PID"
+    local rc=0
+    wait "$BG_PID" || rc=$?
+    BG_PID=
+    [ "$rc" -eq 130 ] # ended by the signal, after the summary
+    [ "$(cat "$T/out")" = "== host1 ==" ]
+    [ "$(head -1 "$T/err")" = "wp-runall: 3 hosts: 0 ok, 1 interrupted, 2 not run" ]
+    [ "$(tail -2 "$T/err")" = "wp-runall: not run: host2
+wp-runall: not run: host3" ]
+    local left=0
+    no_process "sleep $mark" || { left=1; kill $(pgrep -f "sleep $mark") 2>/dev/null || true; }
+    [ "$left" -eq 0 ] # the remote command was signalled, not left running
+}

@@ -1,0 +1,14 @@
+// wp-runall: run a command, push a file or run a script on every selected server.
+#include "runall.h"
+#include "tool.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"wp-runall: run a command, push a file or run a script on every selected server, serially or "
+                 "in parallel, with a summary",
+                 "wp-runall"};
+    wp::CommonOptions options;
+    wp::add_common_options(app, options, "wp-runall");
+    wp::RunallRequest request;
+    wp::add_runall_options(app, request);
+    return wp::run_tool(app, options, argc, argv, [&] { return wp::run_runall(request, options); });
+}
