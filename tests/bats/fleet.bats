@@ -124,7 +124,7 @@ wait_lines() {
 
     eval "$("$FLEET" env "$DIR")"
     local proxy=$FLEET_PROXY_host1 log=$FLEET_LOG_host1
-    [ "$proxy" = http://127.0.42.2:3128 ]
+    [ "$proxy" = http://127.0.42.2:13128 ]
     [[ "$FLEET_ORIGIN" == http://127.0.42.1:* ]]
     [[ "$FLEET_TUNNEL" == 127.0.42.1:* ]]
     [ "$(stat -c %s "$FLEET_ORIGIN_DIR/10000.bin")" -eq 10000 ]
