@@ -100,6 +100,8 @@ for line in sys.stdin:
     run --separate-stderr "$ROLLUP"
     [ "$status" -eq 0 ] && [ -z "$output$stderr" ]
     [ "$(summary_tsv)" = "$before" ]
+    run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
 @test "a file that arrives 5 days late lands in its own day; only its server-day is recomputed" {
@@ -130,6 +132,8 @@ for line in sys.stdin:
 rows = list(csv.DictReader(sys.stdin))
 for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T/report"
     diff "$T/awk" "$T/report"
+    run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
 @test "usage removed by hand: the day's rows go once the day is marked or a window covers it" {
@@ -144,6 +148,8 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
     usage_sums_tsv >"$T/expect"
     summary_tsv >"$T/got"
     diff "$T/expect" "$T/got"
+    run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
 @test "--tz America/Toronto: days follow DST (23 and 25 hours) and the zone is kept" {
@@ -178,6 +184,8 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
     usage_sums_tsv >"$T/expect"
     diff "$T/expect" <(summary_tsv)
     [ "$(sqlite3 "$DB" 'SELECT zone FROM rollup_state')" = "UTC" ]
+    run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
 @test "the invoice: --month --by account, one row per account, users without account last" {
@@ -206,6 +214,8 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
     [ "$status" -eq 0 ]
     [ "${#lines[@]}" -eq 3 ]
     [ "${lines[1]%%$'\t'*}" = "acme" ]
+    run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
 @test "tsv, csv and json have the grouping keys then requests, bytes, billed_bytes, exact" {
@@ -242,6 +252,16 @@ PY
     [ "${#lines[@]}" -eq 3 ]
     [ "$(printf '%s\n' "${lines[@]:1}" | cut -f1 | tr '\n' ' ')" = "$(sqlite3 "$DB" "SELECT u.name FROM usage g JOIN users u ON u.id = g.user_id
         GROUP BY u.name ORDER BY sum(billed_bytes) DESC LIMIT 2" | tr '\n' ' ')" ]
+    # the same totals in every format: table's total row, TSV and JSON sums, sqlite3 over usage
+    read -r want_req want_billed < <(sqlite3 -separator ' ' "$DB" "SELECT sum(requests), sum(billed_bytes) FROM usage")
+    [ "$("$ROLLUP" report --by server --format tsv | awk -F'\t' 'NR > 1 { r += $2; b += $4 } END { printf "%d %d", r, b }')" = "$want_req $want_billed" ]
+    [ "$("$ROLLUP" report --by server --format json | python3 -c 'import json,sys
+rows = [json.loads(l) for l in sys.stdin]
+print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')" = "$want_req $want_billed" ]
+    [ "$("$ROLLUP" report --by server --format table | awk '$1 == "total" { print $2 }')" = "$want_req" ]
+    [ "$("$ROLLUP" report --format tsv | awk -F'\t' 'NR == 2 { print $1, $3 }')" = "$want_req $want_billed" ]
+    run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
 @test "--totals: the site's figures over active servers; pending dirty days noted in one line" {
@@ -263,6 +283,8 @@ PY
     [[ "$stderr" == *"2 server-days"*"run wp-rollup"* ]]
     run --separate-stderr "$ROLLUP" -q report --totals
     [ -z "$stderr" ]
+    run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
 @test "--verify: 0 when true, 1 with the differing rows on stderr after a corruption" {
