@@ -35,7 +35,8 @@ const std::set<std::string, std::less<>> k_known_keys = {
     "from", "to", "month", "day", "totals",
     // wp-fetchlogs / wp-runall / wp-provision
     "transfer", "accept-new", "timeout", "hosts", "ssh-config", "hosts-file", "exclude", "list", "push", "script",
-    "local", "gather", "outdir", "status-file", "down-after", "include-down", "batch",
+    "local", "gather", "outdir", "name", "city", "provider", "to-release", "files", "hostname", "resolver",
+    "password-file", "status-file", "down-after", "include-down", "batch",
     "no-ask", "answers", "learn",
 };
 

@@ -1,0 +1,411 @@
+#!/usr/bin/env bats
+# wp-provision end to end on real Debian roots: each test copies the cached
+# debootstrapped bookworm root (tests/provision/vps) onto a tmpfs in its own
+# mount and UTS namespace and runs the root's own sshd on 127.0.70.N:2222.
+# Oracles: dpkg-query, apt-get -s, lsattr, stat and cat run inside the root
+# (vps exec), the share/ lists, sqlite3 on the inventory, OpenSSH's ssh.
+# Address block 127.0.70.* belongs to this file.
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+    if [ "$(id -u)" != 0 ]; then
+        export PROVISION_SKIP="needs root (unshare, chroot, tmpfs)"
+        return
+    fi
+    local t
+    for t in debootstrap unshare nsenter chroot chattr lsattr setpriv sqlite3 ssh ssh-keygen; do
+        if ! command -v "$t" >/dev/null; then
+            export PROVISION_SKIP="$t is not installed"
+            return
+        fi
+    done
+    # Cold, this debootstraps the root once (about 90 s); cached, it is instant.
+    "$BATS_TEST_DIRNAME/../provision/vps" build >/dev/null
+}
+
+setup() {
+    SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+    BIN=${WP_BIN:-$SRC/build}
+    PROV=$BIN/wp-provision
+    HOSTS=$BIN/wp-hosts
+    VPS=$SRC/tests/provision/vps
+    ARCH=$(dpkg --print-architecture)
+    T=$(mktemp -d "${TMPDIR:-/tmp}/wp-provision-bats.XXXXXX")
+    mkdir "$T/lists"
+    cp -r "$SRC/share/packages" "$SRC/share/packages-blacklist" "$T/lists/"
+    printf '# Role: test. The test root'"'"'s own package.\nwp-test-tool\n' >"$T/lists/packages/vps-test"
+    ssh-keygen -q -t ed25519 -N '' -C wp-provision-test -f "$T/id_ed25519"
+    : >"$T/known_hosts"
+    export WP_CONFIG=$T/wp.conf
+    printf '%s = %s\n' db "$T/wp.db" identity "$T/id_ed25519" known-hosts "$T/known_hosts" lists "$T/lists" \
+        connect-timeout 5 >"$WP_CONFIG"
+}
+
+teardown() {
+    local d
+    for d in "$T"/*/; do
+        [ -f "$d/ns.mnt" ] && "$VPS" stop "$d"
+    done
+    rm -rf "$T"
+}
+
+need_root() {
+    if [ -n "${PROVISION_SKIP:-}" ]; then
+        skip "$PROVISION_SKIP"
+    fi
+}
+
+# start_vps NAME N [vps options]: a root answering on 127.0.70.N:2222
+start_vps() {
+    local name=$1 n=$2
+    shift 2
+    mkdir "$T/$name"
+    "$VPS" start "$T/$name" --addr "127.0.70.$n" --port 2222 --client-key "$T/id_ed25519" "$@"
+    cat "$T/$name/known_hosts" >>"$T/known_hosts"
+}
+
+in_vps() { # in_vps NAME CMD...: run CMD inside the root
+    local name=$1
+    shift
+    "$VPS" exec "$T/$name" "$@"
+}
+
+installed() { # installed NAME: "pkg" per installed package, sorted
+    in_vps "$1" dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\n' | awk '$1 == "ii" { print $2 }' | LC_ALL=C sort
+}
+
+# state NAME: what a plan must not change
+state() {
+    in_vps "$1" sh -c 'dpkg -l; sha256sum /etc/hostname /etc/hosts; ls -l /etc/resolv.conf; cat /etc/resolv.conf;
+        lsattr /etc/hostname; hostname; ls -la /root /etc; ls /var/lib'
+}
+
+# make_tree: a config tree with a restart map
+make_tree() {
+    mkdir -p "$T/tree/etc/wp-test"
+    printf 'Welcome to a WonderProxy box\n' >"$T/tree/etc/motd"
+    printf 'secret = 1\n' >"$T/tree/etc/wp-test/app.conf"
+    chmod 600 "$T/tree/etc/wp-test/app.conf"
+    cat >"$T/tree/.restart" <<'EOF'
+# path-glob       command
+/etc/wp-test/*    touch /root/app-restarted
+/etc/motd         echo restarted >>/root/motd-restarts
+EOF
+}
+
+has_line() { # has_line TEXT: $output holds exactly this line
+    grep -qxF -- "$1" <<<"$output" || { printf 'no line: %s\n' "$1"; return 1; }
+}
+
+@test "plan: every installed package decided once in the seed's words, and nothing on the host changes" {
+    need_root
+    start_vps vps 2
+    make_tree
+    state vps >"$T/state.before"
+    run --separate-stderr "$PROV" plan --name vps1 root@127.0.70.2:2222 --hostname vps1 --resolver 127.0.0.1 \
+        --files "$T/tree"
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+
+    has_line "vps1: KEEPING dpkg (essential)"
+    has_line "vps1: KEEPING libcrypt1:$ARCH (protected)"
+    has_line "vps1: KEEPING e2fsprogs (important to apt)"
+    has_line "vps1: KEEPING apt (the package manager)"
+    has_line "vps1: KEEPING openssh-server (whitelist)"
+    has_line "vps1: KEEPING wp-test-tool (whitelist)"
+    has_line "vps1: PURGING exim4-daemon-light (blacklist)"
+    has_line "vps1: PURGING exim4-base (blacklist)"
+    has_line "vps1: PURGING exim4-config (blacklist)"
+    has_line "vps1: PURGING jq (removes only itself)"
+    has_line "vps1: PURGING libjq1:$ARCH (removes only itself once jq is purged)"
+    has_line "vps1: PURGING libonig5:$ARCH (removes only itself once jq, libjq1 are purged)"
+    has_line "vps1: ASKING libwrap0:$ARCH (would also remove: openssh-server)"
+    has_line "vps1: ASKING linux-image-wptest (kernel package)"
+
+    # every installed package exactly once
+    diff <(grep -E '^vps1: (KEEPING|PURGING|ASKING) ' <<<"$output" | cut -d' ' -f3 | LC_ALL=C sort) \
+        <(installed vps)
+    # the blacklist reason exactly for the installed packages the blacklist names
+    diff <(grep -E '^vps1: PURGING .* \(blacklist\)$' <<<"$output" | cut -d' ' -f3 | LC_ALL=C sort) \
+        <(sed 's/#.*//' "$T/lists/packages-blacklist" | awk 'NF { print $1 }' | LC_ALL=C sort |
+            LC_ALL=C comm -12 - <(installed vps | sed 's/:.*//'))
+    # "removes only itself" alone: apt-get -s removes exactly that package
+    local p
+    for p in $(grep -E '^vps1: PURGING .* \(removes only itself\)$' <<<"$output" | cut -d' ' -f3); do
+        [ "$(in_vps vps env LC_ALL=C apt-get -s -qq remove "$p" | grep -c '^Remv')" -eq 1 ]
+    done
+    # the ASKING line's removals are apt's
+    [ "$(in_vps vps env LC_ALL=C apt-get -s -qq remove libwrap0 | awk '/^Remv/ { print $2 }' | sort | tr '\n' ' ')" = \
+        "libwrap0 openssh-server " ]
+
+    has_line "vps1: purge-blacklisted: would change: would purge exim4-base, exim4-config, exim4-daemon-light"
+    has_line "vps1: upgrade: would change: would refresh the package lists and upgrade wp-test-tool"
+    has_line "vps1: files: would change: would write /etc/motd, /etc/wp-test/app.conf; then would run touch /root/app-restarted; echo restarted >>/root/motd-restarts"
+    has_line "vps1: hostname: would change: /etc/hostname: write, chattr +i; running hostname vps-template -> vps1; /etc/hosts: 127.0.1.1 vps1"
+    has_line "vps1: resolver: would change: /etc/resolv.conf: write, chattr +i"
+    has_line "vps1: inventory: would change: would add vps1 (127.0.70.2:2222, virt physical)"
+    [ "${lines[-1]}" = "vps1: plan: 7 would change, 2 ok" ]
+
+    # nothing changed on the host, and no inventory was created
+    state vps | diff "$T/state.before" -
+    [ ! -e "$T/wp.db" ]
+}
+
+@test "apply --no-ask: purges, upgrades keeping local config, locks hostname and resolv.conf, pushes files, restarts, registers; a second apply changes nothing" {
+    need_root
+    start_vps vps 3 --resolv-symlink
+    make_tree
+    installed vps >"$T/before"
+    local host_outside
+    host_outside=$(hostname)
+    in_vps vps test -h /etc/resolv.conf
+
+    run --separate-stderr "$PROV" apply --name vps1 --city London --country GB --provider Test \
+        root@127.0.70.3:2222 --hostname vps1 --resolver 127.0.0.1 --no-ask --files "$T/tree"
+    [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+    has_line "vps1: purge-blacklisted: changed: purged exim4-base, exim4-config, exim4-daemon-light"
+    has_line "vps1: upgrade: changed: upgraded wp-test-tool"
+
+    # what went is exactly what the report says was purged ...
+    installed vps >"$T/after"
+    diff <(LC_ALL=C comm -23 "$T/before" "$T/after") \
+        <({ echo exim4-base; echo exim4-config; echo exim4-daemon-light;
+            grep -E '^vps1: PURGING ' <<<"$output" | cut -d' ' -f3; } | LC_ALL=C sort -u)
+    # ... includes the jq family, and nothing the rules keep
+    for p in jq "libjq1:$ARCH" "libonig5:$ARCH"; do ! grep -qxF "$p" "$T/after"; done
+    local keep
+    keep=$( (sed 's/#.*//' "$T"/lists/packages/* | awk 'NF { print $1 }'
+        in_vps vps dpkg-query -W -f='${Essential} ${Package}\n' | awk '$1 == "yes" { print $2 }') | LC_ALL=C sort -u)
+    [ -z "$(LC_ALL=C comm -23 "$T/before" "$T/after" | sed 's/:.*//' | LC_ALL=C sort | LC_ALL=C comm -12 - <(echo "$keep"))" ]
+    # the asked ones are left installed and listed
+    has_line "vps1: ASKING libwrap0:$ARCH (would also remove: openssh-server)"
+    has_line "vps1: ASKING linux-image-wptest (kernel package)"
+    for p in $(grep -E '^vps1: ASKING ' <<<"$output" | cut -d' ' -f3); do grep -qxF "$p" "$T/after"; done
+    grep -qE '^vps1: prune: changed: purged .*; [0-9]+ asked packages left installed \(listed above\)$' <<<"$output"
+
+    # upgraded within the release, the locally edited conffile kept
+    [ "$(in_vps vps dpkg-query -W -f='${Version}' wp-test-tool)" = 2.0 ]
+    [ "$(in_vps vps cat /etc/wp-test-tool.conf)" = "setting = local" ]
+    [ "$(in_vps vps cat /etc/wp-test-tool.conf.dpkg-dist)" = "setting = new-default" ]
+
+    # hostname and resolv.conf written and immutable; the symlink replaced by a file
+    [ "$(in_vps vps cat /etc/hostname)" = vps1 ]
+    [ "$(in_vps vps hostname)" = vps1 ]
+    [ "$(hostname)" = "$host_outside" ]
+    in_vps vps grep -qxP '127\.0\.1\.1\tvps1' /etc/hosts
+    ! in_vps vps test -h /etc/resolv.conf
+    [ "$(in_vps vps cat /etc/resolv.conf)" = "$(printf '# written by wp-provision\nnameserver 127.0.0.1')" ]
+    [[ "$(in_vps vps lsattr /etc/hostname)" == ----i* ]]
+    [[ "$(in_vps vps lsattr /etc/resolv.conf)" == ----i* ]]
+
+    # the tree pushed with its modes, each restart run once
+    [ "$(in_vps vps cat /etc/motd)" = "$(cat "$T/tree/etc/motd")" ]
+    [ "$(in_vps vps stat -c %a /etc/wp-test/app.conf)" = 600 ]
+    in_vps vps test -e /root/app-restarted
+    [ "$(in_vps vps cat /root/motd-restarts)" = restarted ]
+    ! in_vps vps test -e /var/lib/wp-provision/pending-restarts
+
+    # registered with its detected virtualisation, contact recorded
+    [ "$(sqlite3 "$T/wp.db" "SELECT name, address, port, ssh_user, city, country, provider, virt, active FROM servers")" = \
+        "vps1|127.0.70.3|2222|root|London|GB|Test|physical|1" ]
+    [ "$(sqlite3 "$T/wp.db" "SELECT last_contact IS NOT NULL, consecutive_failures FROM host_status")" = "1|0" ]
+    [ "${lines[-1]}" = "vps1: done: 7 changed, 2 ok" ]
+
+    # a second apply: every step ok, nothing touched
+    in_vps vps stat -c %Y /etc/motd /etc/hostname >"$T/mtimes"
+    run --separate-stderr "$PROV" apply vps1 --hostname vps1 --resolver 127.0.0.1 --no-ask --files "$T/tree"
+    [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+    [ -z "$(grep -E '^vps1: [a-z-]+: ' <<<"$output" | grep -vE '^vps1: ([a-z-]+: ok(:|$)|done: )')" ] || { echo "$output"; false; }
+    [ "${lines[-1]}" = "vps1: done: 0 changed, 9 ok" ]
+    ! grep -q '^vps1: PURGING' <<<"$output"
+    installed vps | diff "$T/after" -
+    in_vps vps stat -c %Y /etc/motd /etc/hostname | diff "$T/mtimes" -
+    [ "$(in_vps vps cat /root/motd-restarts)" = restarted ]
+}
+
+@test "--answers with --learn: purged and kept as answered, the lists updated sorted with their comments" {
+    need_root
+    start_vps vps 4
+    cp -r "$T/lists" "$T/lists.orig"
+    printf '# operator answers\nlibwrap0 keep\nlinux-image-wptest purge\n' >"$T/answers"
+    run --separate-stderr "$PROV" apply --name vps1 root@127.0.70.4:2222 --no-ask --answers "$T/answers" --learn
+    [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+    has_line "vps1: PURGING linux-image-wptest (answer)"
+    has_line "vps1: KEEPING libwrap0:$ARCH (answer)"
+    ! grep -qE '^vps1: ASKING (libwrap0|linux-image-wptest)' <<<"$output"
+    installed vps >"$T/after"
+    ! grep -qx linux-image-wptest "$T/after"
+    grep -qx "libwrap0:$ARCH" "$T/after"
+
+    # the blacklist: one line more, in its sorted place, every comment as it was
+    [ "$(diff "$T/lists.orig/packages-blacklist" "$T/lists/packages-blacklist" | grep '^[<>]')" = "> linux-image-wptest" ]
+    sed 's/#.*//' "$T/lists/packages-blacklist" | awk 'NF { print $1 }' | LC_ALL=C sort -c
+    diff <(grep '#' "$T/lists.orig/packages-blacklist") <(grep '#' "$T/lists/packages-blacklist")
+    # the whitelist of learned packages: a header and the name
+    grep -q '^# Role: learned' "$T/lists/packages/learned"
+    [ "$(grep -v '^#' "$T/lists/packages/learned")" = libwrap0 ]
+    diff -r -x learned -x packages-blacklist "$T/lists.orig" "$T/lists"
+
+    # the next plan decides from the learned lists
+    run --separate-stderr "$PROV" plan vps1
+    [ "$status" -eq 0 ]
+    has_line "vps1: KEEPING libwrap0:$ARCH (whitelist)"
+    ! grep -q linux-image-wptest <<<"$output"
+}
+
+@test "on a terminal: asked packages are prompted for; k keeps and whitelists, p purges and blacklists" {
+    need_root
+    command -v script >/dev/null || skip "script (util-linux) is not installed"
+    start_vps vps 10
+    # answer everything by file except two, which are left to the prompt
+    run --separate-stderr "$PROV" plan --name vps1 root@127.0.70.10:2222
+    [ "$status" -eq 0 ]
+    grep -E '^vps1: ASKING ' <<<"$output" | cut -d' ' -f3 | grep -vxE "libwrap0:$ARCH|linux-image-wptest" |
+        sed 's/$/ keep/' >"$T/answers"
+    [ "$(wc -l <"$T/answers")" -gt 10 ]
+    printf 'k\np\n' | script -qec "$(printf '%q ' "$PROV" apply --name vps1 root@127.0.70.10:2222 --answers "$T/answers")" \
+        "$T/typescript" >/dev/null
+    tr -d '\r' <"$T/typescript" >"$T/screen"
+    [ "$(grep -o -- '-- purge it?' "$T/screen" | wc -l)" -eq 2 ]
+    grep -qF "vps1: ASKING libwrap0:$ARCH (would also remove: openssh-server) -- purge it? [y]es, [n]o, [k]eep and whitelist, [p]urge and blacklist: " "$T/screen"
+    grep -qF "vps1: ASKING linux-image-wptest (kernel package) -- purge it?" "$T/screen"
+    grep -qx "vps1: done: .*" "$T/screen"
+    installed vps >"$T/after"
+    grep -qx "libwrap0:$ARCH" "$T/after"
+    ! grep -qx linux-image-wptest "$T/after"
+    # k and p are remembered; the file's answers are not (no --learn)
+    [ "$(grep -v '^#' "$T/lists/packages/learned")" = libwrap0 ]
+    grep -qx linux-image-wptest "$T/lists/packages-blacklist"
+}
+
+@test "virtuozzo never gets chattr +i (an existing +i is taken off); OpenVZ unnamed: skipped with a warning; -j 2 prefixes every line" {
+    need_root
+    start_vps vz1 5 --openvz --immutable-hostname
+    start_vps vz2 6 --openvz
+    [[ "$(in_vps vz1 lsattr /etc/hostname)" == ----i* ]]
+    "$HOSTS" add vz1 --address 127.0.70.5 --port 2222 --virt virtuozzo
+    "$HOSTS" add vz2 --address 127.0.70.6 --port 2222
+    run --separate-stderr "$PROV" apply vz1 vz2 -j 2 --hostname %n --resolver 127.0.0.1 --no-ask
+    [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+    [ -z "$(grep -vE '^vz[12]: ' <<<"$output")" ]
+    has_line "vz1: done: 5 changed, 3 ok"
+    has_line "vz2: done: 5 changed, 3 ok"
+    grep -qE '^vz2: facts: ok: .*, container openvz \(OpenVZ or Virtuozzo\), ' <<<"$output"
+
+    has_line "vz1: hostname: changed: /etc/hostname: chattr -i, write; running hostname vps-template -> vz1; /etc/hosts: 127.0.1.1 vz1 (no chattr +i: virtuozzo: an immutable file stops the container from booting)"
+    local f
+    for f in /etc/hostname /etc/resolv.conf; do
+        [[ "$(in_vps vz1 lsattr "$f")" != *i* ]] || { in_vps vz1 lsattr "$f"; false; }
+        [[ "$(in_vps vz2 lsattr "$f" | cut -d' ' -f1)" != *i* ]]
+    done
+    [ "$(in_vps vz1 cat /etc/hostname)" = vz1 ]
+    [ "$(in_vps vz2 cat /etc/hostname)" = vz2 ]
+    grep -qF "wp-provision: warning: vz2: immutable bit skipped: OpenVZ or Virtuozzo, which cannot be told apart from inside" <<<"$stderr"
+    ! grep -q "vz1: immutable bit skipped" <<<"$stderr"
+    [ "$(sqlite3 "$T/wp.db" "SELECT name, virt FROM servers ORDER BY name" | tr '\n' ' ')" = "vz1|virtuozzo vz2|unknown " ]
+
+    # once the operator says openvz, the bit is set
+    "$HOSTS" set vz2 --virt openvz
+    run --separate-stderr "$PROV" apply vz2 --hostname %n --resolver 127.0.0.1 --no-ask
+    [ "$status" -eq 0 ]
+    has_line "vz2: hostname: changed: /etc/hostname: chattr +i"
+    [[ "$(in_vps vz2 lsattr /etc/hostname)" == ----i* ]]
+    [[ "$(in_vps vz2 lsattr /etc/resolv.conf)" == ----i* ]]
+}
+
+@test "without CAP_LINUX_IMMUTABLE, chattr +i failing is a warning and the files are still written" {
+    need_root
+    start_vps vps 7 --no-immutable-cap
+    run --separate-stderr "$PROV" apply --name vps1 root@127.0.70.7:2222 --hostname vps1 --resolver 127.0.0.1 --no-ask
+    [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+    grep -qF "wp-provision: warning: vps1: chattr +i /etc/hostname failed, the file is written but not immutable: chattr: Operation not permitted while setting flags on /etc/hostname" <<<"$stderr"
+    grep -qF "chattr +i /etc/resolv.conf failed" <<<"$stderr"
+    [ "$(in_vps vps cat /etc/hostname)" = vps1 ]
+    [[ "$(in_vps vps lsattr /etc/hostname)" != *i* ]]
+}
+
+@test "a failed restart stops the host at that step and names it; the re-run runs the pending restart and goes on" {
+    need_root
+    start_vps vps 8
+    mkdir -p "$T/tree/etc"
+    printf 'motd\n' >"$T/tree/etc/motd"
+    printf '/etc/motd test -e /root/allow && touch /root/restarted\n' >"$T/tree/.restart"
+    local args=(--files "$T/tree" --hostname vps1 --no-ask)
+    run --separate-stderr "$PROV" apply --name vps1 root@127.0.70.8:2222 "${args[@]}"
+    [ "$status" -eq 1 ]
+    has_line "vps1: files: failed: restart command 'test -e /root/allow && touch /root/restarted' failed: exit status 1 (run again once it is fixed)"
+    grep -qF "wp-provision: warning: vps1: failed at files: restart command" <<<"$stderr"
+    ! grep -q '^vps1: hostname' <<<"$output"
+    [ "$(in_vps vps cat /etc/hostname)" = vps-template ]
+    [ "$(in_vps vps cat /etc/motd)" = motd ]
+    [ "$(in_vps vps cat /var/lib/wp-provision/pending-restarts)" = "test -e /root/allow && touch /root/restarted" ]
+    [ "$(sqlite3 "$T/wp.db" "SELECT count(*) FROM servers")" = 0 ]
+
+    in_vps vps touch /root/allow
+    run --separate-stderr "$PROV" apply --name vps1 root@127.0.70.8:2222 "${args[@]}"
+    [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+    has_line "vps1: files: changed: ran test -e /root/allow && touch /root/restarted; 1 pending from an earlier run"
+    in_vps vps test -e /root/restarted
+    ! in_vps vps test -e /var/lib/wp-provision/pending-restarts
+    [ "$(in_vps vps cat /etc/hostname)" = vps1 ]
+
+    run --separate-stderr "$PROV" apply vps1 "${args[@]}"
+    [ "$status" -eq 0 ]
+    has_line "vps1: files: ok: 1 files up to date"
+    [ "${lines[-1]}" = "vps1: done: 0 changed, 8 ok" ]
+}
+
+@test "bootstrap --password-file: our key appended beside the others, 700/600, host key recorded; again: nothing to do; wrong password or changed key: refused" {
+    need_root
+    start_vps vps 9 --no-key
+    in_vps vps chmod 755 /root/.ssh
+    in_vps vps chmod 644 /root/.ssh/authorized_keys
+    local target=root@127.0.70.9:2222 kh=$T/bootstrap_known_hosts
+    run --separate-stderr "$PROV" bootstrap "$target" --password-file "$T/vps/password" --known-hosts "$kh"
+    [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+    grep -qE "^$target: connect: ok: by password; host ssh-ed25519 key SHA256:[A-Za-z0-9+/]+ recorded in $kh\$" <<<"$output"
+    has_line "$target: key: changed: ~/.ssh mode 755 -> 700; ~/.ssh/authorized_keys mode 644 -> 600; added ssh-ed25519 key wp-provision-test"
+    has_line "$target: key login: ok: the key is accepted: wp-provision apply can take it from here"
+    # the foreign key kept, ours appended
+    [ "$(in_vps vps cat /root/.ssh/authorized_keys)" = "$(cat "$T/vps/keys/foreign.pub" "$T/id_ed25519.pub")" ]
+    [ "$(in_vps vps stat -c %a /root/.ssh /root/.ssh/authorized_keys | tr '\n' ' ')" = "700 600 " ]
+    [ "$(awk '{ print $1, $3 }' "$kh")" = "[127.0.70.9]:2222 $(cut -d' ' -f2 "$T/vps/keys/ssh_host_ed25519_key.pub")" ]
+    # OpenSSH logs in with our key now
+    ssh -F "$T/vps/ssh_config" vps true
+
+    run --separate-stderr "$PROV" bootstrap "$target" --password-file "$T/vps/password" --known-hosts "$kh"
+    [ "$status" -eq 0 ]
+    grep -qE "^$target: connect: ok: by password; host ssh-ed25519 key SHA256:[A-Za-z0-9+/]+ known\$" <<<"$output"
+    has_line "$target: key: ok: our key is in ~/.ssh/authorized_keys"
+    [ "$(in_vps vps grep -c . /root/.ssh/authorized_keys)" = 2 ]
+
+    printf 'not-the-password\n' >"$T/wrong"
+    run --separate-stderr "$PROV" bootstrap "$target" --password-file "$T/wrong" --known-hosts "$kh"
+    [ "$status" -eq 1 ]
+    has_line "$target: authentication: failed: password refused for user root"
+
+    printf '[127.0.70.9]:2222 %s\n' "$(cut -d' ' -f1,2 "$T/vps/keys/foreign.pub")" >"$kh"
+    run --separate-stderr "$PROV" bootstrap "$target" --password-file "$T/vps/password" --known-hosts "$kh"
+    [ "$status" -eq 1 ]
+    grep -qE "^$target: host key: failed: .*CHANGED" <<<"$output"
+}
+
+@test "usage and unreachable hosts: exit statuses 64, 66, 69" {
+    run --separate-stderr "$PROV" apply nosuch
+    [ "$status" -eq 66 ]
+    [ "$stderr" = "wp-provision: no server named nosuch (a new one is added with --name NAME ADDRESS)" ]
+    run --separate-stderr "$PROV" plan --name x root@127.0.70.250:2222 --resolver dns.example
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-provision: --resolver: 'dns.example' is not an IPv4 or IPv6 address" ]
+    run --separate-stderr "$PROV" plan --name x a b
+    [ "$status" -eq 64 ]
+    run --separate-stderr "$PROV" plan --name x 'root@127.0.70.250:2222;reboot'
+    [ "$status" -eq 64 ]
+    run --separate-stderr "$PROV" apply --name x root@127.0.70.250:2222 --hostname 'a;b'
+    [ "$status" -eq 64 ]
+    # nothing listens there
+    run --separate-stderr "$PROV" apply --name x root@127.0.70.250:2222 --no-ask
+    [ "$status" -eq 69 ]
+    has_line "x: connect: failed: Connection refused"
+    [ "$stderr" = "wp-provision: no host answered (1 tried)" ] || { echo "$stderr"; false; }
+    [ "$(sqlite3 "$T/wp.db" "SELECT count(*) FROM servers")" = 0 ]
+}
