@@ -825,15 +825,7 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         fail(exit_code::k_usage, "--timeout must be at least 1 second");
     }
     const TransferMode mode = parse_transfer_mode(req.transfer);
-    SshSettings ssh;
-    ssh.ssh_config = req.ssh_config;
-    ssh.identity = opts.identity;
-    ssh.known_hosts = opts.known_hosts;
-    ssh.accept_new = req.accept_new;
-    ssh.connect_timeout = std::chrono::seconds(opts.connect_timeout);
-    // A connected host silent for three connect timeouts is taken as hung.
-    ssh.io_timeout = std::chrono::seconds(3 * opts.connect_timeout);
-    check_ssh_settings(ssh);
+    const SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
 
     make_directories(opts.spool, 0755);
     LockFile lock(opts.spool + "/.wp-fetchlogs.lock");

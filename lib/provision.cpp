@@ -395,14 +395,7 @@ int run_provision(const ProvisionRequest& req, const CommonOptions& opts) {
     }
     const bool apply = req.command == "apply";
     ProvisionSettings settings = settings_from(req, opts);
-    SshSettings ssh;
-    ssh.ssh_config = req.ssh_config;
-    ssh.identity = opts.identity;
-    ssh.known_hosts = opts.known_hosts;
-    ssh.accept_new = req.accept_new;
-    ssh.connect_timeout = std::chrono::seconds(opts.connect_timeout);
-    ssh.io_timeout = std::chrono::seconds(3 * opts.connect_timeout);
-    check_ssh_settings(ssh);
+    const SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
 
     // plan reads the inventory and writes nothing, not even a new database.
     std::unique_ptr<Database> db;

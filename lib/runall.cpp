@@ -336,16 +336,7 @@ std::unique_ptr<HostRunner> make_runner(const RunallRequest& req, const CommonOp
     if (!req.local.empty()) {
         return make_local_runner(std::move(action), opts.ssh_user);
     }
-    SshSettings ssh;
-    ssh.ssh_config = req.ssh_config;
-    ssh.identity = opts.identity;
-    ssh.known_hosts = opts.known_hosts;
-    ssh.accept_new = req.accept_new;
-    ssh.connect_timeout = std::chrono::seconds(opts.connect_timeout);
-    // A connected host silent for three connect timeouts is taken as hung
-    // (pushes, probes); a command's own silence is bounded by --timeout.
-    ssh.io_timeout = std::chrono::seconds(3 * opts.connect_timeout);
-    check_ssh_settings(ssh);
+    const SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
     return make_ssh_runner(std::move(action), ssh, opts.ssh_user);
 }
 

@@ -1,4 +1,5 @@
 #include "ssh.h"
+#include "options.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -321,6 +322,18 @@ constexpr std::size_t k_sftp_in_flight = 64;
 constexpr std::string_view k_pid_marker = "wp-pid:";
 
 } // namespace
+
+SshSettings ssh_settings_from(const CommonOptions& options, const std::string& ssh_config, bool accept_new) {
+    SshSettings ssh;
+    ssh.ssh_config = ssh_config;
+    ssh.identity = options.identity;
+    ssh.known_hosts = options.known_hosts;
+    ssh.accept_new = accept_new;
+    ssh.connect_timeout = std::chrono::seconds(options.connect_timeout);
+    ssh.io_timeout = std::chrono::seconds(3 * options.connect_timeout);
+    check_ssh_settings(ssh);
+    return ssh;
+}
 
 void check_ssh_settings(const SshSettings& settings) {
     init_libssh();

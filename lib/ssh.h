@@ -96,6 +96,13 @@ struct SshSettings {
 /// loaded, …) so that a mistake is one configuration error, not one per host.
 void check_ssh_settings(const SshSettings& settings);
 
+struct CommonOptions;
+
+/// The settings every SSH tool derives from the shared options: identity,
+/// known_hosts, connect timeout, and a connected host silent for three connect
+/// timeouts taken as hung. Checked with check_ssh_settings.
+SshSettings ssh_settings_from(const CommonOptions& options, const std::string& ssh_config, bool accept_new);
+
 /// How a remote command ended.
 struct ExecResult {
     int exit_status = -1;    ///< -1 when it ended by a signal or reported nothing
