@@ -15,19 +15,6 @@ bool is_lower_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-std::vector<std::string_view> lines_of(std::string_view text) {
-    std::vector<std::string_view> out;
-    while (!text.empty()) {
-        const auto nl = text.find('\n');
-        out.push_back(text.substr(0, nl));
-        if (nl == std::string_view::npos) {
-            break;
-        }
-        text.remove_prefix(nl + 1);
-    }
-    return out;
-}
-
 // "key=value" -> {key, value}; a line without '=' has an empty value.
 std::pair<std::string_view, std::string_view> key_value(std::string_view line) {
     const auto eq = line.find('=');
@@ -62,6 +49,20 @@ void parse_file_line(RemoteFileState& f, std::string_view line) {
 }
 
 } // namespace
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+    std::vector<std::string_view> out;
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        out.push_back(text.substr(0, nl));
+        if (nl == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(nl + 1);
+    }
+    return out;
+}
+
 
 bool valid_package_name(std::string_view name) {
     const auto colon = name.find(':');

@@ -111,4 +111,7 @@ enum class Answer { none, keep, purge };
 /// source and line for anything else.
 std::map<std::string, Answer> parse_answers(std::string_view text, std::string_view source);
 
+/// The lines of text, without their "\n" (no empty last line for a final newline).
+std::vector<std::string_view> lines_of(std::string_view text);
+
 } // namespace wp

@@ -28,19 +28,6 @@ public:
     explicit StepFailure(const std::string& cause) : std::runtime_error(cause) {}
 };
 
-std::vector<std::string_view> lines_of(std::string_view text) {
-    std::vector<std::string_view> out;
-    while (!text.empty()) {
-        const auto nl = text.find('\n');
-        out.push_back(text.substr(0, nl));
-        if (nl == std::string_view::npos) {
-            break;
-        }
-        text.remove_prefix(nl + 1);
-    }
-    return out;
-}
-
 std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
     return fmt::format("{}", fmt::join(items, sep));
 }
