@@ -43,6 +43,8 @@ public:
 
     /// Prices one line by its raw tag and hierarchy code as logged.
     Pricing price(std::string_view raw_tag, std::string_view hierarchy) const;
+    /// False when no rule names a hierarchy code: prices then depend on the tag alone.
+    bool uses_hierarchy() const { return m_hiers.count != 0; }
 
     /// Where the rules came from (file name, or "built-in defaults").
     const std::string& source() const { return m_source; }

@@ -74,23 +74,56 @@ struct ShortName {
     }
 };
 
-struct Worker {
-    LogMatcher matcher;
-    BillingRules rules;
-    TagCounts unpriced;
-    ShortName last_tag;
-    ShortName last_hierarchy;
-    Pricing last_price;
+// Prices of the (tag, hierarchy) pairs seen lately. A log has a few dozen
+// such pairs, interleaved line by line, so a small direct-mapped table keyed
+// on a cheap mix of the bytes that tell Squid's tags apart answers nearly
+// every line without normalising the tag again; a collision only costs a
+// lookup in the rules.
+class PriceCache {
+public:
+    explicit PriceCache(const BillingRules& rules) : m_rules(rules), m_by_hierarchy(rules.uses_hierarchy()) {}
 
-    // Lines come in runs of the same tag: price a run once.
     Pricing price(std::string_view tag, std::string_view hierarchy) {
-        if (!last_tag.equals(tag) || !last_hierarchy.equals(hierarchy)) {
-            last_price = rules.price(tag, hierarchy);
-            last_tag.assign(tag);
-            last_hierarchy.assign(hierarchy);
+        if (!m_by_hierarchy)
+            hierarchy = {};
+        Entry& e = m_entries[slot(tag, hierarchy)];
+        if (!e.tag.equals(tag) || !e.hierarchy.equals(hierarchy)) {
+            e.price = m_rules.price(tag, hierarchy);
+            e.tag.assign(tag);
+            e.hierarchy.assign(hierarchy);
         }
-        return last_price;
+        return e.price;
     }
+
+private:
+    static constexpr std::size_t k_slots = 64;
+    static std::size_t slot(std::string_view tag, std::string_view hierarchy) {
+        std::size_t h = tag.size() * 0x9e3779b1u + hierarchy.size() * 0x85ebca6bu;
+        if (!tag.empty())
+            h += static_cast<unsigned char>(tag[tag.size() / 2]) * 31u + static_cast<unsigned char>(tag.back()) * 7u +
+                 static_cast<unsigned char>(tag[tag.size() - tag.size() / 4 - 1]);
+        if (!hierarchy.empty())
+            h += static_cast<unsigned char>(hierarchy.front()) * 13u;
+        return (h ^ (h >> 7)) % k_slots;
+    }
+    struct Entry {
+        ShortName tag;
+        ShortName hierarchy;
+        Pricing price;
+    };
+    const BillingRules& m_rules;
+    bool m_by_hierarchy;
+    std::array<Entry, k_slots> m_entries{};
+};
+
+struct Worker {
+    Worker(const LogGrammar& grammar, const BillingRules& rules) : matcher(grammar), prices(rules) {}
+
+    LogMatcher matcher;
+    PriceCache prices;
+    TagCounts unpriced;
+
+    Pricing price(std::string_view tag, std::string_view hierarchy) { return prices.price(tag, hierarchy); }
 };
 
 // Reads, parses and prices one source; lines go to the archive if one is given.
@@ -215,7 +248,6 @@ struct RunState {
     std::int64_t lines = 0;
     std::int64_t understood = 0;
     TagCounts unpriced;
-    HourlyUsage* merged_output = nullptr; // not used: see OutputRecords
     std::map<std::tuple<std::string, std::string, std::int64_t>, UsageCounts> records;
 };
 
@@ -231,7 +263,7 @@ public:
         : m_req(req), m_opts(opts), m_grammar(grammar), m_rules(rules), m_state(state) {}
 
     void run(const std::vector<Job>& jobs) {
-        Worker w{LogMatcher(m_grammar), m_rules, {}, {}, {}, {}};
+        Worker w(m_grammar, m_rules);
         std::optional<Database> db;
         if (!records_only()) {
             db.emplace(m_opts.db, OpenMode::read_write);

@@ -31,12 +31,22 @@ constexpr int k_max_user_codes = 5;
 
 } // namespace
 
+// One compiled pattern.
+struct Compiled {
+    std::unique_ptr<pcre2_code, CodeFree> code;
+    bool jit = false;
+    uint32_t groups = 0;
+};
+
 struct LogGrammar::Impl {
     std::string description;
     std::string pattern;
     std::unique_ptr<pcre2_code, CodeFree> code;
     bool jit = false;
     bool native = false; // fixed groups, see k_native_pattern
+    // Native lines are read from both ends (see k_native_head): the fixed
+    // fields left of the URL, and the hierarchy and type right of the user.
+    Compiled head;
     uint32_t groups = 0;
 
     // Capture group of each field; 0 when the format does not carry it.
@@ -1083,7 +1093,7 @@ private:
     std::array<int, k_max_user_codes> m_user_ranks{};
 };
 
-void compile(LogGrammar::Impl& impl) {
+Compiled compile_pattern(std::string_view pattern, const std::string& description) {
     int error = 0;
     PCRE2_SIZE offset = 0;
     // Bytes, not UTF-8: logs carry whatever clients sent, and the JIT must
@@ -1091,21 +1101,28 @@ void compile(LogGrammar::Impl& impl) {
     // name is part of the name. NO_START_OPTIMIZE: the patterns are anchored,
     // and the start-up check (a scan of the line for a byte the match needs)
     // cost about 10% of a native line's time.
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(impl.pattern.data()), impl.pattern.size(),
-                                     PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP | PCRE2_NO_START_OPTIMIZE, &error,
-                                     &offset, nullptr);
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                     PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP | PCRE2_NO_START_OPTIMIZE,
+                                     &error, &offset, nullptr);
     if (!code) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(error, message, sizeof message);
-        fail(exit_code::k_usage, "cannot compile log format '{}': {} at offset {} of pattern {}", impl.description,
-             reinterpret_cast<const char*>(message), offset, impl.pattern);
+        fail(exit_code::k_usage, "cannot compile log format '{}': {} at offset {} of pattern {}", description,
+             reinterpret_cast<const char*>(message), offset, pattern);
     }
-    impl.code.reset(code);
+    Compiled out;
+    out.code.reset(code);
     // Without JIT support (some architectures) the interpreter still works.
-    impl.jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
-    uint32_t captures = 0;
-    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &captures);
-    impl.groups = captures;
+    out.jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &out.groups);
+    return out;
+}
+
+void compile(LogGrammar::Impl& impl) {
+    Compiled c = compile_pattern(impl.pattern, impl.description);
+    impl.code = std::move(c.code);
+    impl.jit = c.jit;
+    impl.groups = c.groups;
 }
 
 // Squid's native format (FormatSquidNative.cc):
@@ -1120,7 +1137,8 @@ void compile(LogGrammar::Impl& impl) {
 // client contains. log_mime_hdrs adds two [bracketed] blobs at the end.
 // Every result tag and hierarchy code of Squid 2 to 6 is upper case and '_'
 // only (LogTags.cc, hier_code.h); [A-Z_] is also measurably cheaper for the
-// JIT than [\w\-].
+// JIT than [\w\-]. The URL is any run of non-blanks (Squid escapes blanks
+// in URLs), like a word of the user.
 // clang-format off
 constexpr std::string_view k_native_pattern =
     R"(^ *+(\d++\.\d++))"                     // 1 seconds.milliseconds
@@ -1128,12 +1146,27 @@ constexpr std::string_view k_native_pattern =
     R"( ++(?:[^\s/]++ ++)?+)"                 // client, optional
     R"(([A-Z_]++/\d++))"                      // 2 tag/status
     R"( ++(\d++))"                            // 3 bytes
-    R"( ++\S++ ++\S++)"                       // method, URL
+    R"( ++\S++ ++[^ ]++)"                      // method, URL
     R"( ++([^ ]++(?: ++[^ ]++)*?))"           // 4 user
     R"( ++([A-Z_]++)/\S*+)"                   // 5 hierarchy, peer
     R"( ++\S*+)"                              // content type
     R"((?: \[[^\[\]]*+\] \[[^\[\]]*+\])?+)"   // log_mime_hdrs
     R"(\z)";
+
+// The same grammar read from both ends, for lines without log_mime_hdrs (all
+// but a few): without them the user ends just before the last two words
+// (hierarchy/peer and type). PCRE2 reads the fixed fields left of the URL;
+// the URL and the user are found with memchr and memrchr, and the two words
+// on the right are checked by hand (LogMatcher::parse_native). This takes a
+// third off the time of a native line; k_native_pattern stays the
+// definition, and lines ending in ']' still go through it.
+constexpr std::string_view k_native_head =
+    R"(^ *+(\d++\.\d++))"                     // 1 seconds.milliseconds
+    R"( ++-?\d++)"                            // elapsed (may be negative)
+    R"( ++(?:[^\s/]++ ++)?+)"                 // client, optional
+    R"(([A-Z_]++/\d++))"                      // 2 tag/status
+    R"( ++(\d++))"                            // 3 bytes
+    R"( ++\S++ ++)";                          // method; the match ends where the URL starts
 // clang-format on
 
 std::shared_ptr<LogGrammar::Impl> make_native() {
@@ -1141,6 +1174,7 @@ std::shared_ptr<LogGrammar::Impl> make_native() {
     impl->description = "native";
     impl->pattern = std::string(k_native_pattern);
     compile(*impl);
+    impl->head = compile_pattern(k_native_head, impl->description);
     impl->native = true;
     // Two fields share a group each (a capture costs more than splitting
     // "sec.ms" and "TAG/status" again by hand); see fill_native().
@@ -1263,8 +1297,10 @@ inline bool parse_seconds_fraction(std::string_view s, int64_t& time, int32_t& m
     return dot == std::string_view::npos || parse_subsecond(s.substr(dot + 1), Subsecond::k_fraction, 0, millis);
 }
 
-// The native pattern's groups: none is optional, so no PCRE2_UNSET checks.
-inline bool fill_native(const char* line, const PCRE2_SIZE* ov, LogRecord& out) {
+// Time (group 1), "TAG/status" (group 2) and bytes (group 3) of a native line:
+// the same groups in k_native_pattern and k_native_head, none optional, so no
+// PCRE2_UNSET checks.
+inline bool fill_native_fixed(const char* line, const PCRE2_SIZE* ov, LogRecord& out) {
     const auto text = [&](int group) {
         return std::string_view(line + ov[2 * group], ov[2 * group + 1] - ov[2 * group]);
     };
@@ -1279,9 +1315,78 @@ inline bool fill_native(const char* line, const PCRE2_SIZE* ov, LogRecord& out) 
         return false;
     out.tag = tag_status.substr(0, slash - 1);
     out.status = static_cast<int>(status);
-    out.user = text(4);
-    out.hierarchy = text(5);
     out.request_bytes = -1;
+    return true;
+}
+
+inline int run_match(const pcre2_code* code, bool jit, std::string_view line, std::size_t start,
+                     pcre2_match_data* match, pcre2_match_context* context) {
+    const auto subject = reinterpret_cast<PCRE2_SPTR>(line.data());
+    return jit ? pcre2_jit_match(code, subject, line.size(), start, 0, match, context)
+               : pcre2_match(code, subject, line.size(), start, 0, match, context);
+}
+
+} // namespace
+
+bool LogMatcher::parse_native(std::string_view line, LogRecord& out) {
+    const State& s = *m_state;
+    const LogGrammar::Impl& g = *s.grammar;
+    const PCRE2_SIZE* ov = s.ovector;
+    if (run_match(g.head.code.get(), g.head.jit, line, 0, s.match, s.context) <= 0 ||
+        !fill_native_fixed(line.data(), ov, out))
+        return false;
+    const char* const d = line.data();
+    const std::size_t n = line.size();
+    // The URL starts where the head ended (never on a blank) and runs to the next blank.
+    const std::size_t url = ov[1];
+    const auto* url_end = static_cast<const char*>(std::memchr(d + url, ' ', n - url));
+    if (url_end == nullptr)
+        return false;
+    std::size_t user_begin = static_cast<std::size_t>(url_end - d);
+    while (user_begin < n && d[user_begin] == ' ')
+        ++user_begin;
+    // From the end: the type after the last blank (may be empty), then the
+    // hierarchy/peer word, then the user up to the blanks before it.
+    const auto* type_blank = static_cast<const char*>(memrchr(d + user_begin, ' ', n - user_begin));
+    if (type_blank == nullptr)
+        return false;
+    std::size_t hier_end = static_cast<std::size_t>(type_blank - d);
+    while (hier_end > user_begin && d[hier_end - 1] == ' ')
+        --hier_end;
+    const auto* hier_blank = static_cast<const char*>(memrchr(d + user_begin, ' ', hier_end - user_begin));
+    if (hier_blank == nullptr)
+        return false;
+    std::size_t user_end = static_cast<std::size_t>(hier_blank - d);
+    while (user_end > user_begin && d[user_end - 1] == ' ')
+        --user_end;
+    if (user_end == user_begin)
+        return false;
+    out.user = line.substr(user_begin, user_end - user_begin);
+    // The rest is what k_native_pattern says after the user: [A-Z_]+ "/"
+    // peer, blanks, type, with no other white space in peer or type.
+    std::size_t i = static_cast<std::size_t>(hier_blank - d) + 1;
+    const std::size_t hier = i;
+    while (i < hier_end && ((d[i] >= 'A' && d[i] <= 'Z') || d[i] == '_'))
+        ++i;
+    if (i == hier || i == hier_end || d[i] != '/')
+        return false;
+    out.hierarchy = line.substr(hier, i - hier);
+    for (++i; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(d[i]);
+        if (c <= '\r' && c >= '\t')
+            return false;
+    }
+    return true;
+}
+
+namespace {
+
+// The native pattern's groups: none is optional, so no PCRE2_UNSET checks.
+inline bool fill_native(const char* line, const PCRE2_SIZE* ov, LogRecord& out) {
+    if (!fill_native_fixed(line, ov, out))
+        return false;
+    out.user = std::string_view(line + ov[8], ov[9] - ov[8]);
+    out.hierarchy = std::string_view(line + ov[10], ov[11] - ov[10]);
     return true;
 }
 
@@ -1292,10 +1397,9 @@ bool LogMatcher::parse(std::string_view line, LogRecord& out) {
         line.remove_suffix(1);
     const State& s = *m_state;
     const LogGrammar::Impl& g = *s.grammar;
-    const auto subject = reinterpret_cast<PCRE2_SPTR>(line.data());
-    const int rc = g.jit ? pcre2_jit_match(g.code.get(), subject, line.size(), 0, 0, s.match, s.context)
-                         : pcre2_match(g.code.get(), subject, line.size(), 0, 0, s.match, s.context);
-    if (rc <= 0)
+    if (g.native && !line.empty() && line.back() != ']')
+        return parse_native(line, out);
+    if (run_match(g.code.get(), g.jit, line, 0, s.match, s.context) <= 0)
         return false;
     const PCRE2_SIZE* ov = s.ovector;
     if (g.native)

@@ -74,6 +74,7 @@ public:
     bool parse(std::string_view line, LogRecord& out);
 
 private:
+    bool parse_native(std::string_view line, LogRecord& out);
     struct State;
     std::unique_ptr<State> m_state;
 };

@@ -12,11 +12,18 @@ UsageCounts& HourlyUsage::at(std::string_view logged_user, std::int64_t hour) {
     if (m_last != nullptr && hour == m_last_hour && logged_user == m_last_user) {
         return *m_last;
     }
-    auto it = m_users.find(logged_user);
-    if (it == m_users.end()) {
-        it = m_users.emplace(std::string(logged_user), Hours{}).first;
+    // Users interleave line by line: a small direct-mapped table of recent
+    // users saves hashing the whole name on most lines.
+    Recent& recent = m_recent[recent_slot(logged_user)];
+    if (recent.hours == nullptr || *recent.name != logged_user) {
+        auto it = m_users.find(logged_user);
+        if (it == m_users.end()) {
+            it = m_users.emplace(std::string(logged_user), Hours{}).first;
+        }
+        recent.name = &it->first; // map nodes do not move
+        recent.hours = &it->second;
     }
-    Hours& hours = it->second;
+    Hours& hours = *recent.hours;
     UsageCounts* found = nullptr;
     for (auto h = hours.rbegin(); h != hours.rend(); ++h) { // recent hours last
         if (h->first == hour) {
@@ -50,8 +57,18 @@ std::vector<UsageRow> HourlyUsage::rows() const {
     return out;
 }
 
+std::size_t HourlyUsage::recent_slot(std::string_view user) {
+    std::size_t h = user.size() * 0x9e3779b1u;
+    for (std::size_t i = user.size() > 4 ? user.size() - 4 : 0; i < user.size(); ++i)
+        h = h * 31 + static_cast<unsigned char>(user[i]);
+    if (!user.empty())
+        h += static_cast<unsigned char>(user.front()) * 0x85ebca6bu;
+    return (h ^ (h >> 9)) % k_recent;
+}
+
 void HourlyUsage::clear() {
     m_users.clear();
+    m_recent.fill({});
     m_last = nullptr;
     m_last_hour = -1;
     m_last_user.clear();

@@ -2,6 +2,7 @@
 // Hourly usage: requests, bytes and billed bytes merged per (user, UTC hour),
 // and written to the database with upserts so that files add up.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@ struct UsageRow {
 /// in runs, so the last group is cached and a line costs no allocation.
 class HourlyUsage {
 public:
+    HourlyUsage() = default;
+    // Not copyable: the caches point into the map.
+    HourlyUsage(const HourlyUsage&) = delete;
+    HourlyUsage& operator=(const HourlyUsage&) = delete;
+
     /// The counters of (logged user, hour start), created on first sight.
     UsageCounts& at(std::string_view logged_user, std::int64_t hour);
     /// The records with users decoded (spellings that decode alike merged),
@@ -50,6 +56,13 @@ private:
     };
     using Hours = std::vector<std::pair<std::int64_t, UsageCounts>>;
     std::unordered_map<std::string, Hours, Hash, std::equal_to<>> m_users;
+    struct Recent {
+        const std::string* name = nullptr;
+        Hours* hours = nullptr;
+    };
+    static constexpr std::size_t k_recent = 256;
+    static std::size_t recent_slot(std::string_view user);
+    std::array<Recent, k_recent> m_recent{};
     std::string m_last_user;
     std::int64_t m_last_hour = -1;
     UsageCounts* m_last = nullptr;

@@ -1,7 +1,12 @@
 #include <gtest/gtest.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <chrono>
 #include <functional>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -316,6 +321,78 @@ TEST(Logformat, NativeEquivalentAgreesWithNative) {
     }
     for (const char* bad : {"garbage", "1764072000.123 5 127.0.0.1 TCP_MISS/200 1x GET http://a/ u HIER_NONE/- -"})
         EXPECT_FALSE(accepted(format, bad)) << bad;
+}
+
+// Native lines are read from both ends (fixed fields by PCRE2, then the URL,
+// user, hierarchy and type found from the right). The oracle is the whole-line
+// native pattern (LogGrammar::pattern()) run here directly through PCRE2's
+// interpreter. Random lines around the fields that move (blank runs, user
+// words that look like fields, odd hierarchy, peer and type words, tabs and
+// other white space, a ']' at the end) must be judged alike.
+struct WholeLineOracle {
+    pcre2_code* code = nullptr;
+    pcre2_match_data* match = nullptr;
+    explicit WholeLineOracle(const std::string& pattern) {
+        int error = 0;
+        PCRE2_SIZE offset = 0;
+        code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                             PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP, &error, &offset, nullptr);
+        match = pcre2_match_data_create_from_pattern(code, nullptr);
+    }
+    ~WholeLineOracle() {
+        pcre2_match_data_free(match);
+        pcre2_code_free(code);
+    }
+    // (user, hierarchy) when the line matches
+    std::optional<std::pair<std::string, std::string>> parse(const std::string& line) const {
+        if (pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(), 0, 0, match, nullptr) <= 0)
+            return std::nullopt;
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
+        return std::make_pair(line.substr(ov[8], ov[9] - ov[8]), line.substr(ov[10], ov[11] - ov[10]));
+    }
+};
+
+TEST(Logformat, NativeReadFromBothEndsAgreesWithOneWholePattern) {
+    ASSERT_NE(k_native.pattern().find("\\z"), std::string::npos);
+    const WholeLineOracle oracle(k_native.pattern());
+    ASSERT_NE(oracle.code, nullptr);
+    LogMatcher native_matcher(k_native);
+    std::mt19937 random(20261125);
+    const auto pick = [&](const std::vector<std::string>& v) { return v[random() % v.size()]; };
+    const std::vector<std::string> blanks = {" ", " ", "  ", "   "};
+    const std::vector<std::string> words = {"alice", "carol", "d%20e", "-",          "HIER_DIRECT/1.2.3.4",
+                                            "x/y",   "200",   "a\tb", "TCP_MISS/200", "]",
+                                            "[a]",   "\t",    "ü",     "q\rr"};
+    const std::vector<std::string> hierarchies = {"HIER_DIRECT/10.0.0.1", "HIER_NONE/-", "TIMEOUT_HIER_DIRECT/p.example",
+                                                  "FIRST_UP_PARENT/",     "hier/x",      "HIER_DIRECT",
+                                                  "HIER_DIRECT/a\tb",     "/x",          "H_1/x"};
+    const std::vector<std::string> types = {"text/html", "-", "", "a\tb", "x]", "[a] [b]", "text/html\v"};
+    int accepted_lines = 0;
+    int rejected_lines = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string user = pick(words);
+        for (unsigned w = random() % 3; w > 0; --w)
+            user += pick(blanks) + pick(words);
+        const std::string line = "1764072000.123      5 127.0.0.1 TCP_MISS/200 10345 GET http://a/" +
+                                 std::to_string(i) + pick(blanks) + user + pick(blanks) + pick(hierarchies) +
+                                 pick(blanks) + pick(types) + (random() % 8 == 0 ? pick(blanks) : "");
+        LogRecord a;
+        const bool ok = native_matcher.parse(line, a);
+        const auto expected = oracle.parse(line);
+        ASSERT_EQ(ok, expected.has_value()) << line;
+        if (!ok) {
+            ++rejected_lines;
+            continue;
+        }
+        ++accepted_lines;
+        ASSERT_EQ(a.user, expected->first) << line;
+        ASSERT_EQ(a.hierarchy, expected->second) << line;
+        ASSERT_EQ(a.bytes, 10345) << line;
+        ASSERT_EQ(a.tag, "TCP_MISS") << line;
+    }
+    // both kinds are well represented
+    EXPECT_GT(accepted_lines, 3000);
+    EXPECT_GT(rejected_lines, 3000);
 }
 
 TEST(Logformat, RequestBytes) {
