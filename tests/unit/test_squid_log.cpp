@@ -3,7 +3,6 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include <chrono>
 #include <functional>
 #include <optional>
 #include <random>
@@ -248,18 +247,21 @@ TEST(NativeLog, RejectsWhatItDoesNotUnderstand) {
 
 TEST(NativeLog, HostileBlankRunsStayLinear) {
     // A client chooses its user name; one full of blanks must not make a
-    // match retry every blank (quadratic: seconds per line at this size).
+    // match retry every blank (quadratic: seconds per line at this size; the
+    // patterns consume each run of blanks once). Only the results are
+    // asserted here: no clock in tests.
     const std::string name = "a" + std::string(100000, ' ') + "b";
     const std::string native_line =
         "1764072000.123 5 1.2.3.4 TCP_MISS/200 1 GET http://a/ " + name + " HIER_DIRECT/1.1.1.1 -";
     const std::string common_line = "1.2.3.4 - " + name + " [25/Nov/2025:13:00:00 +0100 \"GET";
-    const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(parsed(k_native, native_line).user, name);
     EXPECT_FALSE(accepted(LogGrammar::common(), native_line));
     EXPECT_FALSE(accepted(LogGrammar::common(), common_line));
     EXPECT_FALSE(accepted(LogGrammar::combined(), native_line));
     EXPECT_EQ(parsed(LogGrammar::from_logformat(k_native_logformat), native_line).user, name);
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+    // the same name ending in ']' goes through the whole-line native pattern
+    const std::string bracket_line = native_line + " [a] [b]";
+    EXPECT_EQ(parsed(k_native, bracket_line).user, name);
 }
 
 TEST(NativeLog, MatcherIsReusable) {
