@@ -39,11 +39,17 @@ std::string without_arch(std::string_view name) {
     return std::string(name.substr(0, name.find(':')));
 }
 
+// apt names a versioned kernel package PATTERN-RELEASE (apt-pkg builds
+// ^PATTERN-UNAME$ from each pattern), RELEASE being a kernel's `uname -r`
+// (X.Y.Z...): a pattern alone would also take libpam-modules (".*-modules"),
+// linux-base or the linux-image-amd64 metapackage ("linux-.*"), and a version
+// of two numbers perl-modules-5.36.
 bool is_kernel_package(std::string_view name, const HostPackageFacts& host) {
     const std::string plain = without_arch(name);
     return std::any_of(host.kernel_patterns.begin(), host.kernel_patterns.end(), [&](const std::string& p) {
         try {
-            return std::regex_match(plain, std::regex(p, std::regex::extended));
+            const std::regex versioned("(" + p + ")-[0-9]+\\.[0-9]+\\.[0-9]+([-+.~].*)?", std::regex::extended);
+            return std::regex_match(plain, versioned);
         } catch (const std::regex_error&) {
             return false;
         }

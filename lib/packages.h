@@ -70,6 +70,9 @@ struct PackageDecision {
 /// Facts of the host the rules need besides the package itself.
 struct HostPackageFacts {
     std::string running_kernel; ///< `uname -r`
+    /// APT::VersionedKernelPackages: a kernel package is named PATTERN-RELEASE,
+    /// RELEASE a kernel release (`uname -r`, X.Y.Z…) such as 6.1.0-18-amd64,
+    /// as apt reads them.
     std::vector<std::string> kernel_patterns = {"linux-.*", "kfreebsd-.*", "gnumach-.*", ".*-modules", ".*-kernel"};
 };
 

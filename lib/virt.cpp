@@ -15,11 +15,15 @@ fi
 [ -e /proc/vz ] && say proc_vz 1
 [ -e /proc/bc ] && say proc_bc 1
 [ -e /proc/xen ] && say proc_xen 1
+[ -r /proc/xen/capabilities ] && say xen_capabilities "$(cat /proc/xen/capabilities)"
 [ -r /sys/hypervisor/type ] && say hypervisor_type "$(cat /sys/hypervisor/type)"
 [ -r /sys/class/dmi/id/sys_vendor ] && say dmi_vendor "$(cat /sys/class/dmi/id/sys_vendor)"
 [ -r /sys/class/dmi/id/product_name ] && say dmi_product "$(cat /sys/class/dmi/id/product_name)"
+cs=/sys/devices/system/clocksource/clocksource0/available_clocksource
+[ -r $cs ] && say clocksources "$(cat $cs)"
 grep -q '^flags.* hypervisor' /proc/cpuinfo 2>/dev/null && say cpu_hypervisor 1
-{ [ -e /.dockerenv ] || [ -e /run/.containerenv ]; } && say dockerenv 1
+[ -e /.dockerenv ] && say dockerenv 1
+[ -e /run/.containerenv ] && say containerenv 1
 [ -r /proc/1/environ ] && say pid1_container "$(tr '\0' '\n' </proc/1/environ | sed -n 's/^container=//p')"
 exit 0
 )SH";
@@ -33,6 +37,33 @@ std::string lower(std::string s) {
 
 bool contains(const std::string& haystack, std::string_view needle) {
     return lower(haystack).find(needle) != std::string::npos;
+}
+
+bool dmi_says(const VirtFacts& f, std::string_view needle) {
+    return contains(f.dmi_vendor, needle) || contains(f.dmi_product, needle);
+}
+
+// The VM layer from markers, in systemd-detect-virt's order: DMI names that
+// win over CPUID, Xen (a dom0 is no VM), then CPUID's answer (not readable
+// from a shell; the kvm-clock and Hyper-V clock sources stand in for it),
+// then the other DMI names, /sys/hypervisor/type, the cpuinfo flag.
+std::string vm_from_markers(const VirtFacts& f, bool xen_dom0) {
+    if (f.dmi_vendor.starts_with("Xen") || f.dmi_product.starts_with("Xen")) return "xen";
+    if (dmi_says(f, "amazon ec2")) return "amazon";
+    if (dmi_says(f, "innotek") || dmi_says(f, "virtualbox")) return "oracle";
+    if (dmi_says(f, "parallels")) return "parallels";
+    if (f.proc_xen) return xen_dom0 ? "none" : "xen";
+    if (contains(f.clocksources, "kvm-clock")) return "kvm";
+    if (contains(f.clocksources, "hyperv")) return "microsoft";
+    if (dmi_says(f, "vmware") || f.dmi_vendor.starts_with("VMW")) return "vmware";
+    if (dmi_says(f, "qemu") || dmi_says(f, "kvm") || dmi_says(f, "openstack") || dmi_says(f, "kubevirt") ||
+        contains(f.dmi_vendor, "red hat") || contains(f.dmi_product, "standard pc")) {
+        return "kvm";
+    }
+    if (contains(f.dmi_vendor, "microsoft") || dmi_says(f, "hyper-v")) return "microsoft";
+    if (lower(f.hypervisor_type) == "xen") return "xen";
+    if (f.cpu_hypervisor) return "vm-other";
+    return "none";
 }
 
 } // namespace
@@ -61,11 +92,14 @@ VirtFacts parse_virt_facts(std::string_view text) {
         else if (key == "proc_vz") f.proc_vz = value == "1";
         else if (key == "proc_bc") f.proc_bc = value == "1";
         else if (key == "proc_xen") f.proc_xen = value == "1";
+        else if (key == "xen_capabilities") f.xen_capabilities = value;
         else if (key == "hypervisor_type") f.hypervisor_type = value;
         else if (key == "dmi_vendor") f.dmi_vendor = value;
         else if (key == "dmi_product") f.dmi_product = value;
+        else if (key == "clocksources") f.clocksources = value;
         else if (key == "cpu_hypervisor") f.cpu_hypervisor = value == "1";
         else if (key == "dockerenv") f.dockerenv = value == "1";
+        else if (key == "containerenv") f.containerenv = value == "1";
         else if (key == "pid1_container") f.pid1_container = value;
     }
     return f;
@@ -76,29 +110,19 @@ VirtDetection detect_virt(const VirtFacts& f) {
     // Markers first: they are what systemd-detect-virt itself reads, and they
     // work where it is missing (old or minimal systems).
     d.openvz_family = (f.proc_vz && !f.proc_bc) || f.detect_container == "openvz";
+    d.xen_dom0 = f.proc_xen && f.xen_capabilities.find("control_d") != std::string::npos;
     if (!f.detect_container.empty()) {
         d.container = f.detect_container;
     } else if (d.openvz_family) {
         d.container = "openvz";
     } else if (!f.pid1_container.empty()) {
         d.container = f.pid1_container;
+    } else if (f.containerenv) {
+        d.container = "podman";
     } else if (f.dockerenv) {
         d.container = "docker";
     }
-    if (!f.detect_vm.empty()) {
-        d.vm = f.detect_vm;
-    } else if (f.proc_xen || lower(f.hypervisor_type) == "xen" || contains(f.dmi_vendor, "xen")) {
-        d.vm = "xen";
-    } else if (contains(f.dmi_vendor, "vmware") || contains(f.dmi_product, "vmware")) {
-        d.vm = "vmware";
-    } else if (contains(f.dmi_vendor, "qemu") || contains(f.dmi_product, "kvm") ||
-               contains(f.dmi_vendor, "red hat") || contains(f.dmi_product, "standard pc")) {
-        d.vm = "kvm";
-    } else if (contains(f.dmi_vendor, "microsoft")) {
-        d.vm = "microsoft";
-    } else if (f.cpu_hypervisor) {
-        d.vm = "vm-other";
-    }
+    d.vm = f.detect_vm.empty() ? vm_from_markers(f, d.xen_dom0) : f.detect_vm;
     return d;
 }
 
@@ -110,7 +134,7 @@ std::string VirtDetection::inventory_virt() const {
         return container == "lxc" || container == "lxc-libvirt" ? "lxc" : "unknown";
     }
     if (vm == "none") {
-        return "physical";
+        return xen_dom0 ? "xen" : "physical";
     }
     if (vm == "xen") {
         return "xen";
@@ -134,7 +158,7 @@ std::string VirtDetection::describe() const {
     if (vm != "none") {
         return fmt::format("vm {}", vm);
     }
-    return "physical";
+    return xen_dom0 ? "xen dom0" : "physical";
 }
 
 ImmutablePolicy immutable_policy(std::string_view inventory_virt, const VirtDetection& detected) {

@@ -19,11 +19,14 @@ struct VirtFacts {
     bool proc_vz = false;
     bool proc_bc = false;
     bool proc_xen = false;
+    std::string xen_capabilities; ///< /proc/xen/capabilities: "control_d" in dom0, empty in a domU
     std::string hypervisor_type;  ///< /sys/hypervisor/type
     std::string dmi_vendor;       ///< /sys/class/dmi/id/sys_vendor
     std::string dmi_product;      ///< /sys/class/dmi/id/product_name
+    std::string clocksources;     ///< available_clocksource: "kvm-clock" in a KVM guest
     bool cpu_hypervisor = false;  ///< "hypervisor" in /proc/cpuinfo flags
-    bool dockerenv = false;       ///< /.dockerenv or /run/.containerenv
+    bool dockerenv = false;       ///< /.dockerenv
+    bool containerenv = false;    ///< /run/.containerenv (podman)
     std::string pid1_container;   ///< container= in PID 1's environment
 };
 
@@ -35,13 +38,22 @@ struct VirtDetection {
     std::string vm = "none";
     std::string container = "none";
     bool openvz_family = false; ///< OpenVZ or Virtuozzo: not told apart from inside
-    /// The inventory's word for it: xen, openvz, kvm, vmware, lxc, physical or
-    /// unknown (an OpenVZ-family container is "unknown": it might be Virtuozzo).
+    /// Xen's control domain: the hardware's own system, not a VM (vm stays
+    /// "none", as systemd-detect-virt says), though Xen runs beneath it.
+    bool xen_dom0 = false;
+    /// The inventory's word for it: xen (a domU or dom0), openvz, kvm,
+    /// vmware, lxc, physical or unknown (an OpenVZ-family container is
+    /// "unknown": it might be Virtuozzo).
     std::string inventory_virt() const;
-    /// "container docker on vm kvm", "vm xen", "physical".
+    /// "container docker on vm kvm", "vm xen", "xen dom0", "physical".
     std::string describe() const;
 };
 
+/// Both layers from the facts: systemd-detect-virt's answers where the host
+/// has it, else the markers it reads itself (the OpenVZ /proc entries, PID 1's
+/// container=, /run/.containerenv, /.dockerenv; DMI strings, /proc/xen and
+/// its capabilities, the kvm-clock clock source standing in for CPUID,
+/// /sys/hypervisor/type, the cpuinfo hypervisor flag).
 VirtDetection detect_virt(const VirtFacts& facts);
 
 /// Whether `chattr +i` may be used on this host, and why not.

@@ -86,6 +86,16 @@ TEST(Decide, WhitelistThenBlacklistThenKernelThenSimulation) {
     // the running kernel is never touched, even when blacklisted
     EXPECT_EQ(wp::decide_package(pkg("linux-image-6.1.0-18-amd64"), lists(), host(), std::nullopt).describe(),
               "KEEPING linux-image-6.1.0-18-amd64 (running kernel)");
+    EXPECT_EQ(wp::decide_package(pkg("linux-headers-6.1.0-17-common"), lists(), host(), std::nullopt).describe(),
+              "ASKING linux-headers-6.1.0-17-common (kernel package)");
+    EXPECT_EQ(wp::decide_package(pkg("linux-image-6.12.90+deb13-amd64"), lists(), host(), std::nullopt).reason,
+              "kernel package");
+    // apt's patterns name PATTERN-RELEASE: neither ".*-modules" nor "linux-.*"
+    // alone makes a kernel package; these go to the simulation
+    for (const char* name : {"libpam-modules", "libsasl2-modules:amd64", "linux-base", "linux-libc-dev:amd64",
+                             "linux-image-amd64", "linux-image-cloud-amd64", "perl-modules-5.36", "linux-kbuild-6.1"}) {
+        EXPECT_TRUE(wp::needs_simulation(pkg(name), lists(), host())) << name;
+    }
     EXPECT_TRUE(wp::needs_simulation(pkg("nano"), lists(), host()));
     EXPECT_FALSE(wp::needs_simulation(pkg("apache2"), lists(), host()));
     EXPECT_EQ(wp::decide_package(pkg("nano"), lists(), host(), wp::parse_apt_simulation("Remv nano [7.2-1]\n", 0))

@@ -211,11 +211,32 @@ TEST(ProvisionFacts, RecordedFromTheTestRoot) {
     EXPECT_EQ(hostname.sha256, wp::sha256_hex("vps-template\n"));
     EXPECT_FALSE(hostname.immutable);
     EXPECT_EQ(facts.files.at("/etc/resolv.conf").nameservers, std::vector<std::string>{"192.0.2.53"});
-    EXPECT_EQ(facts.packages.size(), 128u); // the rows between @@dpkg and @@end
-    const auto e2fs = std::find_if(facts.packages.begin(), facts.packages.end(),
-                                   [](const wp::InstalledPackage& p) { return p.name == "e2fsprogs"; });
-    ASSERT_NE(e2fs, facts.packages.end());
-    EXPECT_TRUE(e2fs->important);
+    EXPECT_EQ(facts.hostname, "vps-template");
+    EXPECT_EQ(facts.ssh_dir_mode, "700");
+    EXPECT_EQ(facts.packages.size(), 158u); // the rows between @@dpkg and @@end
+    auto row = [&](const std::string& name) {
+        const auto it = std::find_if(facts.packages.begin(), facts.packages.end(),
+                                     [&](const wp::InstalledPackage& p) { return p.name == name; });
+        return it == facts.packages.end() ? nullptr : &*it;
+    };
+    ASSERT_NE(row("e2fsprogs"), nullptr);
+    EXPECT_TRUE(row("e2fsprogs")->important);
+    ASSERT_NE(row("apache2"), nullptr);
+    EXPECT_EQ(row("apache2")->status, "ii ");
+    // apt's kernel patterns as the root has them: the old kernel is one, and
+    // neither libpam-modules nor perl-modules-5.36 (".*-modules" alone)
+    const wp::PackageLists lists = wp::PackageLists::load(std::string(WP_SOURCE_DIR) + "/share");
+    const auto host = facts.package_facts();
+    ASSERT_NE(row("linux-image-4.19.0-27-amd64"), nullptr);
+    EXPECT_EQ(wp::decide_package(*row("linux-image-4.19.0-27-amd64"), lists, host, std::nullopt).describe(),
+              "ASKING linux-image-4.19.0-27-amd64 (kernel package)");
+    ASSERT_NE(row("perl-modules-5.36"), nullptr);
+    EXPECT_TRUE(wp::needs_simulation(*row("perl-modules-5.36"), lists, host));
+    ASSERT_NE(row("libpam-modules:amd64"), nullptr);
+    EXPECT_EQ(wp::decide_package(*row("libpam-modules:amd64"), lists, host, std::nullopt).reason, "whitelist");
+    EXPECT_EQ(wp::blacklisted_packages(facts.packages, lists, host),
+              (std::vector<std::string>{"apache2", "apache2-bin", "apache2-data", "exim4-base", "exim4-config",
+                                        "exim4-daemon-light"}));
     // a chroot shows no virtualisation marker at all
     EXPECT_EQ(wp::detect_virt(facts.virt).describe(), "physical");
 }
