@@ -336,11 +336,19 @@ std::unique_ptr<HostRunner> make_runner(const RunallRequest& req, const CommonOp
     if (!req.local.empty()) {
         return make_local_runner(std::move(action), opts.ssh_user);
     }
-    const SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
+    SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
+    ssh.connect_timeout = runall_connect_timeout(ssh.connect_timeout, req.timeout);
     return make_ssh_runner(std::move(action), ssh, opts.ssh_user);
 }
 
 } // namespace
+
+std::chrono::seconds runall_connect_timeout(std::chrono::seconds connect_timeout, int timeout) {
+    if (timeout > 0 && connect_timeout > std::chrono::seconds(timeout)) {
+        return std::chrono::seconds(timeout);
+    }
+    return connect_timeout;
+}
 
 void add_runall_options(CLI::App& app, RunallRequest& r) {
     app.add_option("-H,--hosts", r.hosts, "only these servers, comma-separated (inactive ones too; - reads stdin)")
@@ -363,7 +371,8 @@ void add_runall_options(CLI::App& app, RunallRequest& r) {
     app.add_option("--script", r.script, "run this local script on each host with sh -s; the words are its args");
     app.add_option("--local", r.local, "run this local command once per host: CMD HOST ARGS...");
     app.add_option("-j,--jobs", r.jobs, "hosts at once (1: serial)")->check(CLI::Range(1, 64))->capture_default_str();
-    app.add_option("--timeout", r.timeout, "seconds a command may run before it is ended (0: no limit)")
+    app.add_option("--timeout", r.timeout,
+                   "seconds a command may run before it is ended, and at most a host may take to answer (0: no limit)")
         ->check(CLI::Range(0, 604800))
         ->capture_default_str();
     app.add_flag("--gather", r.gather, "print identical outputs once, with their hosts");

@@ -2,6 +2,7 @@
 // wp-runall: run a command, push a file, run a script, or run a local command
 // for every selected server, serially or in parallel, known-down hosts skipped.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -66,6 +67,12 @@ struct SelectionInput {
 /// them. A name (named or excluded) the inventory does not have is
 /// Error(66) listing every such name: nothing runs on a list with a typo.
 std::vector<Server> select_hosts(const SelectionInput& input);
+
+/// How long a host may take to answer and authenticate: the connect
+/// timeout, or --timeout (seconds, 0: none) when that is shorter, so that a
+/// host that accepts the connection and then hangs (a stopped sshd, a wedged
+/// box) holds the run no longer than a command may run.
+std::chrono::seconds runall_connect_timeout(std::chrono::seconds connect_timeout, int timeout);
 
 /// Registers wp-runall's options, and the command words after them (the
 /// first word ends the options, as with ssh(1)).

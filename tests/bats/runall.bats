@@ -2,27 +2,40 @@
 # wp-runall on the loopback fleet: serial and parallel output, --gather,
 # --push, --script, --local, timeouts, hosts that do not answer, known-down
 # hosts, --outdir, host keys, selection, Ctrl-C.
-# One fleet (3 hosts + the refused and silent fixtures) serves every test;
-# each test has its own inventory. Address block 127.0.60.* belongs to this file.
+# Three fleets, started once: "fleet" (3 hosts + the refused and silent
+# fixtures, 127.0.60.*) serves most tests; "wide" (20 hosts, 127.0.61.*) the
+# tests of many hosts at once; "hang" (3 hosts + fixtures, 127.0.62.*) the
+# tests that stop an sshd or add a host of their own. Each test has its own
+# inventory. Address blocks 127.0.60-62.* belong to this file.
 bats_require_minimum_version 1.5.0
 
 setup_file() {
     local src=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
     export RUNALL_FLEET_TMP
     RUNALL_FLEET_TMP=$(mktemp -d "${TMPDIR:-/tmp}/wp-runall-fleet.XXXXXX")
-    mkdir "$RUNALL_FLEET_TMP/fleet"
-    if ! "$src/tests/fleet/fleet" start "$RUNALL_FLEET_TMP/fleet" --hosts 3 --base 127.0.60 --faults >&2; then
-        "$src/tests/fleet/fleet" stop "$RUNALL_FLEET_TMP/fleet" || true
-        return 1
-    fi
+    local name args
+    for name in fleet wide hang; do
+        case $name in
+        fleet) args=(--hosts 3 --base 127.0.60 --faults) ;;
+        wide) args=(--hosts 20 --base 127.0.61) ;;
+        hang) args=(--hosts 3 --base 127.0.62 --faults) ;;
+        esac
+        mkdir "$RUNALL_FLEET_TMP/$name"
+        if ! "$src/tests/fleet/fleet" start "$RUNALL_FLEET_TMP/$name" "${args[@]}" >&2; then
+            teardown_file
+            return 1
+        fi
+    done
     set -a
     eval "$("$src/tests/fleet/fleet" env "$RUNALL_FLEET_TMP/fleet")"
     set +a
 }
 
 teardown_file() {
-    local src=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-    "$src/tests/fleet/fleet" stop "$RUNALL_FLEET_TMP/fleet" || true
+    local src=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)} name
+    for name in fleet wide hang; do
+        "$src/tests/fleet/fleet" stop "$RUNALL_FLEET_TMP/$name" || true
+    done
     rm -rf "$RUNALL_FLEET_TMP"
 }
 
@@ -44,13 +57,50 @@ setup() {
     # The hosts are one machine: a command tells them apart by the address it reached.
     ADDR='set -- $SSH_CONNECTION; a=$3'
     BG_PID=
+    STOPPED_PID=
+    RO_SSHD_PID=
 }
 
 teardown() {
     if [ -n "$BG_PID" ]; then
         kill -KILL "$BG_PID" 2>/dev/null || true
     fi
+    if [ -n "$STOPPED_PID" ]; then
+        kill -CONT "$STOPPED_PID" 2>/dev/null || true
+    fi
+    if [ -n "$RO_SSHD_PID" ]; then
+        local p kids
+        kids=$(pgrep -P "$RO_SSHD_PID" || true)
+        for p in "$RO_SSHD_PID" $kids; do
+            kill -TERM "$p" 2>/dev/null || true
+        done
+        local i
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$RO_SSHD_PID" $kids 2>/dev/null || break
+            sleep 0.1
+        done
+        for p in "$RO_SSHD_PID" $kids; do
+            kill -KILL "$p" 2>/dev/null || true
+        done
+    fi
     rm -rf "$T"
+}
+
+# use_fleet NAME: this test's inventory becomes a fresh one of the fleet
+# NAME (wide, hang): every host of its hosts.tsv, its client key and
+# known_hosts. Sets DB, FLEET (its directory), ADDR_OF[host].
+use_fleet() {
+    FLEET=$RUNALL_FLEET_TMP/$1
+    DB=$T/$1.db
+    export WP_CONFIG=$T/$1.conf
+    printf '%s = %s\n' db "$DB" identity "$FLEET/id_ed25519" known-hosts "$FLEET/known_hosts" \
+        connect-timeout 2 >"$WP_CONFIG"
+    declare -gA ADDR_OF=()
+    local name address port rest
+    while IFS=$'\t' read -r name address port rest; do
+        "$HOSTS" add "$name" --address "$address" --port "$port"
+        ADDR_OF[$name]=$address
+    done <"$FLEET/hosts.tsv"
 }
 
 add_fault_hosts() {
@@ -101,6 +151,100 @@ wp-runall: 1 host: 0 ok, 1 failed
 wp-runall: failed: host2: exit status 4: err" ]
 }
 
+@test "exit statuses 0, 3, 127 and killed by KILL and TERM, each host as it ended; 0 all ok, 1 any not, 69 none reached" {
+    use_fleet wide
+    local cmd="$ADDR; case \$a in
+        ${ADDR_OF[host1]}) echo fine ;;
+        ${ADDR_OF[host2]}) echo three; exit 3 ;;
+        ${ADDR_OF[host3]}) no-such-command-61 ;;
+        ${ADDR_OF[host4]}) echo dying; kill -KILL \$\$ ;;
+        ${ADDR_OF[host5]}) kill -TERM \$\$ ;;
+        esac"
+    # the oracle: what OpenSSH's ssh says of the same command on the same hosts
+    local h rc
+    for h in host1 host2 host3; do
+        rc=0
+        ssh -n -F "$FLEET/ssh_config" "$h" "$cmd" >/dev/null 2>&1 || rc=$?
+        case $h in host1) [ "$rc" -eq 0 ] ;; host2) [ "$rc" -eq 3 ] ;; host3) [ "$rc" -eq 127 ] ;; esac
+    done
+    local notfound # what the host's /bin/sh, which runs the command, says
+    notfound=$(ssh -n -F "$FLEET/ssh_config" host3 "/bin/sh -c '$cmd'" 2>&1 | tail -1)
+    [[ "$notfound" == "/bin/sh: "*": no-such-command-61: not found" ]]
+    local summary="wp-runall: 5 hosts: 1 ok, 4 failed
+wp-runall: failed: host2: exit status 3
+wp-runall: failed: host3: exit status 127: $notfound
+wp-runall: failed: host4: killed by signal KILL
+wp-runall: failed: host5: killed by signal TERM"
+
+    run --separate-stderr "$RUNALL" -H host1,host2,host3,host4,host5 -- "$cmd"
+    [ "$status" -eq 1 ]
+    [ "$output" = "== host1 ==
+fine
+== host2 ==
+three
+== host3 ==
+== host4 ==
+dying
+== host5 ==" ]
+    [ "$stderr" = "$notfound
+$summary" ]
+
+    run --separate-stderr "$RUNALL" -j 5 -H host1,host2,host3,host4,host5 -- "$cmd"
+    [ "$status" -eq 1 ]
+    [ "$(sort <<<"$output")" = "host1: fine
+host2: three
+host4: dying" ]
+    [ "$stderr" = "host3: $notfound
+$summary" ]
+
+    run --separate-stderr "$RUNALL" -j 5 --gather -H host1,host2,host3,host4,host5 -- "$cmd"
+    [ "$status" -eq 1 ]
+    [ "$output" = "== host1 ==
+fine
+== host2 (exit status 3) ==
+three
+== host3 (exit status 127) ==
+== host4 (killed by signal KILL) ==
+dying
+== host5 (killed by signal TERM) ==" ]
+
+    run --separate-stderr "$RUNALL" -j 5 --outdir "$T/out" -H host1,host2,host3,host4,host5 -- "$cmd"
+    [ "$status" -eq 1 ]
+    [ "$(cd "$T/out" && head -v -n 5 host[1-5].rc)" = "==> host1.rc <==
+0
+
+==> host2.rc <==
+3
+
+==> host3.rc <==
+127
+
+==> host4.rc <==
+signal KILL
+
+==> host5.rc <==
+signal TERM" ]
+    [ "$(cat "$T/out/host4.out")" = dying ]
+
+    # the tool's own status: 0 when every host succeeded
+    run --separate-stderr "$RUNALL" -j 2 -H host1,host6 -- "$cmd"
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    # 1 when all were reached and all failed: not "none reachable"
+    run --separate-stderr "$RUNALL" -j 2 -H host2,host3 -- "$cmd"
+    [ "$status" -eq 1 ]
+    # a host that cannot be reached (nothing listens there) among good ones: 1; alone: 69
+    "$HOSTS" add gone --address 127.0.61.254 --port "$(cut -f3 "$FLEET/hosts.tsv" | head -1)"
+    run --separate-stderr "$RUNALL" -j 2 -H host1,gone -- "$cmd"
+    [ "$status" -eq 1 ]
+    [ "$output" = "host1: fine" ]
+    [ "$stderr" = "wp-runall: 2 hosts: 1 ok, 1 unreachable
+wp-runall: unreachable: gone: connect: Connection refused" ]
+    run --separate-stderr "$RUNALL" -H gone -- "$cmd"
+    [ "$status" -eq 69 ]
+    [ "$output" = "== gone ==" ]
+}
+
 @test "-j 3: whole lines, each prefixed with its host, in each host's order, never mixed mid-line" {
     # Half lines with pauses between the halves, then a burst: hosts overlap in time.
     local cmd='i=0; while [ $i -lt 40 ]; do printf "%s first-%s " "$a" $i; sleep 0.01; echo second-$i; i=$((i+1)); done; seq 1 2000 | sed "s/^/$a burst /"; echo "err $a" >&2'
@@ -120,6 +264,39 @@ wp-runall: failed: host2: exit status 4: err" ]
     [ "$(cut -d: -f1 <<<"$output" | uniq | wc -l)" -gt 3 ]
 }
 
+@test "-j 20, 1000 lines from each of 20 hosts in odd-sized blocks: every line whole, prefixed, in order, none mixed" {
+    use_fleet wide
+    local pad=abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789-abcdefghijklmnopqrstuvwxyz
+    # Ten bursts of 100 lines, 50 ms apart, so that the hosts' outputs overlap
+    # in time; dd writes them in 997-byte blocks: nearly every write ends mid-line.
+    run --separate-stderr "$RUNALL" -j 20 -- "$ADDR;" \
+        "i=0; while [ \$i -lt 1000 ]; do seq \$((i + 1)) \$((i + 100)); i=\$((i + 100)); sleep 0.05; done |" \
+        "sed \"s/^/\$a line /; s/\\\$/ $pad/\" | dd bs=997 iflag=fullblock 2>/dev/null"
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$(wc -l <<<"$output")" -eq 20000 ]
+    # Each line must be exactly "hostN: ADDRESS line K PAD", K counting 1..1000 per host.
+    local hosts="" h
+    for h in "${!ADDR_OF[@]}"; do
+        hosts+="$h=${ADDR_OF[$h]} "
+    done
+    awk -v hosts="$hosts" -v pad="$pad" '
+        BEGIN { n = split(hosts, hs, " "); for (i = 1; i <= n; i++) { split(hs[i], kv, "="); addr[kv[1]] = kv[2] } }
+        {
+            p = index($0, ": ")
+            host = p ? substr($0, 1, p - 1) : ""
+            if (!(host in addr)) { print "line " NR " has no host prefix: " $0; bad++; next }
+            want = addr[host] " line " (++count[host]) " " pad
+            if (substr($0, p + 2) != want) { print "line " NR ": [" $0 "] wanted [" host ": " want "]"; bad++ }
+        }
+        END {
+            for (h in addr) if (count[h] != 1000) { print h ": " count[h] + 0 " lines"; bad++ }
+            exit bad > 0
+        }' <<<"$output"
+    # the hosts did run side by side: their lines alternate many times
+    [ "$(cut -d: -f1 <<<"$output" | uniq | wc -l)" -gt 20 ]
+}
+
 @test "--gather: identical outputs once with their hosts; a different exit status is its own group" {
     for j in 1 3; do
         run --separate-stderr "$RUNALL" -j $j --gather -- "$ADDR; echo same; echo lines; test \"\$a\" != $FLEET_ADDR_host2"
@@ -133,6 +310,33 @@ lines" ]
         [ "$stderr" = "wp-runall: 3 hosts: 2 ok, 1 failed
 wp-runall: failed: host2: exit status 1" ]
     done
+
+    # 20 hosts, -j 20: the output (1000 lines) is one of three, the status
+    # one of two, both from the host's address; six groups, hosts by name.
+    use_fleet wide
+    run --separate-stderr "$RUNALL" -j 20 --gather -- \
+        'set -- $SSH_CONNECTION; n=${3##*.}; seq 1000 | sed "s/^/class $((n % 3)) /"; exit $((n % 2 * 4))'
+    [ "$status" -eq 1 ]
+    local -A members=()
+    local keys=() key h n expected="" summary="" failed=0
+    for h in $(printf '%s\n' "${!ADDR_OF[@]}" | LC_ALL=C sort); do
+        n=${ADDR_OF[$h]##*.}
+        key="$((n % 3)) $((n % 2 * 4))"
+        [ -n "${members[$key]:-}" ] || keys+=("$key")
+        members[$key]+="${members[$key]:+,}$h"
+        if ((n % 2)); then
+            summary+=$'\n'"wp-runall: failed: $h: exit status 4"
+            failed=$((failed + 1))
+        fi
+    done
+    [ "${#keys[@]}" -eq 6 ]
+    for key in "${keys[@]}"; do
+        set -- $key
+        expected+="== ${members[$key]}$([ "$2" -eq 0 ] || echo " (exit status $2)") =="$'\n'
+        expected+="$(seq 1000 | sed "s/^/class $1 /")"$'\n'
+    done
+    [ "$output"$'\n' = "$expected" ]
+    [ "$stderr" = "wp-runall: 20 hosts: $((20 - failed)) ok, $failed failed$summary" ]
 }
 
 @test "--push: uploaded under a temporary name, renamed over, mode kept; then the command; none after a failed upload" {
@@ -155,6 +359,15 @@ pushed script ran on $FLEET_ADDR_host2" ]
     cmp "$T/conf.sh" "$T/remote/conf.sh"
     [ "$(ls -A "$T/remote")" = conf.sh ] # no temporary left behind
 
+    # a data file, then a command that reads it: the host prints exactly the file
+    printf 'line one\n\ttabbed $HOME `x` \\n\n\nlast, no newline' >"$T/data.txt"
+    run --separate-stderr "$RUNALL" -j 2 -H host1,host2 --outdir "$T/read" --push "$T/data.txt" "$T/remote/" -- \
+        cat "$T/remote/data.txt"
+    [ "$status" -eq 0 ]
+    cmp "$T/data.txt" "$T/read/host1.out"
+    cmp "$T/data.txt" "$T/read/host2.out"
+    rm "$T/remote/data.txt"
+
     # a push alone, to an explicit file name
     chmod 640 "$T/conf.sh"
     run --separate-stderr "$RUNALL" -H host3 --push "$T/conf.sh" "$T/remote/renamed.sh"
@@ -170,6 +383,74 @@ pushed script ran on $FLEET_ADDR_host2" ]
     run "$RUNALL" -H host1 --push "$T/nope" "$T/remote/" -- true
     [ "$status" -eq 66 ]
     [ "$output" = "wp-runall: cannot read $T/nope: No such file or directory" ]
+}
+
+@test "--push: an upload refused on one host (read-only directory there) skips its command; the others run" {
+    unshare -m true 2>/dev/null || skip "needs unshare -m (root) for a host with a read-only directory"
+    use_fleet hang
+    "$HOSTS" set refused --active no
+    "$HOSTS" set silent --active no
+    "$HOSTS" set host2 --active no
+    # One more host, "ro", on this machine like the others, but its sshd in a
+    # mount namespace of its own where $T/dest is a read-only bind mount.
+    mkdir "$T/dest"
+    ssh-keygen -q -t ed25519 -N '' -f "$T/ro_host_key"
+    local port # a free one: another run of this file may hold a fixed one
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.62.10", 0)); print(s.getsockname()[1])')
+    printf '%s\n' "ListenAddress 127.0.62.10:$port" "AddressFamily inet" "HostKey $T/ro_host_key" \
+        "PidFile $T/ro_sshd.pid" "AuthorizedKeysFile $FLEET/authorized_keys" "StrictModes no" "UsePAM no" \
+        "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password" \
+        "Subsystem sftp internal-sftp" "UseDNS no" >"$T/ro_sshd_config"
+    unshare -m sh -c 'mount --bind -o ro "$1" "$1" && exec /usr/sbin/sshd -D -f "$2" -E "$3"' sh \
+        "$T/dest" "$T/ro_sshd_config" "$T/ro_sshd.log" </dev/null >"$T/ro_sshd.out" 2>&1 3>&- &
+    RO_SSHD_PID=$!
+    cp "$FLEET/known_hosts" "$T/known_hosts"
+    printf '[127.0.62.10]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$T/ro_host_key.pub")" >>"$T/known_hosts"
+    sed -i "s|^known-hosts = .*|known-hosts = $T/known_hosts|" "$WP_CONFIG"
+    "$HOSTS" add ro --address 127.0.62.10 --port "$port"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        "$RUNALL" -q -H ro -- true >/dev/null 2>&1 && break
+        kill -0 "$RO_SSHD_PID" || { cat "$T/ro_sshd.out" "$T/ro_sshd.log"; return 1; }
+        sleep 0.1
+    done
+    [ "$i" -lt 100 ]
+    # the oracle: that host really cannot write there, and the others can
+    run ssh -n -F "$FLEET/ssh_config" -o HostName=127.0.62.10 -o Port="$port" \
+        -o UserKnownHostsFile="$T/known_hosts" host1 "touch $T/dest/probe"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"Read-only file system"* ]]
+    ssh -n -F "$FLEET/ssh_config" host1 "touch $T/dest/probe && rm $T/dest/probe"
+
+    printf 'pushed\ncontent\n' >"$T/conf.txt"
+    for j in 1 3; do
+        rm -f "$T"/ran-* "$T/dest/conf.txt"
+        run --separate-stderr "$RUNALL" -j $j --push "$T/conf.txt" "$T/dest/conf.txt" -- \
+            "$ADDR;" "touch $T/ran-\$a;" cat "$T/dest/conf.txt"
+        [ "$status" -eq 1 ]
+        if [ "$j" -eq 1 ]; then
+            [ "$output" = "== host1 ==
+pushed
+content
+== host3 ==
+pushed
+content
+== ro ==" ]
+        else
+            [ "$(sort <<<"$output")" = "host1: content
+host1: pushed
+host3: content
+host3: pushed" ]
+        fi
+        [ "$(head -1 <<<"$stderr")" = "wp-runall: 3 hosts: 2 ok, 1 failed" ]
+        [[ "$(sed -n 2p <<<"$stderr")" == "wp-runall: failed: ro: push $T/dest/conf.txt: create $T/dest/.conf.txt.wp-tmp."* ]]
+        [ "$(wc -l <<<"$stderr")" -eq 2 ]
+        [ -e "$T/ran-${ADDR_OF[host1]}" ]
+        [ -e "$T/ran-${ADDR_OF[host3]}" ]
+        [ ! -e "$T/ran-127.0.62.10" ]
+        cmp "$T/conf.txt" "$T/dest/conf.txt"
+        [ "$(ls -A "$T/dest")" = conf.txt ] # no temporary left behind
+    done
 }
 
 @test "--script: a local script run on each host by sh -s with its arguments, quoted" {
@@ -238,6 +519,60 @@ wp-runall: timed out: host1: timed out after 2 s" ]
     no_process "sleep $mark"
     # a timed-out host was reached: not a failure of the host
     [ "$(status_of host1)" = "0||1" ]
+}
+
+@test "a stopped sshd, a host that never sends a banner, a closed port: one run ends within the timeouts, each named" {
+    use_fleet hang
+    STOPPED_PID=$(sed -n 's/^FLEET_SSHD_PID_host2=//p' "$FLEET/fleet.env")
+    [ -n "$STOPPED_PID" ]
+    kill -STOP "$STOPPED_PID" # it still accepts TCP connections (the kernel does), and says nothing
+    local unreachable="wp-runall: unreachable: host2: connect: Timeout connecting to ${ADDR_OF[host2]}
+wp-runall: unreachable: refused: connect: Connection refused
+wp-runall: unreachable: silent: connect: Timeout connecting to ${ADDR_OF[silent]}"
+
+    # Serially, each host takes at most connect-timeout (2, wp.conf) plus
+    # --timeout (3): 5 hosts, 25 s. Past that, something waited on a hung host.
+    run --separate-stderr timeout 25 "$RUNALL" --timeout 3 -- "$ADDR;" 'echo "ran at $a"'
+    [ "$status" -eq 1 ]
+    [ "$output" = "== host1 ==
+ran at ${ADDR_OF[host1]}
+== host2 ==
+== host3 ==
+ran at ${ADDR_OF[host3]}
+== refused ==
+== silent ==" ]
+    [ "$stderr" = "wp-runall: 5 hosts: 2 ok, 3 unreachable
+$unreachable" ]
+
+    # In parallel, the whole run within one host's bound (5 s), plus start-up.
+    run --separate-stderr timeout 10 "$RUNALL" -j 5 --timeout 3 -- "$ADDR;" 'echo "ran at $a"'
+    [ "$status" -eq 1 ]
+    [ "$(sort <<<"$output")" = "host1: ran at ${ADDR_OF[host1]}
+host3: ran at ${ADDR_OF[host3]}" ]
+    [ "$stderr" = "wp-runall: 5 hosts: 2 ok, 3 unreachable
+$unreachable" ]
+
+    # A --timeout shorter than the connect timeout bounds the wait for an
+    # answer too: 60 s to connect but --timeout 2, so 2 s per hung host
+    # (serially two of them) plus the rest, well under 15 s.
+    run --separate-stderr timeout 15 "$RUNALL" --connect-timeout 60 --timeout 2 -- "$ADDR;" 'echo "ran at $a"'
+    [ "$status" -eq 1 ]
+    [ "$stderr" = "wp-runall: 5 hosts: 2 ok, 3 unreachable
+$unreachable" ]
+
+    # only the stopped one, the silent one and the closed port: none reached
+    # (three failures in a row by now: known to be down, unless included)
+    run --separate-stderr timeout 10 "$RUNALL" -j 3 --timeout 3 --include-down -H host2,refused,silent -- true
+    [ "$status" -eq 69 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-runall: 3 hosts: 0 ok, 3 unreachable
+$unreachable" ]
+    run --separate-stderr "$RUNALL" -H host2,refused,silent -- true
+    [ "$status" -eq 69 ]
+    [ "$stderr" = "wp-runall: 3 hosts: 0 ok, 3 skipped as down
+wp-runall: skipped as down: host2: 4 consecutive failures
+wp-runall: skipped as down: refused: 4 consecutive failures
+wp-runall: skipped as down: silent: 4 consecutive failures" ]
 }
 
 @test "hosts that do not answer are counted in the summary with exit 1; only those selected: 69" {
@@ -390,6 +725,31 @@ no dashes needed" ]
     [[ "$output" == *"nothing to run"* ]]
     run "$RUNALL" --script "$T/hosts.txt" --local true
     [ "$status" -eq 64 ]
+}
+
+@test "--where \"virt = 'xen'\": just the Xen hosts, listed and run; with -H and -x" {
+    "$HOSTS" set host1 --virt xen
+    "$HOSTS" set host2 --virt kvm
+    "$HOSTS" set host3 --virt xen
+    "$HOSTS" add host4 --address 127.0.60.99 --virt xen
+    "$HOSTS" set host4 --active no # inactive: not taken unless named
+    run --separate-stderr "$RUNALL" --where "virt = 'xen'" --list
+    [ "$status" -eq 0 ]
+    [ "$output" = "host1
+host3" ]
+    run --separate-stderr "$RUNALL" --where "virt = 'xen'" -j 2 -- "$ADDR;" 'echo "xen at $a"'
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$(sort <<<"$output")" = "host1: xen at $FLEET_ADDR_host1
+host3: xen at $FLEET_ADDR_host3" ]
+    run "$RUNALL" --where "virt = 'xen'" -H host2,host3,host4 --list
+    [ "$output" = "host3
+host4" ]
+    run "$RUNALL" --where "virt = 'xen'" -x host1 --list
+    [ "$output" = host3 ]
+    run --separate-stderr "$RUNALL" --where "virt = 'openvz'" --list
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
 }
 
 @test "Ctrl-C: no further host is started, the running command is signalled, the summary is printed" {

@@ -343,6 +343,15 @@ TEST(RunallOutput, OutdirFilesForEveryHostNothingOnTheTerminal) {
     EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 9); // no temporaries left
 }
 
+TEST(RunallSelection, TimeoutShorterThanTheConnectTimeoutBoundsTheConnectToo) {
+    using std::chrono::seconds;
+    EXPECT_EQ(wp::runall_connect_timeout(seconds(10), 5), seconds(5));
+    EXPECT_EQ(wp::runall_connect_timeout(seconds(10), 900), seconds(10));
+    EXPECT_EQ(wp::runall_connect_timeout(seconds(10), 10), seconds(10));
+    EXPECT_EQ(wp::runall_connect_timeout(seconds(10), 0), seconds(10)); // 0: no command limit
+    EXPECT_EQ(wp::runall_connect_timeout(seconds(2), 1), seconds(1));
+}
+
 // ---- actions -------------------------------------------------------------------
 
 TEST(RunallActions, CommandWordsJoinedAsSshDoes) {
