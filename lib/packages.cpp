@@ -91,10 +91,67 @@ bool RemovalSimulation::removes_only(std::string_view pkg) const {
     return exit_status == 0 && installed.empty() && removed.size() == 1 && removed[0] == without_arch(pkg);
 }
 
-RemovalSimulation parse_apt_simulation(std::string_view output, int exit_status) {
+std::vector<std::string> RemovalSimulation::refused_for(const std::set<std::string, std::less<>>& essential) const {
+    if (exit_status == 0 || !removed.empty() || !installed.empty() || errors.empty()) {
+        return {};
+    }
+    const bool resolver =
+        std::all_of(errors.begin(), errors.end(), [](const std::string& e) { return e == k_apt_resolver_refusal; });
+    const bool removal =
+        std::all_of(errors.begin(), errors.end(), [](const std::string& e) { return e == k_apt_essential_refusal; });
+    const std::vector<std::string>& named = resolver  ? broken
+                                            : removal ? explained_removed
+                                                      : std::vector<std::string>();
+    std::vector<std::string> out;
+    for (const auto& n : named) {
+        if (essential.contains(n) && std::find(out.begin(), out.end(), n) == out.end()) {
+            out.push_back(n);
+        }
+    }
+    return out;
+}
+
+namespace {
+
+void add_unique(std::vector<std::string>& v, std::string name) {
+    if (std::find(v.begin(), v.end(), name) == v.end()) {
+        v.push_back(std::move(name));
+    }
+}
+
+// A line of apt's "unmet dependencies" report that names a broken package:
+// " PKG : Depends: …" (one space, the name, " : ", a dependency type); its
+// further dependencies are indented under it. The name, or empty.
+std::string_view broken_package(std::string_view line) {
+    if (line.size() < 2 || line[0] != ' ' || line[1] == ' ') {
+        return {};
+    }
+    const auto sep = line.find(" : ");
+    if (sep == std::string_view::npos) {
+        return {};
+    }
+    const std::string_view name = line.substr(1, sep - 1);
+    const std::string_view rest = line.substr(sep + 3);
+    const auto colon = rest.find(':');
+    if (name.find_first_of(" \t") != std::string_view::npos || colon == std::string_view::npos) {
+        return {};
+    }
+    static constexpr std::string_view k_types[] = {"PreDepends", "Depends",  "Recommends", "Suggests", "Conflicts",
+                                                   "Breaks",     "Replaces", "Obsoletes",  "Enhances"};
+    const std::string_view type = rest.substr(0, colon);
+    return std::find(std::begin(k_types), std::end(k_types), type) != std::end(k_types) ? name : std::string_view();
+}
+
+} // namespace
+
+RemovalSimulation parse_apt_simulation(std::string_view output, int exit_status, std::string_view explanation) {
     RemovalSimulation sim;
     sim.exit_status = exit_status;
     for (std::string_view line : split(output, '\n')) {
+        if (line.starts_with("E: ")) {
+            sim.errors.emplace_back(trim(line.substr(3)));
+            continue;
+        }
         const auto words = split(trim(line), ' ');
         if (words.size() < 2) {
             continue;
@@ -102,10 +159,17 @@ RemovalSimulation parse_apt_simulation(std::string_view output, int exit_status)
         if (words[0] == "Remv" || words[0] == "Purg") {
             sim.removed.push_back(without_arch(words[1]));
         } else if (words[0] == "Inst" || words[0] == "Conf") {
-            std::string name = without_arch(words[1]);
-            if (std::find(sim.installed.begin(), sim.installed.end(), name) == sim.installed.end()) {
-                sim.installed.push_back(std::move(name));
-            }
+            add_unique(sim.installed, without_arch(words[1]));
+        }
+    }
+    for (std::string_view line : split(explanation, '\n')) {
+        if (const std::string_view name = broken_package(line); !name.empty()) {
+            add_unique(sim.broken, without_arch(name));
+            continue;
+        }
+        const auto words = split(trim(line), ' ');
+        if (words.size() >= 2 && (words[0] == "Remv" || words[0] == "Purg")) {
+            add_unique(sim.explained_removed, without_arch(words[1]));
         }
     }
     return sim;
@@ -168,6 +232,21 @@ bool needs_simulation(const InstalledPackage& pkg, const PackageLists& lists, co
     return d.action == PackageDecision::Action::ask && d.reason == "not simulated";
 }
 
+bool always_kept(const InstalledPackage& pkg) {
+    const std::string plain = without_arch(pkg.name);
+    return pkg.essential || pkg.is_protected || pkg.important || plain == "apt" || plain == "dpkg";
+}
+
+std::set<std::string, std::less<>> always_kept_names(const std::vector<InstalledPackage>& packages) {
+    std::set<std::string, std::less<>> out;
+    for (const auto& p : packages) {
+        if (p.installed() && always_kept(p)) {
+            out.insert(without_arch(p.name));
+        }
+    }
+    return out;
+}
+
 PackageDecision decide_package(const InstalledPackage& pkg, const PackageLists& lists, const HostPackageFacts& host,
                                const std::optional<RemovalSimulation>& simulation) {
     using Action = PackageDecision::Action;
@@ -189,6 +268,10 @@ PackageDecision decide_package(const InstalledPackage& pkg, const PackageLists& 
     if (is_kernel_package(plain, host)) return decide(Action::ask, "kernel package");
     if (!simulation) return decide(Action::ask, "not simulated");
     if (simulation->removes_only(plain)) return decide(Action::purge, "removes only itself");
+    // apt refuses to remove it for the sake of an Essential package: asking
+    // would be noise, and a "purge" answer could only fail
+    d.needed_by = simulation->refused_for(host.essential);
+    if (!d.needed_by.empty()) return decide(Action::keep, "needed by essential packages");
     for (const auto& r : simulation->removed) {
         if (r != plain) {
             d.also_removed.push_back(r);

@@ -91,6 +91,7 @@ HostPackageFacts HostFacts::package_facts() const {
     if (!kernel_patterns.empty()) {
         h.kernel_patterns = kernel_patterns;
     }
+    h.essential = always_kept_names(packages);
     return h;
 }
 
@@ -213,8 +214,12 @@ std::string simulation_command(const std::vector<std::string>& packages, const s
         extra_words += ' ';
         extra_words += shell_quote(e);
     }
+    // Where apt refuses, the same simulation again at -q says why (-qq
+    // keeps its "unmet dependencies" report to itself).
     std::string cmd = "sim() { out=$(LC_ALL=C apt-get -s -qq remove \"$@\" 2>&1); rc=$?; "
-                      "printf '@@sim %s %s\\n%s\\n' \"$1\" \"$rc\" \"$out\"; }\n";
+                      "printf '@@sim %s %s\\n%s\\n' \"$1\" \"$rc\" \"$out\"; "
+                      "if [ \"$rc\" != 0 ]; then "
+                      "printf '@@why\\n%s\\n' \"$(LC_ALL=C apt-get -s -q remove \"$@\" 2>&1)\"; fi; }\n";
     for (const auto& p : packages) {
         cmd += fmt::format("sim {}{}\n", shell_quote(p), extra_words);
     }
@@ -224,13 +229,17 @@ std::string simulation_command(const std::vector<std::string>& packages, const s
 std::vector<RemovalSimulation> parse_simulations(std::string_view output, const std::vector<std::string>& packages) {
     std::vector<RemovalSimulation> sims;
     std::string body;
+    std::string why;
     int rc = 0;
     bool open = false;
+    bool in_why = false;
     auto close = [&] {
         if (open) {
-            sims.push_back(parse_apt_simulation(body, rc));
+            sims.push_back(parse_apt_simulation(body, rc, why));
         }
         body.clear();
+        why.clear();
+        in_why = false;
     };
     for (std::string_view line : lines_of(output)) {
         if (line.starts_with("@@sim ")) {
@@ -250,7 +259,14 @@ std::vector<RemovalSimulation> parse_simulations(std::string_view output, const 
             open = true;
             continue;
         }
-        body.append(line).append("\n");
+        if (line == "@@why") {
+            if (!open || in_why || rc == 0) {
+                fail(exit_code::k_data, "apt-get simulations: an explanation where none belongs");
+            }
+            in_why = true;
+            continue;
+        }
+        (in_why ? why : body).append(line).append("\n");
     }
     close();
     if (sims.size() != packages.size()) {

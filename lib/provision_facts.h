@@ -72,7 +72,8 @@ std::string facts_command(std::string_view key_blob);
 HostFacts parse_host_facts(std::string_view text);
 
 /// The shell command that runs `LC_ALL=C apt-get -s -qq remove PKG EXTRA…`
-/// for each package, EXTRA being the packages planned for purging already.
+/// for each package, EXTRA being the packages planned for purging already,
+/// and where that fails, the same at -q for apt's explanation.
 std::string simulation_command(const std::vector<std::string>& packages, const std::vector<std::string>& extra);
 
 /// Splits simulation_command's output into one simulation per package, in

@@ -99,6 +99,33 @@ simulate() {
     done'
 }
 
+# refusal NAME: for each package name on stdin, how apt refuses its removal in
+# the root: "exit status of apt-get -s -qq remove|its Remv/Purg/Inst/Conf
+# lines|its E: messages (;-joined)|the packages dpkg-query calls Essential,
+# Protected or Important (or apt) that the same at -q names, as broken in its
+# unmet-dependencies report (' PKG : Depends: ...') or in a Remv/Purg line"
+refusal() {
+    in_vps "$1" sh -c '
+        ess=$( (dpkg-query -W -f="\${Package} \${Essential} \${Protected} \${Important}\n" |
+            awk "\$2 == \"yes\" || \$3 == \"yes\" || \$4 == \"yes\" { print \$1 }"; echo apt) | sort -u)
+        while read -r p; do
+            qq=$(LC_ALL=C apt-get -s -qq remove "$p" 2>&1)
+            rc=$?
+            acts=$(printf "%s\n" "$qq" | grep -cE "^(Remv|Purg|Inst|Conf) ")
+            errs=$(printf "%s\n" "$qq" | sed -n "s/^E: //p" | paste -sd";")
+            named=$(LC_ALL=C apt-get -s -q remove "$p" 2>&1 |
+                sed -n -e "s/^ \([^ ]*\) : [A-Za-z]*: .*/\1/p" -e "s/^\(Remv\|Purg\) \([^ ]*\) .*/\2/p" |
+                sed "s/:.*//" | sort -u | grep -xF "$ess" | paste -sd" ")
+            printf "%s|%s|%s|%s\n" "$rc" "$acts" "$errs" "$named"
+        done'
+}
+# apt's refusals for the sake of an Essential package, as apt 2.6 and 2.2 word them
+APT_REFUSALS='Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.|Essential packages were removed and -y was used without --allow-remove-essential.'
+
+nlines() { # nlines TEXT: its number of lines, 0 when empty
+    if [ -z "$1" ]; then echo 0; else wc -l <<<"$1"; fi
+}
+
 running_kernel_package() { # as tests/provision/vps names it
     local p
     p=linux-image-$(uname -r)
@@ -160,6 +187,10 @@ has_line() { # has_line TEXT: $output holds exactly this line
     has_line "vps1: ASKING libwrap0:$ARCH (would also remove: openssh-server)"
     has_line "vps1: ASKING libaprutil1:$ARCH (would also remove: apache2-utils)"
     has_line "vps1: ASKING $OLDK (kernel package)"
+    has_line "vps1: KEEPING libc6:$ARCH (needed by essential packages)"
+    has_line "vps1: KEEPING libacl1:$ARCH (needed by essential packages)"
+    has_line "vps1: KEEPING libapt-pkg6.0:$ARCH (needed by essential packages)"
+    has_line "vps1: KEEPING logsave (needed by essential packages)"
     if running_kernel_package >/dev/null; then
         has_line "vps1: KEEPING $(running_kernel_package) (running kernel)"
     fi
@@ -237,14 +268,33 @@ has_line() { # has_line TEXT: $output holds exactly this line
             tr ' ' '\n' <<<"$removed" | LC_ALL=C comm -23 - <(echo "$purged") | paste -sd' '
         done) \
         <(while read -r line; do tr -d ' ' <<<"$line" | tr , '\n' | LC_ALL=C sort | paste -sd' '; done <<<"$also")
-    # "apt-get -s remove exited N": it does
+    # "needed by essential packages": alone, apt does nothing and refuses
+    # with nothing but its refusal, its explanation naming a package that
+    # dpkg-query calls Essential, Protected or Important, or apt
+    local needed
+    needed=$(decided KEEPING 'needed by essential packages' | sed 's/:.*//')
+    [ "$(nlines "$needed")" -ge 40 ]
+    refusal vps <<<"$needed" >"$T/needed"
+    [ "$(wc -l <"$T/needed")" -eq "$(nlines "$needed")" ]
+    [ -z "$(awk -F'|' -v ok="$APT_REFUSALS" 'BEGIN { n = split(ok, r, "|") }
+        { good = 0; for (i = 1; i <= n; i++) if ($3 == r[i]) good = 1 }
+        !($1 == 100 && $2 == 0 && good && $4 != "")' "$T/needed")" ] || { paste -d'|' <(echo "$needed") "$T/needed"; false; }
+    # libacl1: exactly the three Essential packages that pre-depend on it
+    [ "$(refusal vps <<<libacl1 | cut -d'|' -f4)" = "coreutils sed tar" ]
+    # "apt-get -s remove exited N": it does, and not for an Essential package's sake
     local refused
     refused=$(grep -E '^vps1: ASKING [^ ]+ \(apt-get -s remove exited [0-9]+\)$' <<<"$output" |
         sed -E 's/^vps1: ASKING ([^ :]+)[^ ]* \(apt-get -s remove exited ([0-9]+)\)$/\1 \2/')
-    diff <(cut -d' ' -f1 <<<"$refused" | simulate vps | cut -d'|' -f1) <(cut -d' ' -f2 <<<"$refused")
+    if [ -n "$refused" ]; then
+        diff <(cut -d' ' -f1 <<<"$refused" | simulate vps | cut -d'|' -f1) <(cut -d' ' -f2 <<<"$refused")
+    fi
+    # no asked package is one apt refuses for an Essential package's sake
+    [ -z "$(grep -E '^vps1: ASKING ' <<<"$output" | cut -d' ' -f3 | sed 's/:.*//' | refusal vps |
+        awk -F'|' -v ok="$APT_REFUSALS" 'BEGIN { n = split(ok, r, "|") }
+            { for (i = 1; i <= n; i++) if ($1 != 0 && $2 == 0 && $3 == r[i] && $4 != "") print }')" ]
     # and no ASKING line is anything else
     [ "$(grep -cE '^vps1: ASKING ' <<<"$output")" -eq \
-        $(($(wc -l <<<"$also") + $(wc -l <<<"$refused") + $(decided ASKING 'kernel package' | wc -l))) ]
+        $(($(nlines "$also") + $(nlines "$refused") + $(decided ASKING 'kernel package' | wc -l))) ]
 
     has_line "vps1: purge-blacklisted: would change: would purge apache2, apache2-bin, apache2-data, exim4-base, exim4-config, exim4-daemon-light"
     has_line "vps1: upgrade: would change: would refresh the package lists and upgrade wp-test-tool"
@@ -258,6 +308,28 @@ has_line() { # has_line TEXT: $output holds exactly this line
     # nothing changed on the host (the dpkg status file included), and no inventory was created
     state vps | diff "$T/state.before" -
     [ ! -e "$T/wp.db" ]
+}
+
+@test "plan with openssh-server held: what apt refuses for the held package is asked, what it refuses for essential packages kept" {
+    need_root
+    start_vps vps 11
+    in_vps vps apt-mark hold openssh-server >/dev/null
+    run --separate-stderr "$PROV" plan --name vps1 root@127.0.70.11:2222
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    has_line "vps1: ASKING libwrap0:$ARCH (apt-get -s remove exited 100)"
+    has_line "vps1: KEEPING libc6:$ARCH (needed by essential packages)"
+    has_line "vps1: KEEPING libacl1:$ARCH (needed by essential packages)"
+    # asked: apt refuses with the same error, but names no Essential package
+    local refused needed
+    refused=$(grep -E '^vps1: ASKING [^ ]+ \(apt-get -s remove exited 100\)$' <<<"$output" | cut -d' ' -f3 | sed 's/:.*//')
+    [ "$(nlines "$refused")" -ge 5 ]
+    grep -qx libwrap0 <<<"$refused"
+    diff <(refusal vps <<<"$refused" | LC_ALL=C sort -u) \
+        <(echo "100|0|Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.|")
+    # kept: apt names an Essential package each time
+    needed=$(decided KEEPING 'needed by essential packages' | sed 's/:.*//')
+    [ "$(nlines "$needed")" -ge 40 ]
+    [ -z "$(refusal vps <<<"$needed" | awk -F'|' '$1 != 100 || $2 != 0 || $4 == ""')" ]
 }
 
 @test "apply --no-ask: purges, upgrades keeping local config, locks hostname and resolv.conf, pushes files, restarts, registers; a second apply changes nothing" {
@@ -298,7 +370,8 @@ has_line() { # has_line TEXT: $output holds exactly this line
         in_vps vps dpkg-query -W -f='${Essential} ${Protected} ${Important} ${Package}\n' |
             awk '$1 == "yes" || $2 == "yes" || $3 == "yes" { print $4 }') | LC_ALL=C sort -u)
     [ -z "$(LC_ALL=C comm -23 "$T/before" "$T/after" | sed 's/:.*//' | LC_ALL=C sort | LC_ALL=C comm -12 - <(echo "$keep"))" ]
-    for p in openssh-server nano apache2-utils wp-test-tool dpkg e2fsprogs "libcrypt1:$ARCH"; do grep -qxF "$p" "$T/after"; done
+    for p in openssh-server nano apache2-utils wp-test-tool dpkg e2fsprogs "libcrypt1:$ARCH" "libc6:$ARCH" "libacl1:$ARCH" \
+        "libapt-pkg6.0:$ARCH" logsave; do grep -qxF "$p" "$T/after"; done
     if running_kernel_package >/dev/null; then grep -qxF "$(running_kernel_package)" "$T/after"; fi
     # the asked ones are left installed and listed
     has_line "vps1: ASKING libwrap0:$ARCH (would also remove: openssh-server)"
@@ -350,15 +423,19 @@ has_line() { # has_line TEXT: $output holds exactly this line
     need_root
     start_vps vps 4
     cp -r "$T/lists" "$T/lists.orig"
-    printf '# operator answers\nlibwrap0 keep\n%s purge\n' "$OLDK" >"$T/answers"
+    # libc6 and libacl1 are needed by essential packages: kept whatever the answers say
+    printf '# operator answers\nlibwrap0 keep\n%s purge\nlibc6 purge\nlibacl1 purge\n' "$OLDK" >"$T/answers"
     run --separate-stderr "$PROV" apply --name vps1 root@127.0.70.4:2222 --no-ask --answers "$T/answers" --learn
     [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
     has_line "vps1: PURGING $OLDK (answer)"
     has_line "vps1: KEEPING libwrap0:$ARCH (answer)"
     ! grep -qE "^vps1: ASKING (libwrap0|$OLDK)" <<<"$output"
+    ! grep -qE "libc6|libacl1" <<<"$output$stderr"
     installed vps >"$T/after"
     ! grep -qx "$OLDK" "$T/after"
     grep -qx "libwrap0:$ARCH" "$T/after"
+    grep -qx "libc6:$ARCH" "$T/after"
+    grep -qx "libacl1:$ARCH" "$T/after"
 
     # the blacklist: one line more, in its sorted place, every comment as it was
     [ "$(diff "$T/lists.orig/packages-blacklist" "$T/lists/packages-blacklist" | grep '^[<>]')" = "> $OLDK" ]

@@ -50,38 +50,62 @@ std::string mode_of(const std::string& path) {
     return fmt::format("{:o}", st.st_mode & 07777);
 }
 
-// A tiny apt for the fake host: removing a package removes everything that
-// depends on it, transitively; an essential package cannot go.
+// A tiny apt for the fake host, refusing as apt 2.6 does: removing a package
+// removes everything that depends on it, transitively; an essential or held
+// package cannot go, and then nothing does.
 class FakeApt {
 public:
     std::map<std::string, std::vector<std::string>> rdeps; ///< plain name -> packages depending on it
     std::set<std::string> essential;
+    std::set<std::string> held;
 
-    // Output and exit status of `apt-get -s remove names…`.
+    // Output and exit status of `apt-get -s -qq remove names…`.
     std::pair<std::string, int> remove(const std::vector<std::string>& names) const {
-        std::set<std::string> gone;
-        std::vector<std::string> todo;
-        for (const auto& n : names)
-            todo.push_back(wp::plain_package_name(n));
-        while (!todo.empty()) {
-            const std::string p = todo.back();
-            todo.pop_back();
-            if (!gone.insert(p).second) continue;
-            if (auto it = rdeps.find(p); it != rdeps.end()) {
-                todo.insert(todo.end(), it->second.begin(), it->second.end());
-            }
-        }
-        for (const auto& g : gone) {
-            if (essential.contains(g)) {
-                return {
-                    "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n",
+        const auto [gone, stuck] = solve(names);
+        if (!stuck.empty()) {
+            return {"E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n",
                     100};
-            }
         }
         std::string out;
-        for (const auto& g : gone)
+        for (const auto& [g, parent] : gone)
             out += fmt::format("Remv {} [1.0]\n", g);
         return {out, 0};
+    }
+
+    // What `apt-get -s -q remove names…` explains where remove() refuses.
+    std::string explain(const std::vector<std::string>& names) const {
+        const auto [gone, stuck] = solve(names);
+        std::string out = "Reading package lists...\nBuilding dependency tree...\n"
+                          "The following packages have unmet dependencies:\n";
+        for (const auto& [p, dep] : stuck)
+            out += fmt::format(" {} : Depends: {} but it is not going to be installed\n", p, dep);
+        return out + "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n";
+    }
+
+private:
+    // What goes (name -> the package it goes for, "" when asked for), and the
+    // essential or held packages that would have to (name -> that package).
+    std::pair<std::map<std::string, std::string>, std::map<std::string, std::string>>
+    solve(const std::vector<std::string>& names) const {
+        std::map<std::string, std::string> gone;
+        std::map<std::string, std::string> stuck;
+        std::vector<std::pair<std::string, std::string>> todo;
+        for (const auto& n : names)
+            todo.emplace_back(wp::plain_package_name(n), "");
+        while (!todo.empty()) {
+            const auto [p, parent] = todo.back();
+            todo.pop_back();
+            if (essential.contains(p) || held.contains(p)) {
+                stuck.emplace(p, parent.empty() ? p : parent);
+                continue;
+            }
+            if (!gone.emplace(p, parent).second) continue;
+            if (auto it = rdeps.find(p); it != rdeps.end()) {
+                for (const auto& r : it->second)
+                    todo.emplace_back(r, p);
+            }
+        }
+        return {gone, stuck};
     }
 };
 
@@ -103,6 +127,7 @@ class FakeHost : public wp::ProvisionHost {
 public:
     std::string facts;
     FakeApt apt;
+    std::string dpkg_rows; ///< what dpkg-query answers after a change (empty: nothing)
     std::vector<std::string> commands;
     std::vector<std::string> uploads;
 
@@ -120,7 +145,10 @@ public:
                 const auto words = quoted_words(line);
                 const auto [out, rc] = apt.remove(words);
                 r.out += fmt::format("@@sim {} {}\n{}", words[0], rc, out);
+                if (rc != 0) r.out += "@@why\n" + apt.explain(words);
             }
+        } else if (command.starts_with("dpkg-query -W")) {
+            r.out = dpkg_rows;
         } else if (command.starts_with("LC_ALL=C apt-get -s -qq purge")) {
             const auto [out, rc] = apt.remove(quoted_words(command));
             r.out = out;
@@ -159,6 +187,7 @@ std::string small_host_facts() {
            "jq\tii \t1.6-2.1\tno\tno\t\toptional\n"
            "libidn12:amd64\tii \t1.41-1\tno\tno\t\toptional\n"
            "libjq1:amd64\tii \t1.6-2.1\tno\tno\t\toptional\n"
+           "libmd0:amd64\tii \t1.0.4-2\tno\tno\t\toptional\n"
            "libonig5:amd64\tii \t6.9.8-1\tno\tno\t\toptional\n"
            "libwrap0:amd64\tii \t7.6.q-32\tno\tno\t\toptional\n"
            "linux-image-6.1.0-17-amd64\tii \t6.1.69-1\tno\tno\t\toptional\n"
@@ -172,7 +201,8 @@ FakeApt small_host_apt() {
     apt.rdeps = {{"libwrap0", {"openssh-server"}},
                  {"libidn12", {"exim4-daemon-light"}},
                  {"libjq1", {"jq"}},
-                 {"libonig5", {"libjq1"}}};
+                 {"libonig5", {"libjq1"}},
+                 {"libmd0", {"dpkg"}}};
     apt.essential = {"dpkg"};
     return apt;
 }
@@ -234,6 +264,32 @@ TEST(ProvisionFacts, RecordedFromTheTestRoot) {
     EXPECT_TRUE(wp::needs_simulation(*row("perl-modules-5.36"), lists, host));
     ASSERT_NE(row("libpam-modules:amd64"), nullptr);
     EXPECT_EQ(wp::decide_package(*row("libpam-modules:amd64"), lists, host, std::nullopt).reason, "whitelist");
+    // what apt will not break: the first rule's packages, by plain name
+    EXPECT_EQ(host.essential, wp::always_kept_names(facts.packages));
+    for (const char* name : {"apt", "dpkg", "coreutils", "e2fsprogs", "libcrypt1", "init-system-helpers"}) {
+        EXPECT_TRUE(host.essential.contains(name)) << name;
+    }
+    EXPECT_FALSE(host.essential.contains("libacl1"));
+    EXPECT_FALSE(host.essential.contains("openssh-server"));
+    // apt-get -s -qq remove libacl1 in that root, and the same at -q
+    const auto acl = wp::parse_apt_simulation(
+        "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n", 100,
+        "Reading package lists...\n"
+        "Building dependency tree...\n"
+        "Some packages could not be installed. This may mean that you have\n"
+        "requested an impossible situation or if you are using the unstable\n"
+        "distribution that some required packages have not yet been created\n"
+        "or been moved out of Incoming.\n"
+        "The following information may help to resolve the situation:\n"
+        "\n"
+        "The following packages have unmet dependencies:\n"
+        " coreutils : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
+        " sed : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
+        " tar : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
+        "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n");
+    ASSERT_NE(row("libacl1:amd64"), nullptr);
+    EXPECT_EQ(wp::decide_package(*row("libacl1:amd64"), lists, host, acl).describe(),
+              "KEEPING libacl1:amd64 (needed by essential packages)");
     EXPECT_EQ(wp::blacklisted_packages(facts.packages, lists, host),
               (std::vector<std::string>{"apache2", "apache2-bin", "apache2-data", "exim4-base", "exim4-config",
                                         "exim4-daemon-light"}));
@@ -266,13 +322,25 @@ TEST(ProvisionFacts, TheScriptRunsOnThisDebianMachine) {
 
 TEST(ProvisionPackages, SimulationsRunHereAreSplitPerPackage) {
     TempDir dir;
-    const std::vector<std::string> names = {"dpkg", "wp-no-such-package"};
+    // this Debian machine's own apt: libacl1 is what coreutils, sed and tar
+    // pre-depend on; the other package does not exist
+    const std::vector<std::string> names = {"libacl1", "wp-no-such-package"};
     const ShellResult r = sh(dir, wp::simulation_command(names, {}));
     ASSERT_EQ(r.status, 0) << r.err;
     const auto sims = wp::parse_simulations(r.out, names);
     ASSERT_EQ(sims.size(), 2u);
+    EXPECT_NE(sims[0].exit_status, 0);
+    const std::set<std::string, std::less<>> essential = {"coreutils", "sed", "tar", "dpkg"};
+    const auto refused = sims[0].refused_for(essential);
+    EXPECT_NE(std::find(refused.begin(), refused.end(), "coreutils"), refused.end()) << r.out;
     EXPECT_EQ(sims[1].exit_status, 100); // unknown package
-    EXPECT_EQ(exit_code_of([&] { wp::parse_simulations(r.out, {"dpkg"}); }), 65);
+    EXPECT_EQ(sims[1].errors, std::vector<std::string>{"Unable to locate package wp-no-such-package"});
+    EXPECT_TRUE(sims[1].refused_for(essential).empty());
+    EXPECT_EQ(exit_code_of([&] { wp::parse_simulations(r.out, {"libacl1"}); }), 65);
+    // an explanation belongs to a refusal only
+    EXPECT_EQ(exit_code_of([] { wp::parse_simulations("@@sim jq 0\nRemv jq [1]\n@@why\n", {"jq"}); }), 65);
+    EXPECT_EQ(exit_code_of([] { wp::parse_simulations("@@why\n@@sim jq 100\n", {"jq"}); }), 65);
+    EXPECT_EQ(exit_code_of([] { wp::parse_simulations("@@sim jq 100\n@@why\n@@why\n", {"jq"}); }), 65);
 }
 
 TEST(ProvisionPackages, DecidedInRoundsWithTheSeedsWords) {
@@ -286,7 +354,7 @@ TEST(ProvisionPackages, DecidedInRoundsWithTheSeedsWords) {
             std::vector<std::string> all = {n};
             all.insert(all.end(), extra.begin(), extra.end());
             const auto [text, rc] = apt.remove(all);
-            out.push_back(wp::parse_apt_simulation(text, rc));
+            out.push_back(wp::parse_apt_simulation(text, rc, rc == 0 ? "" : apt.explain(all)));
         }
         return out;
     };
@@ -301,6 +369,7 @@ TEST(ProvisionPackages, DecidedInRoundsWithTheSeedsWords) {
                          "PURGING jq (removes only itself)",
                          "PURGING libidn12:amd64 (removes only itself once exim4-daemon-light is purged)",
                          "PURGING libjq1:amd64 (removes only itself once jq is purged)",
+                         "KEEPING libmd0:amd64 (needed by essential packages)",
                          "PURGING libonig5:amd64 (removes only itself once jq, libjq1 are purged)",
                          "ASKING libwrap0:amd64 (would also remove: openssh-server)",
                          "ASKING linux-image-6.1.0-17-amd64 (kernel package)",
@@ -339,6 +408,60 @@ TEST(ProvisionPackages, AConfirmationThatRemovesMoreKeepsThePackageAsked) {
     ASSERT_NE(it, plan.decisions.end());
     EXPECT_EQ(it->action, Action::ask);
     EXPECT_EQ(it->describe(), "ASKING libjq1:amd64 (would also remove: openssh-server)");
+}
+
+TEST(ProvisionPackages, NeededByEssentialPackagesKeptOtherRefusalsAsked) {
+    const auto facts = wp::parse_host_facts(small_host_facts());
+    FakeHost host;
+    host.apt = small_host_apt();
+    host.apt.held = {"openssh-server"}; // `apt-mark hold openssh-server`: libwrap0 cannot go either
+    const wp::Simulator simulate = [&](const std::vector<std::string>& names, const std::vector<std::string>& extra) {
+        return wp::parse_simulations(host.run(wp::simulation_command(names, extra), "").out, names);
+    };
+    const auto plan = wp::plan_packages(facts.packages, small_lists(), facts.package_facts(), simulate);
+    std::map<std::string, std::string> lines;
+    for (const auto& d : plan.decisions)
+        lines[d.name] = d.describe();
+    EXPECT_EQ(lines["libmd0:amd64"], "KEEPING libmd0:amd64 (needed by essential packages)");
+    EXPECT_EQ(lines["libwrap0:amd64"], "ASKING libwrap0:amd64 (apt-get -s remove exited 100)");
+    EXPECT_EQ(plan.ask, (std::vector<std::string>{"libwrap0:amd64", "linux-image-6.1.0-17-amd64"}));
+}
+
+TEST(ProvisionHost, NeededByEssentialPackagesNeitherAskedNorPurgedByAnswers) {
+    FakeHost host;
+    host.facts = small_host_facts();
+    host.apt = small_host_apt();
+    const std::string facts = small_host_facts();
+    const auto rows = facts.find("@@dpkg\n") + 7;
+    host.dpkg_rows = facts.substr(rows, facts.find("@@end") - rows);
+    wp::ProvisionSettings s;
+    s.apply = true;
+    // nothing to purge, so the answers are taken in the first round
+    s.lists.keep = {"openssh-server", "wp-test-tool", "jq", "libjq1", "libonig5", "exim4-daemon-light", "libidn12"};
+    s.answers = {{"libmd0", wp::Answer::purge}, {"libwrap0", wp::Answer::keep}};
+    s.learn = true;
+    std::vector<std::string> asked;
+    std::vector<std::string> remembered;
+    s.ask = [&](const wp::PackageDecision& d) {
+        asked.push_back(d.name);
+        return wp::Reply{};
+    };
+    s.remember = [&](const std::string& name, wp::Answer) { remembered.push_back(name); };
+    std::vector<std::string> lines;
+    const auto run = wp::provision_host(
+        host, s, "", [&](const std::string& l) { lines.push_back(l); }, [](const std::string&) {});
+    ASSERT_FALSE(run.failed()) << lines.back();
+    EXPECT_EQ(asked, std::vector<std::string>{"linux-image-6.1.0-17-amd64"});
+    EXPECT_EQ(remembered, std::vector<std::string>{"libwrap0"});
+    for (const auto& c : host.commands) { // simulated, never purged
+        EXPECT_FALSE(c.find("purge") != std::string::npos && c.find("libmd0") != std::string::npos) << c;
+    }
+    EXPECT_TRUE(std::none_of(lines.begin(), lines.end(),
+                             [](const std::string& l) { return l.find("libmd0") != std::string::npos; }));
+    const auto prune =
+        std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.starts_with("prune:"); });
+    ASSERT_NE(prune, lines.end());
+    EXPECT_EQ(*prune, "prune: ok: 1 asked packages left installed (listed above); learned libwrap0 keep");
 }
 
 TEST(ProvisionAnswers, KeepOrPurgePerLine) {
@@ -591,7 +714,7 @@ TEST(ProvisionHost, PlanOfASmallHostFromRecordedFacts) {
     }
     EXPECT_EQ(steps,
               (std::vector<std::string>{
-                  "facts: ok: Debian GNU/Linux 12 (bookworm), kernel 6.1.0-18-amd64, vm xen, 11 packages installed, "
+                  "facts: ok: Debian GNU/Linux 12 (bookworm), kernel 6.1.0-18-amd64, vm xen, 12 packages installed, "
                   "hostname vps-template",
                   "key: would change: ~/.ssh/authorized_keys mode 644 -> 600; add ssh-ed25519 key ops",
                   "purge-blacklisted: would change: would purge exim4-daemon-light",
