@@ -147,6 +147,13 @@ public:
     /// non-zero exit or a signal is a result, not an error.
     ExecResult exec(const std::string& command, const ExecOptions& options = {});
 
+    /// Starts command as exec does, runs meanwhile (which may use this
+    /// session: an SFTP download, another exec), then waits for the command
+    /// at most as long as meanwhile returned (0: the session's deadline
+    /// only) and returns its result. If meanwhile throws, the command is
+    /// ended and the exception passed on.
+    ExecResult exec_alongside(const std::string& command, const std::function<std::chrono::seconds()>& meanwhile);
+
     /// Downloads a remote file from offset up to the size it has when opened
     /// (a growing file is not chased) over SFTP with pipelined reads, handing
     /// the bytes to sink in order; returns the bytes transferred.

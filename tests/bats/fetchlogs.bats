@@ -25,10 +25,33 @@ teardown() {
     rm -rf "$T"
 }
 
+# plain_logins: the fleet's logins start with an empty HOME of their own.
+# The test user's rc files (a developer's pyenv init, say) are no part of a
+# proxy: they cost time on every command, and the lock pyenv's rehash holds
+# is left behind when a test kills a session in the middle of it, which
+# stalls every later login of that user for a minute.
+plain_logins() {
+    local h p i
+    mkdir -p "$T/home"
+    for h in $FLEET_HOSTS; do
+        printf 'SetEnv HOME=%s\n' "$T/home" >>"$T/fleet/$h/sshd_config"
+        p=FLEET_SSHD_PID_$h
+        kill -HUP "${!p}" # sshd executes itself again, same pid, new configuration
+    done
+    for h in $FLEET_HOSTS; do
+        for ((i = 0; i < 100; i++)); do
+            [ "$(ssh -F "$FLEET_SSH_CONFIG" "$h" 'echo "$HOME"' 2>/dev/null)" = "$T/home" ] && break
+            sleep 0.1
+        done
+        [ "$i" -lt 100 ] || { echo "$h: sshd did not take its new configuration"; return 1; }
+    done
+}
+
 start_fleet() { # start_fleet ARGS...
     run "$FLEET" start "$T/fleet" "$@"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
     eval "$("$FLEET" env "$T/fleet")"
+    plain_logins
     export WP_CONFIG=$T/wp.conf
     printf '%s = %s\n' db "$DB" spool "$SPOOL" archive "$T/archive" rejects "$T/rejects" \
         identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" connect-timeout 3 >"$WP_CONFIG"
@@ -63,23 +86,58 @@ get() {
     wait_lines "${!l}" $((before + 1))
 }
 
-per_user_oracle() { # per_user_oracle FILE: user, requests, billed bytes by awk
-    "$ORACLE" "$1" | awk -F'\t' '{ r[$1] += $3; b[$1] += $5 } END { for (u in r) printf "%s\t%d\t%d\n", u, r[u], b[u] }' | sort
+# traffic HOST: requests by several users through HOST's Squid, each logged
+# before the next: misses, a memory hit, a refused password, a tunnel
+traffic() {
+    get "$1" alice 10000.bin
+    get "$1" alice 10000.bin
+    get "$1" bob 1000.bin
+    get "$1" "carol smith" 100000.bin
+    get_as "$1" bob not-his-password 1000.bin
+    tunnel "$1" alice
 }
 
-per_user_db() {
-    sqlite3 -separator $'\t' "$DB" "SELECT u.name, sum(requests), sum(billed_bytes) FROM usage g
-        JOIN users u ON u.id = g.user_id GROUP BY 1" | sort
+# get_as HOST USER PASSWORD FILE: like get, with any password
+get_as() {
+    local p=FLEET_PROXY_$1 l=FLEET_LOG_$1 before=0
+    [ -f "${!l}" ] && before=$(wc -l <"${!l}")
+    curl -sS -o /dev/null -x "${!p}" -U "$2:$3" "$FLEET_ORIGIN/$4"
+    wait_lines "${!l}" $((before + 1))
 }
 
-@test "real Squids: claimed, fetched over sftp then zstd, verified, billed like awk; claims gone, logs reopened" {
+# tunnel HOST USER: a CONNECT through HOST's Squid
+tunnel() {
+    local p=FLEET_PROXY_$1 l=FLEET_LOG_$1 before=0
+    [ -f "${!l}" ] && before=$(wc -l <"${!l}")
+    [ "$(curl -sS -p -x "${!p}" -U "$2:$(pw "$2")" "http://$FLEET_TUNNEL/")" = tunnel-ok ]
+    wait_lines "${!l}" $((before + 1))
+}
+
+# per_server_user_oracle FILE...: server, user, requests, billed bytes by awk;
+# each file is named <server>.<anything>
+per_server_user_oracle() {
+    local f s
+    for f in "$@"; do
+        s=$(basename "$f")
+        "$ORACLE" "$f" | awk -F'\t' -v s="${s%%.*}" '{ print s "\t" $0 }'
+    done | awk -F'\t' '{ k = $1 "\t" $2; r[k] += $4; b[k] += $6 } END { for (k in r) printf "%s\t%d\t%d\n", k, r[k], b[k] }' |
+        LC_ALL=C sort
+}
+
+per_server_user_db() {
+    sqlite3 -separator $'\t' "$DB" "SELECT s.name, u.name, sum(requests), sum(billed_bytes) FROM usage g
+        JOIN users u ON u.id = g.user_id JOIN servers s ON s.id = g.server_id GROUP BY 1, 2" | LC_ALL=C sort
+}
+
+@test "real Squids on 3 hosts: claimed, fetched over sftp then zstd, byte-identical, every line billed once like awk; no claim left" {
     command -v squid >/dev/null || skip "squid is not installed"
-    start_fleet --hosts 2 --base 127.0.50 --squid
-    local h
-    for h in host1 host2; do
-        local n=FLEET_SQUID_NAME_$h c=FLEET_SQUID_CONF_$h
+    start_fleet --hosts 3 --base 127.0.50 --squid
+    local h n c
+    for h in host1 host2 host3; do
+        n=FLEET_SQUID_NAME_$h c=FLEET_SQUID_CONF_$h
         add_host "$h" "squid -n ${!n} -f ${!c} -k rotate"
     done
+    mkdir "$T/squid"
 
     # An earlier run claimed host1's log and then failed: its claim is left.
     get host1 alice 10000.bin
@@ -87,14 +145,14 @@ per_user_db() {
     local old=$FLEET_LOG_host1.wp-20261124T230000Z
     mv "$FLEET_LOG_host1" "$old"
     squid -n "$FLEET_SQUID_NAME_host1" -f "$FLEET_SQUID_CONF_host1" -k rotate
-    cp "$old" "$T/old.copy"
+    cp "$old" "$T/squid/host1.old"
 
-    get host1 alice 10000.bin      # a memory hit now
-    get host1 "carol smith" 100000.bin
-    get host2 bob 10000.bin
-    get host2 alice 1000.bin
-    cp "$FLEET_LOG_host1" "$T/h1.copy"
-    cp "$FLEET_LOG_host2" "$T/h2.copy"
+    # the first hour: several users through every host; what Squid wrote is kept aside
+    for h in host1 host2 host3; do
+        traffic "$h"
+        l=FLEET_LOG_$h
+        cp "${!l}" "$T/squid/$h.1"
+    done
 
     run --separate-stderr "$FETCH" --transfer sftp -vv
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
@@ -104,48 +162,63 @@ per_user_db() {
     fetched=$(grep -o 'host1: fetched [^ ]*' <<<"$stderr" | cut -d' ' -f3)
     [ "$(sed -n 1p <<<"$fetched")" = "$old" ]
     [[ "$(sed -n 2p <<<"$fetched")" == "$FLEET_LOG_host1".wp-2*Z ]]
-    [[ "$stderr" == *"by sftp"* ]]
+    [ "$(grep -c ' by sftp;' <<<"$stderr")" -eq 4 ]
 
     # the spool holds exactly what Squid wrote, mode 0640
-    cmp "$SPOOL/host1/host1.20261124T230000Z.log" "$T/old.copy"
-    local stamp1 f
-    f=$(ls "$SPOOL/host1" | grep -v 20261124T230000Z)
-    [[ "$f" =~ ^host1\.[0-9]{8}T[0-9]{6}Z\.log$ ]]
-    cmp "$SPOOL/host1/$f" "$T/h1.copy"
-    cmp "$SPOOL/host2/"host2.*.log "$T/h2.copy"
-    [ "$(stat -c %a "$SPOOL/host1/$f")" = 640 ]
-    # nothing claimed is left on the hosts, and Squid writes a new live log
-    run ! compgen -G "$FLEET_LOG_host1.wp-*"
-    run ! compgen -G "$FLEET_LOG_host2.wp-*"
-    [ -f "$FLEET_LOG_host1" ] && [ ! -s "$FLEET_LOG_host1" ]
-    cat "$T/old.copy" "$T/h1.copy" "$T/h2.copy" >"$T/all.log"
+    cmp "$SPOOL/host1/host1.20261124T230000Z.log" "$T/squid/host1.old"
+    local f
+    for h in host1 host2 host3; do
+        f=$(ls "$SPOOL/$h" | grep -v 20261124T230000Z)
+        [[ "$f" =~ ^$h\.[0-9]{8}T[0-9]{6}Z\.log$ ]]
+        cmp "$SPOOL/$h/$f" "$T/squid/$h.1"
+        [ "$(stat -c %a "$SPOOL/$h/$f")" = 640 ]
+        # nothing claimed is left on the host, and Squid writes a new live log
+        l=FLEET_LOG_$h
+        run ! compgen -G "${!l}.wp-*"
+        [ -f "${!l}" ] && [ ! -s "${!l}" ]
+    done
 
     run --separate-stderr "$PARSE"
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     run ! compgen -G "$SPOOL/host*/*.log"
 
     # a second hour, over the zstd stream, silent as cron wants it
-    get host1 bob 100000.bin
-    get host2 "carol smith" 10000.bin
-    get host2 alice 10000.bin
-    cp "$FLEET_LOG_host1" "$T/h1b.copy"
-    cp "$FLEET_LOG_host2" "$T/h2b.copy"
+    for h in host3 host1 host2; do
+        traffic "$h"
+        l=FLEET_LOG_$h
+        cp "${!l}" "$T/squid/$h.2"
+    done
     run --separate-stderr "$FETCH" --transfer zstd
     [ "$status" -eq 0 ]
     [ -z "$output" ] && [ -z "$stderr" ]
-    cmp "$SPOOL/host1/"host1.*.log "$T/h1b.copy"
-    cmp "$SPOOL/host2/"host2.*.log "$T/h2b.copy"
-    cat "$T/h1b.copy" "$T/h2b.copy" >>"$T/all.log"
+    for h in host1 host2 host3; do
+        cmp "$SPOOL/$h/"$h.*.log "$T/squid/$h.2"
+        l=FLEET_LOG_$h
+        run ! compgen -G "${!l}.wp-*"
+    done
     run --separate-stderr "$PARSE"
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 
-    # billed bytes per user: the database equals awk over what Squid wrote
-    [ "$(wc -l <"$T/all.log")" -eq 9 ]
-    per_user_oracle "$T/all.log" >"$T/expect"
-    per_user_db >"$T/got"
+    # every line Squid wrote is billed, once: per server and user, the
+    # database equals awk over the copies; the ledger counts every line
+    local lines
+    lines=$(cat "$T"/squid/* | wc -l)
+    [ "$lines" -eq $((2 + 2 * 3 * 6)) ]
+    per_server_user_oracle "$T"/squid/* >"$T/expect"
+    per_server_user_db >"$T/got"
     diff "$T/expect" "$T/got"
+    [ "$(sqlite3 "$DB" 'SELECT sum(requests) FROM usage')" -eq "$lines" ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*), sum(lines), sum(rejected) FROM ingested_files')" = "7|$lines|0" ]
+
+    # nothing twice: another fetch and parse with no new traffic change nothing
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    run --separate-stderr "$PARSE"
+    [ "$status" -eq 0 ]
+    per_server_user_db | diff "$T/expect" -
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" -eq 7 ]
     # every contact recorded as a success
-    [ "$(sqlite3 "$DB" "SELECT count(*) FROM host_status WHERE consecutive_failures = 0 AND last_contact > 0")" -eq 2 ]
+    [ "$(sqlite3 "$DB" "SELECT count(*) FROM host_status WHERE consecutive_failures = 0 AND last_contact > 0")" -eq 3 ]
 }
 
 @test "selection: -H, --where, inactive and retired servers; nothing to do is silent success" {

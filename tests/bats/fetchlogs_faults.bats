@@ -3,7 +3,7 @@
 # permissions, files that change, sshd killed or hung mid-transfer, the tool
 # itself killed, two runs at once. Plain files serve as logs here (no Squid):
 # the rotate command recreates the live log, as Squid's reopen does.
-# Address blocks 127.0.52.* and 127.0.53.* belong to this file.
+# Address blocks 127.0.52.*, 127.0.53.* and 127.0.54.* belong to this file.
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -43,10 +43,33 @@ descendants() { # descendants PID: every live descendant, from /proc (no procps 
         }'
 }
 
+# plain_logins: the fleet's logins start with an empty HOME of their own.
+# The test user's rc files (a developer's pyenv init, say) are no part of a
+# proxy: they cost time on every command, and the lock pyenv's rehash holds
+# is left behind when a test kills a session in the middle of it, which
+# stalls every later login of that user for a minute.
+plain_logins() {
+    local h p i
+    mkdir -p "$T/home"
+    for h in $FLEET_HOSTS; do
+        printf 'SetEnv HOME=%s\n' "$T/home" >>"$T/fleet/$h/sshd_config"
+        p=FLEET_SSHD_PID_$h
+        kill -HUP "${!p}" # sshd executes itself again, same pid, new configuration
+    done
+    for h in $FLEET_HOSTS; do
+        for ((i = 0; i < 100; i++)); do
+            [ "$(ssh -F "$FLEET_SSH_CONFIG" "$h" 'echo "$HOME"' 2>/dev/null)" = "$T/home" ] && break
+            sleep 0.1
+        done
+        [ "$i" -lt 100 ] || { echo "$h: sshd did not take its new configuration"; return 1; }
+    done
+}
+
 start_fleet() { # start_fleet ARGS...
     run "$FLEET" start "$T/fleet" "$@"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
     eval "$("$FLEET" env "$T/fleet")"
+    plain_logins
     export WP_CONFIG=$T/wp.conf
     printf '%s = %s\n' db "$DB" spool "$SPOOL" identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" \
         connect-timeout 2 >"$WP_CONFIG"
@@ -296,7 +319,8 @@ assert_no_partial() { # assert_no_partial HOST
     start_fleet --hosts 2 --base 127.0.53
     local round i h l kills=0
     : >"$T/written"
-    for ((round = 1; round <= 10; round++)); do
+    # ten runs, more (up to 30) until three of them were killed while running
+    for ((round = 1; round <= 10 || (kills < 3 && round <= 30); round++)); do
         for h in host1 host2; do
             l=FLEET_LOG_$h
             seq 0 1999 | awk -v h="$h" -v r="$round" '{ print h " round " r " line " $1 }' |
@@ -304,7 +328,7 @@ assert_no_partial() { # assert_no_partial HOST
         done
         "$FETCH" --transfer "$( ((round % 2)) && echo sftp || echo zstd)" 2>/dev/null &
         local pid=$!
-        sleep "0.$((RANDOM % 10))"
+        sleep "$(printf '0.%02d' $((RANDOM % 25)))"
         local state
         state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || echo gone)
         if [ "$state" != gone ] && [ "$state" != Z ]; then
@@ -313,7 +337,8 @@ assert_no_partial() { # assert_no_partial HOST
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    echo "$kills of 10 runs killed while running"
+    local rounds=$((round - 1))
+    echo "$kills of $rounds runs killed while running"
     [ "$kills" -ge 3 ]
     # clean runs until nothing is claimed any more
     for ((i = 0; i < 3; i++)); do
@@ -324,7 +349,7 @@ assert_no_partial() { # assert_no_partial HOST
     run ! compgen -G "$SPOOL/host*/*.tmp.*"
     cat "$SPOOL"/host*/*.log | LC_ALL=C sort >"$T/fetched"
     LC_ALL=C sort "$T/written" >"$T/expected"
-    [ "$(wc -l <"$T/expected")" -eq 40000 ]
+    [ "$(wc -l <"$T/expected")" -eq $((rounds * 2 * 2000)) ]
     cmp "$T/fetched" "$T/expected"
 }
 
@@ -348,4 +373,108 @@ assert_no_partial() { # assert_no_partial HOST
     [ "$rc" -eq 69 ]
     run --separate-stderr "$FETCH" -H host1
     [ "$status" -eq 0 ]
+}
+
+# tree_outside_fleet: every path under $T but the fleet's own directory (the hosts' side)
+tree_outside_fleet() {
+    (cd "$T" && find . -path ./fleet -prune -o -print | LC_ALL=C sort)
+}
+
+# not_ours DIR: the names in DIR that match the claim glob but are not claims
+# (a newline in one, so listed through od)
+not_ours() {
+    (cd "$1" && find . \( -name 'access.log.wp-*[!Z]' -o -type l \) -print | LC_ALL=C sort | od -c)
+}
+
+@test "a hostile host: lying sha256sum and openssl, claimed names with ../ and newlines: nothing outside the spool, a warning, exit 1" {
+    start_fleet --hosts 2 --base 127.0.54
+    local bin=$T/fakebin d=$FLEET_LOGDIR_host1 zeros
+    zeros=$(printf '0%.0s' {1..64})
+    mkdir "$bin"
+    # host1's logins find these first on their PATH (sshd executes itself
+    # again on SIGHUP, same pid, and reads the new setting): wp-fetchlogs
+    # takes the host's SHA-256 from openssl when there is one, else from
+    # sha256sum, so both lie
+    # (sshd takes only its first SetEnv line: PATH joins HOME's)
+    sed -i "s|^SetEnv HOME=.*|& PATH=$bin:/usr/local/bin:/usr/bin:/bin|" "$T/fleet/host1/sshd_config"
+    grep -q "^SetEnv HOME=$T/home PATH=$bin:" "$T/fleet/host1/sshd_config"
+    fake() { # fake SCRIPT_LINE: both checksum tools run it
+        local t
+        for t in sha256sum openssl; do
+            printf '#!/bin/sh\ncat >/dev/null\n%s\n' "$1" >"$bin/$t"
+            chmod 755 "$bin/$t"
+        done
+    }
+    fake "echo '$zeros  -'"
+    kill -HUP "$FLEET_SSHD_PID_host1"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(ssh -F "$FLEET_SSH_CONFIG" host1 'command -v sha256sum' 2>/dev/null)" = "$bin/sha256sum" ] && break
+        sleep 0.1
+    done
+    [ "$i" -lt 100 ]
+
+    echo line >"$FLEET_LOG_host1"
+    echo honest >"$FLEET_LOG_host2"
+    # names that match the claim glob access.log.wp-* but are not ours: a
+    # newline in one, dots, and a claim-shaped symbolic link that leads out
+    # of the log directory through ../
+    printf 'newline\n' >"$d/access.log.wp-20261124T230000Z"$'\n'"..evil"
+    printf 'dots\n' >"$d/access.log.wp-.."
+    printf 'outside\n' >"$T/outside.txt"
+    ln -s ../../../outside.txt "$d/access.log.wp-20261124T220000Z"
+    local sum junk
+    sum=$(sha256sum <"$FLEET_LOG_host1" | cut -d' ' -f1)
+    junk=$(not_ours "$d")
+    [ "$(cd "$d" && find . \( -name 'access.log.wp-*[!Z]' -o -type l \) -printf x)" = xxx ]
+    tree_outside_fleet >"$BATS_TEST_TMPDIR/tree.before"
+
+    # 1. a wrong sum, over SFTP
+    run --separate-stderr "$FETCH" --transfer sftp
+    [ "$status" -eq 1 ]
+    [ -z "$output" ]
+    local claimed
+    claimed=$(find "$d" -maxdepth 1 -type f -name 'access.log.wp-2*Z')
+    [ -n "$claimed" ]
+    [ "$stderr" = "wp-fetchlogs: warning: host1: download $claimed: checksum mismatch (the host has 5 bytes, SHA-256 $zeros; received 5 bytes, SHA-256 $sum); the file stays on the host" ] || { echo "$stderr"; false; }
+    [ "$(cat "$claimed")" = line ]
+    [ "$(cat "$SPOOL"/host2/*.log)" = honest ]
+    assert_no_partial host1
+
+    # 2. a crafted line (the right sum glued to a path, a terminal escape, a
+    # second line), over the zstd stream
+    fake "printf '%s../../../outside.txt\033[2J\n%s  -\n' $sum $sum"
+    run --separate-stderr "$FETCH" --transfer zstd
+    [ "$status" -eq 1 ]
+    [ -z "$output" ]
+    [ "$(wc -l <<<"$stderr")" -eq 1 ]
+    [[ "$stderr" == "wp-fetchlogs: warning: host1: verify $claimed: unexpected checksum from the host: wp-digest:5\x0awp-digest:$sum../../../outside.txt\x1b[2J\x0a$sum  -\x0a"* ]]
+    [ "$(cat "$claimed")" = line ]
+    assert_no_partial host1
+    [ "$(status_of host1 | cut -d'|' -f1)" = 2 ]
+
+    # nothing written outside the spool: around it, only what any run
+    # writes appeared (the lock, the servers' spool directories,
+    # host2's file), nothing went away, and the link's target is untouched
+    tree_outside_fleet >"$BATS_TEST_TMPDIR/tree.after"
+    comm -13 "$BATS_TEST_TMPDIR/tree.before" "$BATS_TEST_TMPDIR/tree.after" >"$BATS_TEST_TMPDIR/tree.new"
+    printf '%s\n' ./spool ./spool/.wp-fetchlogs.lock ./spool/host1 ./spool/host2 \
+        "./spool/host2/$(basename "$SPOOL"/host2/*.log)" | LC_ALL=C sort >"$BATS_TEST_TMPDIR/tree.expected"
+    diff "$BATS_TEST_TMPDIR/tree.expected" "$BATS_TEST_TMPDIR/tree.new"
+    [ -z "$(comm -23 "$BATS_TEST_TMPDIR/tree.before" "$BATS_TEST_TMPDIR/tree.after")" ]
+    [ "$(cat "$T/outside.txt")" = outside ]
+    # on the host, the names that are not ours are as they were
+    [ "$(not_ours "$d")" = "$junk" ]
+
+    # 3. honest tools again: the claim is fetched, the rest left alone
+    rm "$bin/sha256sum" "$bin/openssl"
+    run --separate-stderr "$FETCH" -v
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [[ "$stderr" == *"host1: left alone $d/access.log.wp-.."* ]]
+    [[ "$stderr" == *"host1: left alone $d/access.log.wp-20261124T230000Z\x0a..evil"* ]]
+    [ "$(ls "$SPOOL/host1")" = "$(basename "$claimed" | sed 's/^access\.log\.wp-/host1./; s/$/.log/')" ]
+    [ "$(cat "$SPOOL"/host1/*.log)" = line ]
+    [ ! -e "$claimed" ]
+    [ "$(not_ours "$d")" = "$junk" ]
+    [ "$(cat "$T/outside.txt")" = outside ]
 }

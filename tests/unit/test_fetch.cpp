@@ -26,7 +26,11 @@ public:
                        const std::function<void(std::string_view)>& on_stdout) override {
         commands.push_back(command);
         const std::string err_file = m_scratch + "/stderr";
-        const std::string wrapped = "( " + command + "\n) 2>" + wp::shell_quote(err_file);
+        const std::string path = !path_only.empty() ? "PATH=" + wp::shell_quote(path_only) + "; export PATH\n"
+                                 : !path_prefix.empty()
+                                     ? "PATH=" + wp::shell_quote(path_prefix) + ":\"$PATH\"; export PATH\n"
+                                     : "";
+        const std::string wrapped = path + "( " + command + "\n) 2>" + wp::shell_quote(err_file);
         FILE* p = ::popen(wrapped.c_str(), "r");
         wp::ExecResult r;
         char buf[65536];
@@ -61,14 +65,40 @@ public:
         }
     }
 
+    // Here the command simply runs after meanwhile: the checksum of a file
+    // that changed during the transfer is then always the changed one's.
+    wp::ExecResult run_alongside(const std::string& command,
+                                 const std::function<std::chrono::seconds()>& meanwhile) override {
+        meanwhile();
+        return run(command, {});
+    }
+
     std::vector<std::string> commands;
     std::vector<std::string> downloads;
+    std::string path_prefix; ///< a directory put first in the commands' PATH
+    std::string path_only;   ///< the commands' whole PATH
     std::optional<std::size_t> fail_after_bytes;
     std::function<void(const std::string&)> after_download;
 
 private:
     std::string m_scratch;
 };
+
+// Standard output of a local shell command, without its last newline.
+std::string run_local(const std::string& command) {
+    FILE* p = ::popen(command.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+        out.append(buf, n);
+    }
+    ::pclose(p);
+    if (!out.empty() && out.back() == '\n') {
+        out.pop_back();
+    }
+    return out;
+}
 
 struct FetchFixture : ::testing::Test {
     TempDir dir;
@@ -125,11 +155,7 @@ TEST(ClaimedName, OnlyExactlyOurNamesAreAccepted) {
     EXPECT_EQ(wp::claimed_stamp("", ".wp-20261125T130000Z"), "");
 }
 
-TEST(ClaimedName, NextClaimAvoidsEveryExistingName) {
-    EXPECT_EQ(wp::next_claim_name("access.log", "20261125T130000Z", {}), "access.log.wp-20261125T130000Z");
-    EXPECT_EQ(wp::next_claim_name("access.log", "20261125T130000Z",
-                                  {"access.log.wp-20261125T130000Z", "access.log.wp-20261125T130000Z.1"}),
-              "access.log.wp-20261125T130000Z.2");
+TEST(ClaimedName, SpoolNameCarriesTheStamp) {
     EXPECT_EQ(wp::spool_file_name("tor1", "20261125T130000Z.2"), "tor1.20261125T130000Z.2.log");
 }
 
@@ -159,8 +185,45 @@ TEST(Listing, ParsesLiveLogAndSortsClaimsOldestFirst) {
     EXPECT_TRUE(none.claimed.empty());
     EXPECT_TRUE(wp::parse_listing("S\0"s, "access.log").live_is_symlink);
 
-    for (const std::string& bad : {"L12"s, "L\0"s, "Lx1\0"s, "X\0"s, "\0"s, "L1 2\0"s}) {
+    // (a lying `wc -c` printing "1 2" makes two L records)
+    for (const std::string& bad : {"L12"s, "L\0"s, "Lx1\0"s, "X\0"s, "\0"s, "L1 2\0"s, "L1\0L2\0"s, "S\0L2\0"s}) {
         EXPECT_THROW(wp::parse_listing(bad, "access.log"), wp::Error) << bad;
+    }
+
+    // a claim made by the survey, with its rotate's outcome
+    const auto c = wp::parse_listing("L5\0Naccess.log.wp-20261125T130000Z.1\0Rreopened\0"s
+                                     "Caccess.log.wp-20261125T130000Z.1\0Caccess.log.wp-20261125T130000Z\0"s,
+                                     "access.log");
+    EXPECT_EQ(c.claimed_now, "access.log.wp-20261125T130000Z.1");
+    EXPECT_EQ(c.rotate_outcome, "reopened");
+    EXPECT_EQ(c.claimed,
+              (std::vector<std::string>{"access.log.wp-20261125T130000Z", "access.log.wp-20261125T130000Z.1"}));
+    for (const std::string& bad : {"L5\0Naccess.log.wp-20261125T130000Z\0"s, // claimed, but not listed
+                                   "L5\0Naccess.log.wp-x\0Caccess.log.wp-x\0"s,
+                                   "L5\0Naccess.log.wp-20261125T130000Z\0Naccess.log.wp-20261125T130000Z\0"
+                                   "Caccess.log.wp-20261125T130000Z\0"s}) {
+        EXPECT_THROW(wp::parse_listing(bad, "access.log"), wp::Error) << bad;
+    }
+}
+
+TEST(StreamDigest, TakesItsTwoLinesOutOfStderr) {
+    using namespace std::string_literals;
+    const std::string sha(64, 'b');
+    wp::ExecResult r;
+    r.err = "zstd: a warning\nwp-digest:     7\nwp-digest:" + sha + "  -\nmore\n";
+    const auto d = wp::take_stream_digest(r);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->size, 7u);
+    EXPECT_EQ(d->sha256, sha);
+    EXPECT_EQ(r.err, "zstd: a warning\nmore\n");
+
+    for (const std::string& bad :
+         {""s, "wp-digest:7\n"s, "wp-digest:7\nwp-digest:" + sha + "  -\nwp-digest:" + sha + "\n",
+          "wp-digest:7\nwp-digest:" + std::string(63, 'b') + "\n", " wp-digest:7\nwp-digest:" + sha + "\n",
+          "wp-digest:7 wp-digest:" + sha + "\n"}) {
+        wp::ExecResult b;
+        b.err = bad;
+        EXPECT_FALSE(wp::take_stream_digest(b)) << bad;
     }
 }
 
@@ -173,6 +236,9 @@ TEST(RemoteDigest, ParsesWcAndSha256sum) {
     d = wp::parse_remote_digest("     7\n" + sha + "  -\n"); // BSD wc pads
     ASSERT_TRUE(d);
     EXPECT_EQ(d->size, 7u);
+    d = wp::parse_remote_digest("7\n" + sha + " *stdin\n"); // openssl dgst -r
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->sha256, sha);
     EXPECT_FALSE(wp::parse_remote_digest(""));
     EXPECT_FALSE(wp::parse_remote_digest("12\n"));
     EXPECT_FALSE(wp::parse_remote_digest("x\n" + sha + "  -\n"));
@@ -229,6 +295,80 @@ TEST_F(FetchFixture, ClaimsRotatesAndFetchesLeftoversFirst) {
     // the remote side: claimed files gone, the live log reopened (empty), junk left alone
     EXPECT_EQ(names_in(logdir), (std::vector<std::string>{"access.log", "access.log.wp-junk"}));
     EXPECT_EQ(fs::file_size(log), 0u);
+}
+
+TEST_F(FetchFixture, AClaimInTheSameSecondAsEarlierOnesTakesTheNextName) {
+    wp::atomic_write_file(logdir + "/access.log.wp-20261125T130000Z", "first\n");
+    wp::atomic_write_file(logdir + "/access.log.wp-20261125T130000Z.1", "second\n");
+    wp::atomic_write_file(log, "third\n");
+    const auto r = fetch_host_logs(host, server, settings);
+    EXPECT_EQ(r.outcome, wp::HostOutcome::ok) << r.message();
+    EXPECT_EQ(r.files, 3);
+    EXPECT_EQ(names_in(settings.spool_dir),
+              (std::vector<std::string>{"tor1.20261125T130000Z.1.log", "tor1.20261125T130000Z.2.log",
+                                        "tor1.20261125T130000Z.log"}));
+    EXPECT_EQ(wp::read_file(settings.spool_dir + "/tor1.20261125T130000Z.2.log"), "third\n");
+    EXPECT_EQ(names_in(logdir), (std::vector<std::string>{"access.log"}));
+}
+
+// The host's checksum comes from `openssl dgst` when it has OpenSSL, else
+// from sha256sum: a lying one of either keeps the file out of the spool.
+TEST_F(FetchFixture, AHostWhoseChecksumToolLiesGetsNothingIntoTheSpool) {
+    if (std::system("command -v zstd >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") != 0) {
+        GTEST_SKIP() << "zstd and openssl are needed";
+    }
+    // "openssl": first on the PATH; "sha256sum": the only one on a PATH of
+    // just what the commands need (no openssl there).
+    const std::string with_openssl = dir.path("bin-openssl");
+    const std::string without_openssl = dir.path("bin-sha256sum");
+    wp::make_directories(with_openssl);
+    wp::make_directories(without_openssl);
+    for (const char* tool : {"wc", "mv", "rm", "touch", "sleep", "cat", "zstd"}) {
+        const std::string real = run_local(std::string("command -v ") + tool);
+        fs::create_symlink(real, without_openssl + "/" + tool);
+    }
+    const std::string wrong(64, 'f');
+    const std::string claimed = logdir + "/access.log.wp-20261124T230000Z";
+    for (const std::string tool : {"openssl", "sha256sum"}) {
+        const std::string bin = tool == "openssl" ? with_openssl : without_openssl;
+        for (const auto mode : {wp::TransferMode::sftp, wp::TransferMode::zstd}) {
+            for (const std::string& fake : {"echo " + wrong + "'  -'",
+                                            // a crafted line: a sum glued to a path, then a second line
+                                            "printf '%s../../outside\\n%s  -\\n' " + wrong + " " + wrong}) {
+                SCOPED_TRACE(tool + ": " + fake);
+                wp::atomic_write_file(bin + "/" + tool, "#!/bin/sh\ncat >/dev/null\n" + fake + "\n");
+                ::chmod((bin + "/" + tool).c_str(), 0755);
+                host.path_prefix.clear();
+                host.path_only.clear();
+                (tool == "openssl" ? host.path_prefix : host.path_only) = bin;
+                wp::atomic_write_file(claimed, "line\n");
+                settings.mode = mode;
+                const auto r = fetch_host_logs(host, server, settings);
+                EXPECT_EQ(r.outcome, wp::HostOutcome::failed);
+                if (fake.starts_with("echo")) {
+                    EXPECT_EQ(r.step, "download " + claimed);
+                    EXPECT_EQ(r.cause.rfind("checksum mismatch (the host has 5 bytes, SHA-256 " + wrong, 0), 0u)
+                        << r.cause;
+                } else {
+                    EXPECT_EQ(r.step, "verify " + claimed);
+                    EXPECT_EQ(r.cause.rfind("unexpected checksum from the host: ", 0), 0u) << r.cause;
+                    EXPECT_NE(r.cause.find(wrong + "../../outside"), std::string::npos) << r.cause;
+                }
+                EXPECT_TRUE(names_in(settings.spool_dir).empty());
+                EXPECT_EQ(wp::read_file(claimed), "line\n");
+            }
+        }
+        // an honest one of the same tool: fetched
+        fs::remove(bin + "/" + tool);
+        if (tool == "sha256sum") {
+            fs::create_symlink(run_local("command -v sha256sum"), bin + "/sha256sum");
+        }
+        const auto ok = fetch_host_logs(host, server, settings);
+        EXPECT_EQ(ok.outcome, wp::HostOutcome::ok) << ok.message();
+        EXPECT_EQ(wp::read_file(settings.spool_dir + "/tor1.20261124T230000Z.log"), "line\n");
+        fs::remove(settings.spool_dir + "/tor1.20261124T230000Z.log");
+    }
+    EXPECT_FALSE(fs::exists(dir.path("outside")));
 }
 
 TEST_F(FetchFixture, AnEmptyLiveLogIsNotClaimedAndNothingIsNoWork) {

@@ -327,6 +327,42 @@ TEST(SshSessionOnFleet, ExecSftpTimeoutsHostKeysAndSshConfig) {
         EXPECT_NE(std::string(e.what()).find("no output for 1 s"), std::string::npos) << e.what();
     }
     {
+        SCOPED_TRACE("a command alongside other work on the same session");
+        std::string inner;
+        auto r = s.exec_alongside("sleep 0.3; echo done; echo note >&2", [&] {
+            inner = s.exec("echo inner").out;
+            return 5s;
+        });
+        EXPECT_EQ(r.exit_status, 0);
+        EXPECT_EQ(r.out, "done\n");
+        EXPECT_EQ(r.err, "note\n");
+        EXPECT_EQ(inner, "inner\n");
+
+        // meanwhile fails: the command is ended, not left running
+        const std::string pidfile = root + "/alongside.pid";
+        EXPECT_THROW(s.exec_alongside("echo $$ > " + wp::shell_quote(pidfile) + "; exec sleep 60",
+                                      [&]() -> std::chrono::seconds {
+                                          for (int i = 0; i < 100 && !fs::exists(pidfile); ++i) {
+                                              std::this_thread::sleep_for(50ms);
+                                          }
+                                          throw wp::Error(74, "disk full");
+                                      }),
+                     wp::Error);
+        const std::string pid = wp::read_file(pidfile);
+        bool gone = false;
+        for (int i = 0; i < 50 && !gone; ++i) {
+            gone = sh("kill -0 " + pid.substr(0, pid.find('\n')) + " 2>/dev/null") != 0;
+            std::this_thread::sleep_for(100ms);
+        }
+        EXPECT_TRUE(gone) << "remote sleep " << pid << " still runs";
+        fs::remove(pidfile);
+
+        // a command that outlasts what meanwhile left it
+        auto e = ssh_error_of([&] { s.exec_alongside("sleep 30", [] { return 1s; }); });
+        EXPECT_NE(std::string(e.what()).find("timed out after 1 s"), std::string::npos) << e.what();
+        EXPECT_EQ(s.exec("echo again").out, "again\n");
+    }
+    {
         SCOPED_TRACE("SFTP download, whole and from an offset");
         const std::string content = random_bytes(3 * 1024 * 1024 + 12345, 7);
         wp::atomic_write_file(root + "/blob", content);
@@ -359,6 +395,17 @@ TEST(SshSessionOnFleet, ExecSftpTimeoutsHostKeysAndSshConfig) {
         got.clear();
         s.sftp_download(root + "/blob", 3 * 1024 * 1024, [&](std::string_view d) { got.append(d); });
         EXPECT_EQ(got.size(), 12345u);
+        // many windows' worth, from an odd offset: every byte once, in order
+        std::string big(23 * 1000 * 1000 + 7, '\0');
+        for (std::size_t i = 0; i < big.size(); ++i) {
+            big[i] = static_cast<char>((i * 2654435761u) >> 13);
+        }
+        wp::atomic_write_file(root + "/big", big);
+        got.clear();
+        n = s.sftp_download(root + "/big", 4095, [&](std::string_view d) { got.append(d); });
+        EXPECT_EQ(n, big.size() - 4095);
+        EXPECT_TRUE(got == big.substr(4095));
+        fs::remove(root + "/big");
     }
     {
         SCOPED_TRACE("SFTP upload keeps the mode and replaces atomically");
