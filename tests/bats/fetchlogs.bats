@@ -25,33 +25,10 @@ teardown() {
     rm -rf "$T"
 }
 
-# plain_logins: the fleet's logins start with an empty HOME of their own.
-# The test user's rc files (a developer's pyenv init, say) are no part of a
-# proxy: they cost time on every command, and the lock pyenv's rehash holds
-# is left behind when a test kills a session in the middle of it, which
-# stalls every later login of that user for a minute.
-plain_logins() {
-    local h p i
-    mkdir -p "$T/home"
-    for h in $FLEET_HOSTS; do
-        printf 'SetEnv HOME=%s\n' "$T/home" >>"$T/fleet/$h/sshd_config"
-        p=FLEET_SSHD_PID_$h
-        kill -HUP "${!p}" # sshd executes itself again, same pid, new configuration
-    done
-    for h in $FLEET_HOSTS; do
-        for ((i = 0; i < 100; i++)); do
-            [ "$(ssh -F "$FLEET_SSH_CONFIG" "$h" 'echo "$HOME"' 2>/dev/null)" = "$T/home" ] && break
-            sleep 0.1
-        done
-        [ "$i" -lt 100 ] || { echo "$h: sshd did not take its new configuration"; return 1; }
-    done
-}
-
 start_fleet() { # start_fleet ARGS...
     run "$FLEET" start "$T/fleet" "$@"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
     eval "$("$FLEET" env "$T/fleet")"
-    plain_logins
     export WP_CONFIG=$T/wp.conf
     printf '%s = %s\n' db "$DB" spool "$SPOOL" archive "$T/archive" rejects "$T/rejects" \
         identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" connect-timeout 3 >"$WP_CONFIG"

@@ -43,33 +43,10 @@ descendants() { # descendants PID: every live descendant, from /proc (no procps 
         }'
 }
 
-# plain_logins: the fleet's logins start with an empty HOME of their own.
-# The test user's rc files (a developer's pyenv init, say) are no part of a
-# proxy: they cost time on every command, and the lock pyenv's rehash holds
-# is left behind when a test kills a session in the middle of it, which
-# stalls every later login of that user for a minute.
-plain_logins() {
-    local h p i
-    mkdir -p "$T/home"
-    for h in $FLEET_HOSTS; do
-        printf 'SetEnv HOME=%s\n' "$T/home" >>"$T/fleet/$h/sshd_config"
-        p=FLEET_SSHD_PID_$h
-        kill -HUP "${!p}" # sshd executes itself again, same pid, new configuration
-    done
-    for h in $FLEET_HOSTS; do
-        for ((i = 0; i < 100; i++)); do
-            [ "$(ssh -F "$FLEET_SSH_CONFIG" "$h" 'echo "$HOME"' 2>/dev/null)" = "$T/home" ] && break
-            sleep 0.1
-        done
-        [ "$i" -lt 100 ] || { echo "$h: sshd did not take its new configuration"; return 1; }
-    done
-}
-
 start_fleet() { # start_fleet ARGS...
     run "$FLEET" start "$T/fleet" "$@"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
     eval "$("$FLEET" env "$T/fleet")"
-    plain_logins
     export WP_CONFIG=$T/wp.conf
     printf '%s = %s\n' db "$DB" spool "$SPOOL" identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" \
         connect-timeout 2 >"$WP_CONFIG"
@@ -397,7 +374,7 @@ not_ours() {
     # sha256sum, so both lie
     # (sshd takes only its first SetEnv line: PATH joins HOME's)
     sed -i "s|^SetEnv HOME=.*|& PATH=$bin:/usr/local/bin:/usr/bin:/bin|" "$T/fleet/host1/sshd_config"
-    grep -q "^SetEnv HOME=$T/home PATH=$bin:" "$T/fleet/host1/sshd_config"
+    grep -q "^SetEnv HOME=$FLEET_HOME_host1 PATH=$bin:" "$T/fleet/host1/sshd_config"
     fake() { # fake SCRIPT_LINE: both checksum tools run it
         local t
         for t in sha256sum openssl; do

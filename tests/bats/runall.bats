@@ -128,18 +128,18 @@ no_process() {
     run --separate-stderr "$RUNALL" -- "$ADDR;" 'echo "$a"; echo' 'two  words' '$HOME'
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]
-    local oracle
-    oracle=$(ssh -F "$FLEET_SSH_CONFIG" host1 echo 'two  words' '$HOME')
-    [ "$oracle" = "two words $HOME" ]
-    [ "$output" = "== host1 ==
-$FLEET_ADDR_host1
-$oracle
-== host2 ==
-$FLEET_ADDR_host2
-$oracle
-== host3 ==
-$FLEET_ADDR_host3
-$oracle" ]
+    # the oracle: OpenSSH joins the words the same way; each host's login
+    # has its own HOME (the fleet's SetEnv)
+    local h expected=""
+    for h in host1 host2 host3; do
+        local home=FLEET_HOME_$h addr=FLEET_ADDR_$h
+        [ "$(ssh -F "$FLEET_SSH_CONFIG" "$h" echo 'two  words' '$HOME')" = "two words ${!home}" ]
+        expected+="== $h ==
+${!addr}
+two words ${!home}
+"
+    done
+    [ "$output" = "${expected%$'\n'}" ]
     # the command's own exit status decides; stderr stays on stderr, as is
     run --separate-stderr "$RUNALL" -H host2 -- 'echo out; echo err >&2; printf no-newline; exit 4'
     [ "$status" -eq 1 ]
