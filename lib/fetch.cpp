@@ -578,6 +578,10 @@ public:
         if (m_base.empty() || m_base == "." || m_base == "..") {
             throw StepFailure(fmt::format("log path '{}' does not name a file", m_server.log_path));
         }
+        if (m_settings.dry_run) {
+            plan();
+            return;
+        }
         const std::int64_t now = m_settings.clock ? m_settings.clock() : now_epoch();
         const LogListing listing = survey(format_claim_stamp(now));
         if (listing.live_is_symlink) {
@@ -608,6 +612,29 @@ public:
     }
 
 private:
+    // --dry-run: the survey without a claim (an empty stamp), told as what a
+    // real run would do.
+    void plan() {
+        const LogListing listing = survey("");
+        auto& out = m_report.planned;
+        if (listing.live_is_symlink) {
+            out.push_back(fmt::format("would refuse {}: a symbolic link", m_server.log_path));
+        } else if (!listing.live_size) {
+            out.push_back(fmt::format("no live log at {}", m_server.log_path));
+        } else if (*listing.live_size == 0) {
+            out.push_back(fmt::format("would leave {} alone: empty", m_server.log_path));
+        } else {
+            out.push_back(fmt::format("would claim {} ({} bytes), run {}, fetch it", m_server.log_path,
+                                      *listing.live_size, m_server.rotate_cmd));
+        }
+        for (const auto& name : listing.claimed) {
+            out.push_back(fmt::format("would fetch {} (claimed earlier)", join_path(m_dir, name)));
+        }
+        const bool zstd = m_settings.mode == TransferMode::zstd ||
+                          (m_settings.mode == TransferMode::automatic && listing.has_zstd);
+        out.push_back(fmt::format("transfer: {}", zstd ? "zstd stream" : "sftp"));
+    }
+
     // List, claim and rotate in one round trip (survey_command).
     LogListing survey(const std::string& stamp) {
         m_step = fmt::format("list {}", m_dir);
@@ -923,7 +950,10 @@ HostReport fetch_server(const Server& s, TransferMode mode, const SshSettings& s
     try {
         HostFetchSettings hs;
         hs.mode = mode;
-        hs.spool_dir = prepare_spool_dir(opts.spool, s.name);
+        hs.dry_run = req.dry_run;
+        if (!req.dry_run) {
+            hs.spool_dir = prepare_spool_dir(opts.spool, s.name);
+        }
         // Half the command time limit: the survey that claims and waits
         // must end within it, listing included.
         hs.rotate_wait = std::min<std::chrono::milliseconds>(std::chrono::seconds(10), ssh.io_timeout / 2);
@@ -968,10 +998,14 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     const TransferMode mode = parse_transfer_mode(req.transfer);
     const SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
 
-    make_directories(opts.spool, 0755);
-    LockFile lock(opts.spool + "/.wp-fetchlogs.lock");
-    make_directories(parent_directory(opts.db));
-    Database db(opts.db);
+    // A dry run changes nothing here either: no spool, no lock, no host_status.
+    std::optional<LockFile> lock;
+    if (!req.dry_run) {
+        make_directories(opts.spool, 0755);
+        lock.emplace(opts.spool + "/.wp-fetchlogs.lock");
+        make_directories(parent_directory(opts.db));
+    }
+    Database db(opts.db, req.dry_run ? OpenMode::read_only : OpenMode::create);
     const std::vector<Server> servers = select_servers(db, req);
     if (servers.empty()) {
         info(1, "no server selected");
@@ -1000,7 +1034,7 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         case HostOutcome::interrupted:
             break;
         }
-        {
+        if (!req.dry_run) {
             std::lock_guard lock_db(db_mutex);
             record_status(db, s.id, report);
         }
@@ -1009,6 +1043,14 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         finished[i] = 1;
     });
     progress.finish();
+    if (req.dry_run) {
+        for (std::size_t i = 0; i < servers.size(); ++i) {
+            for (const auto& line : reports[i].planned) {
+                fmt::print("{}: {}\n", servers[i].name, line);
+            }
+        }
+        std::fflush(stdout);
+    }
 
     std::size_t unreachable = 0;
     std::size_t failed = 0;

@@ -23,7 +23,8 @@ struct FetchRequest {
     std::string transfer = "auto";  ///< sftp, zstd or auto
     std::string ssh_config;         ///< empty: ~/.ssh/config
     bool accept_new = false;
-    int jobs = 4;
+    bool dry_run = false; ///< connect and list; claim, fetch and record nothing
+    int jobs = 8;
     int timeout = 900; ///< seconds for one whole host
 };
 
@@ -137,6 +138,8 @@ struct HostReport {
     std::string cause; ///< e.g. "checksum mismatch (…)"
     int files = 0;     ///< claimed files brought into the spool (or found empty)
     std::uint64_t bytes = 0;
+    /// With dry_run: what a real run would do, one line each.
+    std::vector<std::string> planned;
     /// "step: cause", or cause alone.
     std::string message() const;
 };
@@ -144,6 +147,7 @@ struct HostReport {
 /// Settings of fetch_host_logs that do not come from the server row.
 struct HostFetchSettings {
     TransferMode mode = TransferMode::automatic;
+    bool dry_run = false;                      ///< list only (HostReport::planned); spool_dir unused
     std::string spool_dir;                     ///< spool/<server>, checked and created
     std::chrono::milliseconds rotate_wait{10000}; ///< how long Squid may take to reopen its log
     std::chrono::seconds io_timeout{30};          ///< plus 1 s per 16 MiB: the host's checksum after a transfer

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     app.add_option("--transfer", request.transfer, "sftp, zstd (compressed stream) or auto")
         ->check(CLI::IsMember({"sftp", "zstd", "auto"}))
         ->capture_default_str();
+    app.add_flag("--dry-run", request.dry_run, "connect and list what would be claimed and fetched; change nothing");
     app.add_flag("--accept-new", request.accept_new, "record unknown host keys (changed ones are always refused)");
     app.add_option("-j,--jobs", request.jobs, "hosts fetched at once")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--timeout", request.timeout, "seconds allowed for one host")

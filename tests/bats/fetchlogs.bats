@@ -254,3 +254,35 @@ per_server_user_db() {
     [ "$(cat "$FLEET_LOG_host1")" = line ]
     run ! compgen -G "$FLEET_LOG_host1.wp-*"
 }
+
+@test "--dry-run connects and lists what a run would do, and changes nothing on the host or here" {
+    start_fleet --hosts 2 --base 127.0.51
+    add_host host1 "touch $FLEET_LOG_host1"
+    add_host host2 "touch $FLEET_LOG_host2"
+    printf 'a\nb\n' >"$FLEET_LOG_host1"
+    printf 'left\n' >"$FLEET_LOG_host1.wp-20261124T230000Z"
+    : >"$FLEET_LOG_host2"
+    local before
+    before=$(cd "$T/fleet" && find host1/log host2/log -printf '%p %s %T@\n' | sort)
+    sqlite3 "$DB" .dump >"$T/db.before"
+
+    run --separate-stderr "$FETCH" --dry-run --transfer sftp
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [ -z "$stderr" ]
+    [ "$output" = "host1: would claim $FLEET_LOG_host1 (4 bytes), run touch $FLEET_LOG_host1, fetch it
+host1: would fetch $FLEET_LOG_host1.wp-20261124T230000Z (claimed earlier)
+host1: transfer: sftp
+host2: would leave $FLEET_LOG_host2 alone: empty
+host2: transfer: sftp" ]
+    # nothing renamed, written or deleted on the hosts; no spool, no lock, no host_status
+    [ "$(cd "$T/fleet" && find host1/log host2/log -printf '%p %s %T@\n' | sort)" = "$before" ]
+    [ ! -e "$SPOOL" ]
+    sqlite3 "$DB" .dump | diff "$T/db.before" -
+
+    # a real run then does just that
+    run --separate-stderr "$FETCH" --transfer sftp
+    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    [ "$(cat "$SPOOL"/host1/*.log)" = "left
+a
+b" ]
+}
