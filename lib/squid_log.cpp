@@ -1364,18 +1364,22 @@ bool LogMatcher::parse_native(std::string_view line, LogRecord& out) {
     out.user = line.substr(user_begin, user_end - user_begin);
     // The rest is what k_native_pattern says after the user: [A-Z_]+ "/"
     // peer, blanks, type, with no other white space in peer or type.
-    std::size_t i = static_cast<std::size_t>(hier_blank - d) + 1;
-    const std::size_t hier = i;
-    while (i < hier_end && ((d[i] >= 'A' && d[i] <= 'Z') || d[i] == '_'))
-        ++i;
-    if (i == hier || i == hier_end || d[i] != '/')
+    // Loops without early exits, so that the compiler can vectorise them.
+    const std::size_t hier = static_cast<std::size_t>(hier_blank - d) + 1;
+    const auto* slash = static_cast<const char*>(std::memchr(d + hier, '/', hier_end - hier));
+    if (slash == nullptr || slash == d + hier)
         return false;
-    out.hierarchy = line.substr(hier, i - hier);
-    for (++i; i < n; ++i) {
+    const std::size_t hier_len = static_cast<std::size_t>(slash - d) - hier;
+    unsigned bad = 0;
+    for (std::size_t i = hier; i < hier + hier_len; ++i) {
         const auto c = static_cast<unsigned char>(d[i]);
-        if (c <= '\r' && c >= '\t')
-            return false;
+        bad |= static_cast<unsigned>(static_cast<unsigned char>(c - 'A') > 'Z' - 'A' && c != '_');
     }
+    for (std::size_t i = hier + hier_len + 1; i < n; ++i) // \t \n \v \f \r
+        bad |= static_cast<unsigned>(static_cast<unsigned char>(static_cast<unsigned char>(d[i]) - '\t') < 5);
+    if (bad != 0)
+        return false;
+    out.hierarchy = line.substr(hier, hier_len);
     return true;
 }
 
