@@ -13,17 +13,6 @@
 
 namespace {
 
-std::string shell(const std::string& cmd) {
-    std::string out;
-    FILE* p = popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf{};
-    std::size_t n = 0;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
-        out.append(buf.data(), n);
-    }
-    pclose(p);
-    return out;
-}
 
 constexpr std::int64_t k_day1 = 1764028800; // 2025-11-25T00:00:00Z
 constexpr std::int64_t k_day2 = k_day1 + 86400;
@@ -54,9 +43,9 @@ TEST(Archive, AppendsWholeFramesZstdcatReads) {
         committed = a.sizes();
     }
     const std::string day1 = dir.path("tor1/2025-11/tor1.2025-11-25.log.zst");
-    EXPECT_EQ(shell("zstdcat " + day1), "line 1\nline 3\nline 4 second ingest\n");
-    EXPECT_EQ(shell("zstd -t -q " + day1 + " && echo ok"), "ok\n");
-    EXPECT_EQ(shell("zstdcat " + dir.path("tor1/2025-11/tor1.2025-11-26.log.zst")), "line 2 next day\n");
+    EXPECT_EQ(shell_output("zstdcat " + day1), "line 1\nline 3\nline 4 second ingest\n");
+    EXPECT_EQ(shell_output("zstd -t -q " + day1 + " && echo ok"), "ok\n");
+    EXPECT_EQ(shell_output("zstdcat " + dir.path("tor1/2025-11/tor1.2025-11-26.log.zst")), "line 2 next day\n");
     EXPECT_EQ(static_cast<std::int64_t>(std::filesystem::file_size(day1)), committed.at("tor1/2025-11/tor1.2025-11-25.log.zst"));
 }
 
@@ -85,7 +74,7 @@ TEST(Archive, TornAppendIsCutBeforeWritingAndAbandonRestores) {
         a.append(k_day1, "second");
         a.finish();
     }
-    EXPECT_EQ(shell("zstdcat " + path), "kept\nsecond\n");
+    EXPECT_EQ(shell_output("zstdcat " + path), "kept\nsecond\n");
 }
 
 TEST(Archive, ShorterThanCommittedIsRefused) {

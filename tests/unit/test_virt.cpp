@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "tmpdir.h"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -171,20 +173,6 @@ TEST(Virt, ImmutableNeverOnVirtuozzoAndNotOnUnnamedOpenvz) {
     EXPECT_EQ(wp::immutable_policy("xen", dom0).reason, "xen allows it");
 }
 
-std::string run(const std::string& command) {
-    std::string out;
-    FILE* p = popen(command.c_str(), "r");
-    if (p == nullptr) {
-        return out;
-    }
-    std::array<char, 4096> buf{};
-    std::size_t n = 0;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
-        out.append(buf.data(), n);
-    }
-    pclose(p);
-    return out;
-}
 
 std::string first_line(const std::string& s) {
     return s.substr(0, s.find('\n'));
@@ -197,13 +185,13 @@ TEST(Virt, ProbeScriptRunsHereAndAgreesWithSystemdDetectVirt) {
     ASSERT_EQ(write(fd, wp::k_virt_probe_script.data(), wp::k_virt_probe_script.size()),
               static_cast<ssize_t>(wp::k_virt_probe_script.size()));
     close(fd);
-    const std::string out = run(std::string("sh ") + tmpl);
+    const std::string out = shell_output(std::string("sh ") + tmpl);
     unlink(tmpl);
     if (system("command -v systemd-detect-virt >/dev/null 2>&1") != 0) {
         GTEST_SKIP() << "systemd-detect-virt is not installed: nothing to compare with";
     }
-    const std::string vm = first_line(run("systemd-detect-virt --vm"));
-    const std::string container = first_line(run("systemd-detect-virt --container"));
+    const std::string vm = first_line(shell_output("systemd-detect-virt --vm"));
+    const std::string container = first_line(shell_output("systemd-detect-virt --container"));
     const auto d = wp::detect_virt(wp::parse_virt_facts(out));
     EXPECT_EQ(d.vm, vm);
     EXPECT_EQ(d.container, container);

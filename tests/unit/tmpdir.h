@@ -1,6 +1,8 @@
 #pragma once
 // Test support: a temporary directory removed with everything in it when the
-// test ends, and the exit code a wp::Error would give.
+// test ends, the exit code a wp::Error would give, and a shell command's output.
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -16,6 +18,22 @@ inline int exit_code_of(const std::function<void()>& f) {
         return e.code();
     }
     return 0;
+}
+
+/// What `sh -c command` prints on stdout ("" when it cannot be started).
+inline std::string shell_output(const std::string& command) {
+    std::string out;
+    FILE* p = popen(command.c_str(), "r");
+    if (p == nullptr) {
+        return out;
+    }
+    std::array<char, 4096> buf{};
+    std::size_t n = 0;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
+        out.append(buf.data(), n);
+    }
+    pclose(p);
+    return out;
 }
 
 class TempDir {
