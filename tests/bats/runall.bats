@@ -400,7 +400,8 @@ pushed script ran on $FLEET_ADDR_host2" ]
     printf '%s\n' "ListenAddress 127.0.62.10:$port" "AddressFamily inet" "HostKey $T/ro_host_key" \
         "PidFile $T/ro_sshd.pid" "AuthorizedKeysFile $FLEET/authorized_keys" "StrictModes no" "UsePAM no" \
         "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password" \
-        "Subsystem sftp internal-sftp" "UseDNS no" >"$T/ro_sshd_config"
+        "Subsystem sftp internal-sftp" "UseDNS no" "SetEnv HOME=$T/ro_home" >"$T/ro_sshd_config"
+    mkdir "$T/ro_home" # an empty HOME, as the fleet gives its hosts (see tests/fleet/fleet)
     unshare -m sh -c 'mount --bind -o ro "$1" "$1" && exec /usr/sbin/sshd -D -f "$2" -E "$3"' sh \
         "$T/dest" "$T/ro_sshd_config" "$T/ro_sshd.log" </dev/null >"$T/ro_sshd.out" 2>&1 3>&- &
     RO_SSHD_PID=$!
