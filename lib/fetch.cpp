@@ -926,18 +926,9 @@ std::vector<Server> select_servers(Database& db, const FetchRequest& req) {
 
 void record_status(Database& db, std::int64_t server_id, const HostReport& report) {
     if (report.outcome == HostOutcome::ok) {
-        auto st = db.prepare(
-            "INSERT INTO host_status (server_id, last_contact, consecutive_failures) VALUES (?1, ?2, 0) "
-            "ON CONFLICT(server_id) DO UPDATE SET last_contact = excluded.last_contact, consecutive_failures = 0");
-        st.bind(1, server_id).bind(2, now_epoch());
-        st.run();
+        Inventory(db).record_contact(server_id);
     } else if (report.outcome == HostOutcome::unreachable || report.outcome == HostOutcome::failed) {
-        auto st = db.prepare(
-            "INSERT INTO host_status (server_id, last_error, last_error_at, consecutive_failures) VALUES (?1, ?2, ?3, 1) "
-            "ON CONFLICT(server_id) DO UPDATE SET last_error = excluded.last_error, "
-            "last_error_at = excluded.last_error_at, consecutive_failures = consecutive_failures + 1");
-        st.bind(1, server_id).bind(2, report.message()).bind(3, now_epoch());
-        st.run();
+        Inventory(db).record_failure(server_id, report.message());
     }
 }
 

@@ -506,6 +506,23 @@ std::size_t Inventory::import_csv(std::string_view text, std::string_view source
     return added;
 }
 
+void Inventory::record_contact(std::int64_t server_id) {
+    auto st = m_db.prepare(
+        "INSERT INTO host_status (server_id, last_contact, consecutive_failures) VALUES (?1, ?2, 0) "
+        "ON CONFLICT(server_id) DO UPDATE SET last_contact = excluded.last_contact, consecutive_failures = 0");
+    st.bind(1, server_id).bind(2, now_epoch());
+    st.run();
+}
+
+void Inventory::record_failure(std::int64_t server_id, const std::string& error) {
+    auto st = m_db.prepare(
+        "INSERT INTO host_status (server_id, last_error, last_error_at, consecutive_failures) VALUES (?1, ?2, ?3, 1) "
+        "ON CONFLICT(server_id) DO UPDATE SET last_error = excluded.last_error, "
+        "last_error_at = excluded.last_error_at, consecutive_failures = consecutive_failures + 1");
+    st.bind(1, server_id).bind(2, error).bind(3, now_epoch());
+    st.run();
+}
+
 std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names) {
     auto st = m_db.prepare(
         "SELECT s.name, h.last_contact, h.last_error, h.last_error_at, coalesce(h.consecutive_failures, 0) "

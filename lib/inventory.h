@@ -96,6 +96,11 @@ public:
     /// host_status of the named servers (all non-retired ones when empty).
     std::vector<HostStatus> status(const std::vector<std::string>& names);
 
+    /// A host answered: its consecutive failures go back to 0.
+    void record_contact(std::int64_t server_id);
+    /// A host failed: the error is kept and its consecutive failures counted.
+    void record_failure(std::int64_t server_id, const std::string& error);
+
 private:
     Database& m_db;
 };

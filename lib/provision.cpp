@@ -13,6 +13,7 @@
 #include "error.h"
 #include "fs.h"
 #include "host_pool.h"
+#include "inventory.h"
 #include "packages.h"
 #include "provision_bootstrap.h"
 #include "provision_steps.h"
@@ -122,20 +123,12 @@ Reply ask_on_terminal(Output& out, std::string_view host, const PackageDecision&
 }
 
 void record_status(Database& db, std::int64_t server_id, const std::string& error) {
+    Inventory inventory(db);
     if (error.empty()) {
-        auto st = db.prepare(
-            "INSERT INTO host_status (server_id, last_contact, consecutive_failures) VALUES (?1, ?2, 0) "
-            "ON CONFLICT(server_id) DO UPDATE SET last_contact = excluded.last_contact, consecutive_failures = 0");
-        st.bind(1, server_id).bind(2, now_epoch());
-        st.run();
-        return;
+        inventory.record_contact(server_id);
+    } else {
+        inventory.record_failure(server_id, error);
     }
-    auto st = db.prepare(
-        "INSERT INTO host_status (server_id, last_error, last_error_at, consecutive_failures) VALUES (?1, ?2, ?3, 1) "
-        "ON CONFLICT(server_id) DO UPDATE SET last_error = excluded.last_error, "
-        "last_error_at = excluded.last_error_at, consecutive_failures = consecutive_failures + 1");
-    st.bind(1, server_id).bind(2, error).bind(3, now_epoch());
-    st.run();
 }
 
 // The inventory step: add the server, or bring its row up to date.

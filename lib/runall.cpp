@@ -261,18 +261,9 @@ StatusFile load_status_file(const std::string& path) {
 
 void record_host_status(Database& db, std::int64_t server_id, const HostResult& run) {
     if (run.contacted) {
-        auto st = db.prepare(
-            "INSERT INTO host_status (server_id, last_contact, consecutive_failures) VALUES (?1, ?2, 0) "
-            "ON CONFLICT(server_id) DO UPDATE SET last_contact = excluded.last_contact, consecutive_failures = 0");
-        st.bind(1, server_id).bind(2, now_epoch());
-        st.run();
+        Inventory(db).record_contact(server_id);
     } else if (run.connect_failed && run.outcome != RunOutcome::interrupted) {
-        auto st =
-            db.prepare("INSERT INTO host_status (server_id, last_error, last_error_at, consecutive_failures) "
-                       "VALUES (?1, ?2, ?3, 1) ON CONFLICT(server_id) DO UPDATE SET last_error = excluded.last_error, "
-                       "last_error_at = excluded.last_error_at, consecutive_failures = consecutive_failures + 1");
-        st.bind(1, server_id).bind(2, run.cause).bind(3, now_epoch());
-        st.run();
+        Inventory(db).record_failure(server_id, run.cause);
     }
 }
 
