@@ -12,7 +12,7 @@
 
 namespace wp {
 
-/// An SSH session authenticated by password (SshSession speaks keys only).
+/// An SSH session authenticated by password (SshSettings::password).
 /// The host key is checked as with accept-new: an unknown key is recorded in
 /// known_hosts, a changed one refused. Failures are SshError.
 class PasswordSession : public ProvisionHost {

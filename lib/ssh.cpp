@@ -373,6 +373,7 @@ struct SshSession::Impl {
     ssh_session session = nullptr;
     sftp_session sftp = nullptr;
     std::string endpoint;
+    std::string host_key_note;
     Watchdog watchdog;
 
     ~Impl() {
@@ -495,6 +496,7 @@ struct SshSession::Impl {
 
         switch (decide_host_key(facts.state, settings.accept_new)) {
         case HostKeyAction::accept:
+            host_key_note = fmt::format("{} key {} known", facts.key_type, facts.fingerprint);
             return;
         case HostKeyAction::refuse:
             throw SshError(FailureClass::answered, "host key", host_key_refusal(facts));
@@ -534,12 +536,16 @@ struct SshSession::Impl {
         }
         info(1, "{}: recorded {} key {} of {} in {}", target.name, facts.key_type, facts.fingerprint,
              facts.endpoint, file);
+        host_key_note = fmt::format("{} key {} recorded in {}", facts.key_type, facts.fingerprint, file);
     }
 
     void authenticate() {
         int rc = SSH_AUTH_ERROR;
         std::string how;
-        if (!settings.identity.empty()) {
+        if (!settings.password.empty()) {
+            rc = ssh_userauth_password(session, nullptr, settings.password.c_str());
+            how = "password";
+        } else if (!settings.identity.empty()) {
             // The configured key alone: an agent holding many keys would
             // otherwise exhaust the server's MaxAuthTries before it.
             ssh_key key = nullptr;
@@ -601,6 +607,10 @@ SshSession::~SshSession() = default;
 
 void SshSession::set_deadline(std::chrono::steady_clock::time_point deadline) {
     m_impl->watchdog.set_deadline(deadline);
+}
+
+const std::string& SshSession::host_key_note() const {
+    return m_impl->host_key_note;
 }
 
 std::string SshSession::server_banner() const {

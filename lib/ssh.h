@@ -88,6 +88,7 @@ struct SshSettings {
     std::string identity;    ///< a key file used alone; empty: agent, then ssh_config's and default keys
     std::string known_hosts; ///< empty: ssh_config's UserKnownHostsFile, else ~/.ssh/known_hosts
     bool accept_new = false; ///< record unknown host keys (never changed ones)
+    std::string password;    ///< not empty: log in by this password instead of keys (a first contact)
     std::chrono::seconds connect_timeout{10}; ///< TCP connect, banner, key exchange, authentication
     std::chrono::seconds io_timeout{30};      ///< longest silence of a connected host
 };
@@ -166,6 +167,9 @@ public:
 
     /// The server's SSH banner (e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2").
     std::string server_banner() const;
+    /// What became of the host key: "TYPE key FINGERPRINT known", or
+    /// "… recorded in FILE" when accept_new recorded it.
+    const std::string& host_key_note() const;
 
 private:
     struct Impl;
