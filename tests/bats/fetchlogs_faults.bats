@@ -5,6 +5,7 @@
 # the rotate command recreates the live log, as Squid's reopen does.
 # Address blocks 127.0.52.*, 127.0.53.* and 127.0.54.* belong to this file.
 bats_require_minimum_version 1.5.0
+load site
 
 setup() {
     SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -55,16 +56,6 @@ start_fleet() { # start_fleet ARGS...
         local a=FLEET_ADDR_$h p=FLEET_PORT_$h l=FLEET_LOG_$h
         "$HOSTS" add "$h" --address "${!a}" --port "${!p}" --log-path "${!l}" --rotate-cmd "touch ${!l}"
     done
-}
-
-add_fault_hosts() {
-    "$HOSTS" add refused --address "$FLEET_ADDR_refused" --port "$FLEET_PORT_refused"
-    "$HOSTS" add silent --address "$FLEET_ADDR_silent" --port "$FLEET_PORT_silent"
-}
-
-status_of() { # status_of HOST: consecutive_failures|last_error|has_contact
-    sqlite3 "$DB" "SELECT h.consecutive_failures, h.last_error, h.last_contact IS NOT NULL
-        FROM host_status h JOIN servers s ON s.id = h.server_id WHERE s.name = '$1'"
 }
 
 # big_log FILE MB: a log-shaped file of that many megabytes

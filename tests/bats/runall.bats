@@ -8,6 +8,7 @@
 # tests that stop an sshd or add a host of their own. Each test has its own
 # inventory. Address blocks 127.0.60-62.* belong to this file.
 bats_require_minimum_version 1.5.0
+load site
 
 setup_file() {
     local src=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -101,16 +102,6 @@ use_fleet() {
         "$HOSTS" add "$name" --address "$address" --port "$port"
         ADDR_OF[$name]=$address
     done <"$FLEET/hosts.tsv"
-}
-
-add_fault_hosts() {
-    "$HOSTS" add refused --address "$FLEET_ADDR_refused" --port "$FLEET_PORT_refused"
-    "$HOSTS" add silent --address "$FLEET_ADDR_silent" --port "$FLEET_PORT_silent"
-}
-
-status_of() { # status_of HOST: consecutive_failures|last_error|has_contact
-    sqlite3 "$DB" "SELECT h.consecutive_failures, h.last_error, h.last_contact IS NOT NULL
-        FROM host_status h JOIN servers s ON s.id = h.server_id WHERE s.name = '$1'"
 }
 
 # no_process PATTERN: true once no process's command line matches (zombies have none)

@@ -17,3 +17,16 @@ make_test_site() {
         "$T/wp.db" "$T/spool" "$T/archive" "$T/rejects" >"$WP_CONFIG"
     DB=$T/wp.db
 }
+
+# The fleet's refused and silent fixtures (fleet start --faults) as servers
+# of the inventory; uses $HOSTS.
+add_fault_hosts() {
+    "$HOSTS" add refused --address "$FLEET_ADDR_refused" --port "$FLEET_PORT_refused"
+    "$HOSTS" add silent --address "$FLEET_ADDR_silent" --port "$FLEET_PORT_silent"
+}
+
+# status_of HOST: consecutive_failures|last_error|has_contact from $DB's host_status
+status_of() {
+    sqlite3 "$DB" "SELECT h.consecutive_failures, h.last_error, h.last_contact IS NOT NULL
+        FROM host_status h JOIN servers s ON s.id = h.server_id WHERE s.name = '$1'"
+}
