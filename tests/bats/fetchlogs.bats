@@ -4,6 +4,7 @@
 # fetch), tests/tools/bill-awk, sqlite3.
 # Address blocks 127.0.50.* and 127.0.51.* belong to this file.
 bats_require_minimum_version 1.5.0
+load site
 
 setup() {
     SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -38,19 +39,6 @@ start_fleet() { # start_fleet ARGS...
 add_host() {
     local a=FLEET_ADDR_$1 p=FLEET_PORT_$1 l=FLEET_LOG_$1
     "$HOSTS" add "$1" --address "${!a}" --port "${!p}" --log-path "${!l}" --rotate-cmd "$2"
-}
-
-# wait_lines FILE N: wait (bounded) until FILE has at least N lines.
-wait_lines() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "$1 has fewer than $2 lines"
-    return 1
 }
 
 pw() { awk -F'\t' -v u="$1" '$1 == u { print $2 }' "$FLEET_USERS_TSV"; }

@@ -5,6 +5,7 @@
 # shellcheck disable=SC2154 # FLEET_* come from eval "$(fleet env DIR)"
 
 bats_require_minimum_version 1.5.0
+load site
 
 setup() {
     SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -38,20 +39,6 @@ assert_all_gone() {
     done <"$DIR/pids"
     run ! pgrep -af -- "sshd.*$DIR/"
     run ! pgrep -af -- "$DIR/"
-}
-
-# wait_lines FILE N: wait (bounded) until FILE has at least N lines.
-wait_lines() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "$1 has fewer than $2 lines:"
-    cat "$1" || true
-    return 1
 }
 
 @test "fleet: three sshd hosts and the fault fixtures, then a clean stop" {

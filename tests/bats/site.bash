@@ -30,3 +30,17 @@ status_of() {
     sqlite3 "$DB" "SELECT h.consecutive_failures, h.last_error, h.last_contact IS NOT NULL
         FROM host_status h JOIN servers s ON s.id = h.server_id WHERE s.name = '$1'"
 }
+
+# wait_lines FILE N: wait (bounded, 10 s) until FILE has at least N lines.
+wait_lines() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "$1 has fewer than $2 lines:"
+    cat "$1" || true
+    return 1
+}
