@@ -354,20 +354,25 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     chmod 644 "$DB"
     as_nobody=()
     [ "$(id -u)" -ne 0 ] || as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    # the build directory may sit below one nobody cannot enter (mktemp -d is
+    # 0700): nobody runs a copy of the tool from $T
+    local rollup=$T/wp-rollup
+    cp "$ROLLUP" "$rollup"
+    chmod 755 "$rollup"
     # while a writer has the database open, its -shm exists and a reader can use it
     sqlite3 "$DB" "PRAGMA journal_mode" >/dev/null
     exec 8> >(sqlite3 "$DB" >/dev/null)
     echo "BEGIN; SELECT count(*) FROM users;" >&8
     for i in $(seq 50); do [ -e "$DB-shm" ] && break; sleep 0.1; done
     chmod 644 "$DB-shm" "$DB-wal"
-    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$ROLLUP" report --month 2026-10 --by account
+    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$rollup" report --month 2026-10 --by account
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     [ "${#lines[@]}" -eq 4 ]
     exec 8>&-
     sleep 0.2
     # without it, SQLite cannot read a WAL database: said plainly, exit 77
     rm -f "$DB-shm" "$DB-wal"
-    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$ROLLUP" report --month 2026-10 --by account
+    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$rollup" report --month 2026-10 --by account
     [ "$status" -eq 77 ]
     [[ "$stderr" == *"WAL index"*"-shm"* ]]
 }
