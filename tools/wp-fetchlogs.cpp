@@ -1,8 +1,10 @@
 // wp-fetchlogs: bring every server's Squid log into the spool, verified.
 #include "fetch.h"
+#include "memcpy_tuning.h"
 #include "tool.h"
 
 int main(int argc, char** argv) {
+    wp::prefer_vector_memcpy(argv); // bulk data through libssh: see memcpy_tuning.cpp
     CLI::App app{"wp-fetchlogs: claim each server's Squid log, fetch every claimed file into the spool, verified",
                  "wp-fetchlogs"};
     wp::CommonOptions options;

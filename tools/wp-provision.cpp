@@ -1,8 +1,10 @@
 // wp-provision: take a freshly bought Debian VPS to a working proxy.
+#include "memcpy_tuning.h"
 #include "provision.h"
 #include "tool.h"
 
 int main(int argc, char** argv) {
+    wp::prefer_vector_memcpy(argv); // bulk data through libssh: see memcpy_tuning.cpp
     CLI::App app{"wp-provision: plan and apply a new proxy's setup; bootstrap its key", "wp-provision"};
     wp::CommonOptions options;
     wp::add_common_options(app, options, "wp-provision");

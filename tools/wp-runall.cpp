@@ -1,8 +1,10 @@
 // wp-runall: run a command, push a file or run a script on every selected server.
+#include "memcpy_tuning.h"
 #include "runall.h"
 #include "tool.h"
 
 int main(int argc, char** argv) {
+    wp::prefer_vector_memcpy(argv); // bulk data through libssh: see memcpy_tuning.cpp
     CLI::App app{"wp-runall: run a command, push a file or run a script on every selected server, serially or "
                  "in parallel, with a summary",
                  "wp-runall"};

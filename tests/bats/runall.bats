@@ -496,6 +496,46 @@ wp-runall: failed: host2: exit status 1" ]
     [ "$status" -eq 66 ]
 }
 
+@test "on AMD with glibc < 2.40 the SSH tools run again with REP MOVSB off; what they start sees the caller's environment" {
+    # The oracle: the CPU's vendor and flags from /proc/cpuinfo, glibc's
+    # version from ldd. On such a machine wp-fetchlogs, wp-runall and
+    # wp-provision execute themselves once more with glibc's REP MOVSB
+    # threshold at 1 GiB (see lib/memcpy_tuning.cpp), never when the caller
+    # set GLIBC_TUNABLES, and the tools that do not move bulk data never.
+    local expect=0 glibc tool
+    glibc=$(ldd --version | awk 'NR == 1 { print $NF }')
+    if grep -q -m1 '^vendor_id.*AuthenticAMD' /proc/cpuinfo &&
+        grep -m1 '^flags' /proc/cpuinfo | grep -q -w -E 'erms|fsrm' &&
+        awk -v v="$glibc" 'BEGIN { split(v, p, "."); exit !(p[1] == 2 && p[2] < 40) }'; then
+        expect=1
+    fi
+    local tunables='GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=1073741824'
+    for tool in wp-fetchlogs wp-runall wp-provision wp-parse wp-hosts wp-rollup; do
+        run env -u GLIBC_TUNABLES strace -f -v -s 400 -e trace=execve -o "$T/trace" "$BIN/$tool" --version
+        [ "$status" -eq 0 ]
+        local n
+        n=$(grep -c "execve(\"/proc/self/exe\", \[\"$BIN/$tool\", \"--version\"\], \[.*\"$tunables\"" "$T/trace" || true)
+        case $tool in
+        wp-fetchlogs | wp-runall | wp-provision) [ "$n" -eq "$expect" ] ;;
+        *) [ "$n" -eq 0 ] ;;
+        esac
+        # the caller's own setting, even an empty one, is left alone
+        GLIBC_TUNABLES= strace -f -e trace=execve -o "$T/trace" "$BIN/$tool" --version >/dev/null
+        [ "$(grep -c 'execve(' "$T/trace")" -eq 1 ]
+    done
+    # A local command started by wp-runall gets the environment wp-runall got.
+    printf '#!/bin/sh\necho "[${GLIBC_TUNABLES-unset}]"\n' >"$T/tunables.sh"
+    chmod +x "$T/tunables.sh"
+    run --separate-stderr env -u GLIBC_TUNABLES "$RUNALL" -H host1 --local "$T/tunables.sh"
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host1 ==
+[unset]" ]
+    run --separate-stderr env GLIBC_TUNABLES=glibc.malloc.check=0 "$RUNALL" -H host1 --local "$T/tunables.sh"
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host1 ==
+[glibc.malloc.check=0]" ]
+}
+
 @test "a hung command (--timeout 2) is ended on the host, and the next host runs" {
     local mark=60.$$$RANDOM
     local t0=$SECONDS
