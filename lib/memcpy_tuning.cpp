@@ -15,6 +15,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <climits>
 #include <cstring>
 
 #include <unistd.h>
@@ -75,11 +76,16 @@ void prefer_vector_memcpy(char** argv) noexcept {
     if (argv == nullptr || argv[0] == nullptr || getauxval(AT_SECURE) != 0 || !rep_movsb_is_slow_here()) {
         return;
     }
-    if (setenv(k_variable, k_vector_memcpy_tunables, 1) != 0) {
+    // The program's own path, not /proc/self/exe, which would make the
+    // process's name (ps, pgrep, top) "exe".
+    char self[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || setenv(k_variable, k_vector_memcpy_tunables, 1) != 0) {
         return;
     }
-    execv("/proc/self/exe", argv);
-    // No /proc, or the binary was replaced: run as we are.
+    self[n] = '\0';
+    execv(self, argv);
+    // No /proc, or the binary was replaced or removed: run as we are.
     unsetenv(k_variable);
 #else
     (void)argv;

@@ -514,7 +514,7 @@ wp-runall: failed: host2: exit status 1" ]
         run env -u GLIBC_TUNABLES strace -f -v -s 400 -e trace=execve -o "$T/trace" "$BIN/$tool" --version
         [ "$status" -eq 0 ]
         local n
-        n=$(grep -c "execve(\"/proc/self/exe\", \[\"$BIN/$tool\", \"--version\"\], \[.*\"$tunables\"" "$T/trace" || true)
+        n=$(grep -c "execve(\"$(readlink -f "$BIN/$tool")\", \[\"$BIN/$tool\", \"--version\"\], \[.*\"$tunables\"" "$T/trace" || true)
         case $tool in
         wp-fetchlogs | wp-runall | wp-provision) [ "$n" -eq "$expect" ] ;;
         *) [ "$n" -eq 0 ] ;;
@@ -523,17 +523,18 @@ wp-runall: failed: host2: exit status 1" ]
         GLIBC_TUNABLES= strace -f -e trace=execve -o "$T/trace" "$BIN/$tool" --version >/dev/null
         [ "$(grep -c 'execve(' "$T/trace")" -eq 1 ]
     done
-    # A local command started by wp-runall gets the environment wp-runall got.
-    printf '#!/bin/sh\necho "[${GLIBC_TUNABLES-unset}]"\n' >"$T/tunables.sh"
+    # A local command started by wp-runall gets the environment wp-runall
+    # got, and its parent is named wp-runall (ps, pgrep), not "exe".
+    printf '#!/bin/sh\necho "[${GLIBC_TUNABLES-unset}] $(cat /proc/$PPID/comm)"\n' >"$T/tunables.sh"
     chmod +x "$T/tunables.sh"
     run --separate-stderr env -u GLIBC_TUNABLES "$RUNALL" -H host1 --local "$T/tunables.sh"
     [ "$status" -eq 0 ]
     [ "$output" = "== host1 ==
-[unset]" ]
+[unset] wp-runall" ]
     run --separate-stderr env GLIBC_TUNABLES=glibc.malloc.check=0 "$RUNALL" -H host1 --local "$T/tunables.sh"
     [ "$status" -eq 0 ]
     [ "$output" = "== host1 ==
-[glibc.malloc.check=0]" ]
+[glibc.malloc.check=0] wp-runall" ]
 }
 
 @test "a hung command (--timeout 2) is ended on the host, and the next host runs" {
