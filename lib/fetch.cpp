@@ -1064,7 +1064,15 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
             break;
         }
     }
-    info(1, "{} hosts fetched, {} failed, {} not reachable", ok, failed, unreachable);
+    // After warnings (cron mails stderr), one line that sums the run up;
+    // hosts that did not answer alone leave the run quiet (monitoring
+    // reports them), so they show only with -v.
+    std::string summary = fmt::format("{} host{}: {} fetched, {} failed, {} not reachable", servers.size(),
+                                      servers.size() == 1 ? "" : "s", ok, failed, unreachable);
+    if (interrupted()) {
+        summary += ", interrupted";
+    }
+    info(failed > 0 || interrupted() ? 0 : 1, "{}", summary);
     if (interrupted()) {
         return exit_code::k_partial;
     }

@@ -129,8 +129,9 @@ assert_no_partial() { # assert_no_partial HOST
         run --separate-stderr "$FETCH" --known-hosts "$T/known_hosts" $flags
         [ "$status" -eq 1 ]
         [ -z "$output" ]
-        [ "$(wc -l <<<"$stderr")" -eq 1 ]
+        [ "$(wc -l <<<"$stderr")" -eq 2 ]
         [[ "$stderr" == "wp-fetchlogs: warning: host1: host key: $FLEET_ADDR_host1:$FLEET_PORT_host1 offered ssh-ed25519 key $fp, which does not match the key recorded in $T/known_hosts: the key has CHANGED"* ]]
+        [ "$(tail -n 1 <<<"$stderr")" = "wp-fetchlogs: 2 hosts: 1 fetched, 1 failed, 0 not reachable" ]
     done
     # host1 untouched, host2 fetched; the file was not "fixed"
     [ "$(cat "$FLEET_LOG_host1")" = one ]
@@ -179,7 +180,8 @@ assert_no_partial() { # assert_no_partial HOST
     chmod 000 "$FLEET_LOG_host1"
     run --separate-stderr "$FETCH"
     [ "$status" -eq 1 ]
-    [[ "$stderr" == "wp-fetchlogs: warning: host1: list $FLEET_LOGDIR_host1: exit status 3: "*"Permission denied" ]]
+    [[ "$stderr" == "wp-fetchlogs: warning: host1: list $FLEET_LOGDIR_host1: exit status 3: "*"Permission denied
+wp-fetchlogs: 1 host: 0 fetched, 1 failed, 0 not reachable" ]]
     [ "$(status_of host1 | cut -d'|' -f1)" = 1 ]
 
     chmod 644 "$FLEET_LOG_host1"
@@ -187,7 +189,8 @@ assert_no_partial() { # assert_no_partial HOST
     run --separate-stderr "$FETCH"
     chmod 755 "$FLEET_LOGDIR_host1"
     [ "$status" -eq 1 ]
-    [[ "$stderr" == "wp-fetchlogs: warning: host1: claim $FLEET_LOG_host1: exit status 1: mv: "*"Permission denied" ]]
+    [[ "$stderr" == "wp-fetchlogs: warning: host1: claim $FLEET_LOG_host1: exit status 1: mv: "*"Permission denied
+wp-fetchlogs: 1 host: 0 fetched, 1 failed, 0 not reachable" ]]
     [ "$(cat "$FLEET_LOG_host1")" = secret ]
     run ! compgen -G "$FLEET_LOG_host1.wp-*"
     assert_no_partial host1
@@ -196,6 +199,55 @@ assert_no_partial() { # assert_no_partial HOST
     [ "$status" -eq 0 ]
     [ "$(cat "$SPOOL"/host1/*.log)" = secret ]
     [ "$(status_of host1 | cut -d'|' -f1)" = 0 ]
+}
+
+@test "a full spool disk: a warning naming host, step and cause, nothing partial, the claim stays; the others fetched; the next run completes" {
+    [ "$(id -u)" -eq 0 ] || skip "needs root (a tmpfs in a private mount namespace)"
+    start_fleet --hosts 3 --base 127.0.53
+    big_log "$FLEET_LOG_host1" 6
+    echo 'host2 line' >"$FLEET_LOG_host2"
+    echo 'host3 line' >"$FLEET_LOG_host3"
+    cp "$FLEET_LOG_host1" "$T/expected1"
+    # The spool is a 2 MB tmpfs, private to this mount namespace, then 64 MB
+    # for the second run; what each run left in it is copied out.
+    mkdir -p "$SPOOL"
+    cat >"$T/full.sh" <<EOF
+set -u
+mount -t tmpfs -o size=2m,mode=0755 wp-full-spool "$SPOOL" || exit 99
+"$FETCH" -j 1 --transfer sftp >"$T/out1" 2>"$T/err1"; echo \$? >"$T/rc1"
+cp -a "$SPOOL" "$T/after1"
+ls -d "$FLEET_LOG_host1".wp-* >"$T/claims1"
+cat "$FLEET_LOG_host1".wp-* >"$T/claimed1"
+sqlite3 "$DB" "SELECT h.consecutive_failures FROM host_status h JOIN servers s ON s.id = h.server_id
+    WHERE s.name = 'host1'" >"$T/failures1"
+mount -o remount,size=64m "$SPOOL" || exit 99
+"$FETCH" -j 1 --transfer sftp >"$T/out2" 2>"$T/err2"; echo \$? >"$T/rc2"
+cp -a "$SPOOL" "$T/after2"
+EOF
+    unshare --mount --propagation private sh "$T/full.sh"
+    # first run: host1 did not fit
+    [ "$(cat "$T/rc1")" -eq 1 ]
+    [ ! -s "$T/out1" ]
+    [ "$(wc -l <"$T/claims1")" -eq 1 ]
+    local claimed
+    claimed=$(cat "$T/claims1")
+    [[ "$(cat "$T/err1")" == "wp-fetchlogs: warning: host1: download $claimed: cannot write $SPOOL/host1/host1.${claimed##*.wp-}.log.tmp."*": No space left on device
+wp-fetchlogs: 3 hosts: 2 fetched, 1 failed, 0 not reachable" ]]
+    [ "$(wc -l <"$T/err1")" -eq 2 ]
+    cmp "$T/claimed1" "$T/expected1"
+    run ! compgen -G "$T/after1/host1/*"
+    [ "$(cat "$T/after1"/host2/*.log)" = 'host2 line' ]
+    [ "$(cat "$T/after1"/host3/*.log)" = 'host3 line' ]
+    [ "$(cat "$T/failures1")" = 1 ]
+    # second run: the claim is fetched whole, and only it
+    [ "$(cat "$T/rc2")" -eq 0 ]
+    [ ! -s "$T/out2" ] && [ ! -s "$T/err2" ]
+    cmp "$T/after2"/host1/host1.*.log "$T/expected1"
+    [ "$(find "$T/after2" -type f -name '*.log' | wc -l)" -eq 3 ]
+    run ! compgen -G "$FLEET_LOG_host1.wp-*"
+    [[ "$(status_of host1)" == "0|"*"No space left on device|1" ]] # the last error stays on record
+    # nothing of the tmpfs is left on the real file system
+    [ -z "$(ls -A "$SPOOL")" ]
 }
 
 @test "a claimed file that changes during the transfer is a checksum mismatch; it stays for the next run" {
@@ -404,7 +456,8 @@ not_ours() {
     local claimed
     claimed=$(find "$d" -maxdepth 1 -type f -name 'access.log.wp-2*Z')
     [ -n "$claimed" ]
-    [ "$stderr" = "wp-fetchlogs: warning: host1: download $claimed: checksum mismatch (the host has 5 bytes, SHA-256 $zeros; received 5 bytes, SHA-256 $sum); the file stays on the host" ] || { echo "$stderr"; false; }
+    [ "$stderr" = "wp-fetchlogs: warning: host1: download $claimed: checksum mismatch (the host has 5 bytes, SHA-256 $zeros; received 5 bytes, SHA-256 $sum); the file stays on the host
+wp-fetchlogs: 2 hosts: 1 fetched, 1 failed, 0 not reachable" ] || { echo "$stderr"; false; }
     [ "$(cat "$claimed")" = line ]
     [ "$(cat "$SPOOL"/host2/*.log)" = honest ]
     assert_no_partial host1
@@ -415,8 +468,9 @@ not_ours() {
     run --separate-stderr "$FETCH" --transfer zstd
     [ "$status" -eq 1 ]
     [ -z "$output" ]
-    [ "$(wc -l <<<"$stderr")" -eq 1 ]
+    [ "$(wc -l <<<"$stderr")" -eq 2 ]
     [[ "$stderr" == "wp-fetchlogs: warning: host1: verify $claimed: unexpected checksum from the host: wp-digest:5\x0awp-digest:$sum../../../outside.txt\x1b[2J\x0a$sum  -\x0a"* ]]
+    [ "$(tail -n 1 <<<"$stderr")" = "wp-fetchlogs: 2 hosts: 1 fetched, 1 failed, 0 not reachable" ]
     [ "$(cat "$claimed")" = line ]
     assert_no_partial host1
     [ "$(status_of host1 | cut -d'|' -f1)" = 2 ]
