@@ -837,10 +837,12 @@ private:
     std::chrono::seconds m_io;
 };
 
-// A status line on a terminal; warnings print above it.
+// A status line on a terminal: hosts done of all, files, bytes, and the
+// rate over the last second or so (shown once there is one); warnings print
+// above it.
 class Progress {
 public:
-    Progress(std::size_t hosts, bool enabled) : m_hosts(hosts), m_enabled(enabled) {}
+    Progress(std::size_t hosts, bool enabled) : m_hosts(hosts), m_enabled(enabled), m_rate_since(Clock::now()) {}
 
     void add_bytes(std::uint64_t n) {
         std::lock_guard lock(m_mutex);
@@ -876,8 +878,15 @@ private:
             return;
         }
         m_drawn = now;
-        fmt::print(stderr, "\r{}: {}/{} hosts, {} files, {}\033[K", program_name(), m_done, m_hosts, m_files,
-                   human_bytes(m_bytes));
+        if (now - m_rate_since >= k_rate_window) {
+            const double seconds = std::chrono::duration<double>(now - m_rate_since).count();
+            m_rate = fmt::format(", {}/s", human_bytes(static_cast<std::uint64_t>(
+                                               static_cast<double>(m_bytes - m_rate_bytes) / seconds)));
+            m_rate_since = now;
+            m_rate_bytes = m_bytes;
+        }
+        fmt::print(stderr, "\r{}: {}/{} hosts, {} file{}, {}{}\033[K", program_name(), m_done, m_hosts, m_files,
+                   m_files == 1 ? "" : "s", human_bytes(m_bytes), m_rate);
         std::fflush(stderr);
         m_shown = true;
     }
@@ -897,6 +906,10 @@ private:
     std::uint64_t m_bytes = 0;
     bool m_shown = false;
     Clock::time_point m_drawn{};
+    static constexpr auto k_rate_window = std::chrono::seconds(1);
+    Clock::time_point m_rate_since; // the rate is of the bytes since then
+    std::uint64_t m_rate_bytes = 0;
+    std::string m_rate; // ", 12.3 MiB/s", once measured
 };
 
 std::vector<Server> select_servers(Database& db, const FetchRequest& req) {

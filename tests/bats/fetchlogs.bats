@@ -22,6 +22,7 @@ setup() {
 }
 
 teardown() {
+    "$SRC/tests/fleet/delay-relay" stop "$T/relay.pid" 2>/dev/null || true
     "$FLEET" stop "$T/fleet" || true
     rm -rf "$T"
 }
@@ -241,6 +242,46 @@ per_server_user_db() {
     # and the host was not touched
     [ "$(cat "$FLEET_LOG_host1")" = line ]
     run ! compgen -G "$FLEET_LOG_host1.wp-*"
+}
+
+@test "on a terminal: a status line of hosts done, files, bytes and the current rate, erased at the end" {
+    start_fleet --hosts 2 --base 127.0.51
+    # host1 is reached through a relay that delays each way by 150 ms, so
+    # that its 24 MB take seconds and a rate is measured
+    "$SRC/tests/fleet/delay-relay" start "$T/relay.pid" --delay 150 \
+        "127.0.51.200:0=$FLEET_ADDR_host1:$FLEET_PORT_host1"
+    local listen target
+    read -r listen target <"$T/relay.pid.ports"
+    printf '[%s]:%s %s\n' "${listen%:*}" "${listen##*:}" \
+        "$(cut -d' ' -f1,2 "$T/fleet/host1/ssh_host_ed25519_key.pub")" >>"$FLEET_KNOWN_HOSTS"
+    "$HOSTS" add host1 --address "${listen%:*}" --port "${listen##*:}" --log-path "$FLEET_LOG_host1" \
+        --rotate-cmd "touch $FLEET_LOG_host1"
+    add_host host2 "touch $FLEET_LOG_host2"
+    yes 'a log line of some length, as Squid writes them, more or less' | head -c 24000000 >"$FLEET_LOG_host1"
+    echo 'host2 line' >"$FLEET_LOG_host2"
+    local total
+    total=$(($(stat -c %s "$FLEET_LOG_host1") + $(stat -c %s "$FLEET_LOG_host2")))
+
+    TERM=xterm script -q -e -c "$FETCH --transfer sftp" /dev/null >"$T/tty"
+    # every piece between carriage returns is a status line, whole, ending
+    # in erase-to-end-of-line; the last erases the line
+    local esc=$'\033'
+    tr '\r' '\n' <"$T/tty" | sed '/^$/d' >"$T/lines"
+    [ "$(tail -n 1 "$T/lines")" = "$esc[K" ]
+    sed '$d' "$T/lines" >"$T/status"
+    [ -s "$T/status" ]
+    run ! grep -v -E "^wp-fetchlogs: [0-2]/2 hosts, [0-2] files?, [0-9.]+ (B|KiB|MiB)(, [0-9.]+ (B|KiB|MiB)/s)?$esc\[K\$" "$T/status"
+    # the last one: both hosts and files done, every byte counted (the same
+    # binary units, worked out by awk)
+    local human
+    human=$(awk -v n="$total" 'BEGIN { split("B KiB MiB GiB", u, " "); i = 1; while (n >= 1024 && i < 4) { n /= 1024; i++ }
+        printf (i == 1 ? "%d %s" : "%.1f %s"), n, u[i] }')
+    [[ "$(tail -n 1 "$T/status")" == "wp-fetchlogs: 2/2 hosts, 2 files, $human, "*"/s$esc[K" ]]
+    # the count went up host by host, and a rate was shown on the way
+    grep -q "^wp-fetchlogs: 1/2 hosts, 1 file, " "$T/status"
+    grep -q -E "^wp-fetchlogs: [01]/2 hosts, [01] files?, [0-9.]+ (KiB|MiB), [0-9.]+ (KiB|MiB)/s" "$T/status"
+    cmp "$SPOOL"/host2/*.log <(echo 'host2 line')
+    [ "$(stat -c %s "$SPOOL"/host1/*.log)" -eq 24000000 ]
 }
 
 @test "--dry-run connects and lists what a run would do, and changes nothing on the host or here" {
