@@ -679,23 +679,41 @@ private:
     }
 
 
-    // Normally the spool name is free; a file there already is this one
-    // fetched before its remote delete failed (then identical), or, oddly,
-    // another: then ours goes beside it.
-    std::string free_spool_path(const std::string& stamp) const {
-        std::string target = fmt::format("{}/{}", m_settings.spool_dir, spool_file_name(m_server.name, stamp));
-        for (int i = 1; exists_no_follow(target); ++i) {
-            target = fmt::format("{}/{}", m_settings.spool_dir,
-                                 spool_file_name(m_server.name, fmt::format("{}.dup{}", stamp, i)));
+    // The spool names for a claim's stamp: the usual one, then .dup1,
+    // .dup2, … up to the first free one, which is last. Normally the usual
+    // name is free. A file there already is this claim fetched before its
+    // remote delete failed (then identical), or another claim that got the
+    // same stamp (a run killed after its claim, the next one in the same
+    // second): then ours goes beside it.
+    std::vector<std::string> spool_paths(const std::string& stamp) const {
+        std::vector<std::string> paths{
+            fmt::format("{}/{}", m_settings.spool_dir, spool_file_name(m_server.name, stamp))};
+        for (int i = 1; exists_no_follow(paths.back()); ++i) {
+            paths.push_back(fmt::format("{}/{}", m_settings.spool_dir,
+                                        spool_file_name(m_server.name, fmt::format("{}.dup{}", stamp, i))));
         }
-        return target;
+        return paths;
+    }
+
+    // One of the files already there with these bytes, if any.
+    static std::optional<std::string> same_content(const std::vector<std::string>& existing, std::uint64_t size,
+                                                   const std::string& sha256) {
+        for (const auto& path : existing) {
+            struct stat st {};
+            if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                static_cast<std::uint64_t>(st.st_size) == size && file_sha256(path) == sha256) {
+                return path;
+            }
+        }
+        return std::nullopt;
     }
 
     void fetch_claimed_file(const std::string& name, TransferMode mode) {
         const std::string path = join_path(m_dir, name);
         const std::string stamp = claimed_stamp(m_base, name);
-        const std::string usual = fmt::format("{}/{}", m_settings.spool_dir, spool_file_name(m_server.name, stamp));
-        const std::string target = free_spool_path(stamp);
+        std::vector<std::string> existing = spool_paths(stamp);
+        const std::string target = existing.back();
+        existing.pop_back();
         AtomicFile out(target, 0640);
         SpoolWriter writer(out);
         Sha256 sha;
@@ -755,8 +773,8 @@ private:
                 remote->size, remote->sha256, size, local));
         }
         if (size > 0) {
-            if (target != usual && file_sha256(usual) == local) {
-                info(1, "{}: {} is already in the spool", m_server.name, path);
+            if (const auto there = same_content(existing, size, local)) {
+                info(1, "{}: {} is already in the spool as {}", m_server.name, path, *there);
             } else {
                 m_step = fmt::format("write {}", target);
                 out.commit();

@@ -141,7 +141,8 @@ per_server_user_db() {
         # nothing claimed is left on the host, and Squid writes a new live log
         l=FLEET_LOG_$h
         run ! compgen -G "${!l}.wp-*"
-        [ -f "${!l}" ] && [ ! -s "${!l}" ]
+        [ -f "${!l}" ]
+        [ ! -s "${!l}" ]
     done
 
     run --separate-stderr "$PARSE"
@@ -156,7 +157,8 @@ per_server_user_db() {
     done
     run --separate-stderr "$FETCH" --transfer zstd
     [ "$status" -eq 0 ]
-    [ -z "$output" ] && [ -z "$stderr" ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
     for h in host1 host2 host3; do
         cmp "$SPOOL/$h/"$h.*.log "$T/squid/$h.2"
         l=FLEET_LOG_$h
@@ -178,7 +180,8 @@ per_server_user_db() {
 
     # nothing twice: another fetch and parse with no new traffic change nothing
     run --separate-stderr "$FETCH"
-    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
     run --separate-stderr "$PARSE"
     [ "$status" -eq 0 ]
     per_server_user_db | diff "$T/expect" -
@@ -219,7 +222,8 @@ per_server_user_db() {
     # nothing new anywhere: still silent success
     run --separate-stderr "$FETCH"
     [ "$status" -eq 0 ]
-    [ -z "$output" ] && [ -z "$stderr" ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
     [ "$(cat "$SPOOL"/host1/*.log)" = "host1 line" ]
     [ "$(cat "$SPOOL"/host3/*.log)" = "host3 line" ]
 
@@ -310,7 +314,8 @@ host2: transfer: sftp" ]
 
     # a real run then does just that
     run --separate-stderr "$FETCH" --transfer sftp
-    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
     [ "$(cat "$SPOOL"/host1/*.log)" = "left
 a
 b" ]

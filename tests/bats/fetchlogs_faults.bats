@@ -91,7 +91,8 @@ assert_no_partial() { # assert_no_partial HOST
     local t0=$SECONDS
     run --separate-stderr "$FETCH"
     [ "$status" -eq 0 ]
-    [ -z "$output" ] && [ -z "$stderr" ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
     [ $((SECONDS - t0)) -le 6 ]
     [ "$(cat "$SPOOL"/host1/*.log)" = line ]
     [ "$(status_of host1)" = "0||1" ]
@@ -140,6 +141,47 @@ assert_no_partial() { # assert_no_partial HOST
     [ "$(cat "$SPOOL"/host2/*.log)" = two ]
     [ "$(grep -c "$(cut -d' ' -f2 "$T/other.pub")" "$T/known_hosts")" -eq 1 ]
     [[ "$(status_of host1)" == "2|host key: "*"CHANGED"*"|0" ]]
+}
+
+@test "a crowded ssh-agent: the configured identity is used alone; without one, the agent's keys" {
+    start_fleet --hosts 1 --base 127.0.53
+    # an agent holding eight keys the host does not know: more than sshd's
+    # MaxAuthTries (6), as OpenSSH's own client shows
+    eval "$(ssh-agent -s -a "$T/agent.sock")" >/dev/null
+    EXTRA_PIDS+=("$SSH_AGENT_PID")
+    local i
+    for i in 1 2 3 4 5 6 7 8; do
+        ssh-keygen -q -t ed25519 -N '' -C "other$i" -f "$T/other$i"
+        ssh-add -q "$T/other$i" 2>/dev/null
+    done
+    run ssh -n -F "$FLEET_SSH_CONFIG" -o IdentitiesOnly=no host1 true
+    [ "$status" -eq 255 ]
+    [[ "$output" == *"Too many authentication failures"* ]]
+
+    echo line1 >"$FLEET_LOG_host1"
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$(cat "$SPOOL"/host1/*.log)" = line1 ]
+
+    # no identity in wp.conf: the agent's keys are offered; with the host's
+    # key among the first few, that gets in
+    sed -i '/^identity = /d' "$WP_CONFIG"
+    ssh-add -q -D 2>/dev/null
+    ssh-add -q "$T/other1" "$FLEET_IDENTITY" 2>/dev/null
+    echo line2 >"$FLEET_LOG_host1"
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$(cat "$SPOOL"/host1/*.log | sort | tr '\n' ' ')" = "line1 line2 " ]
+    # and an agent without it is an authentication failure, named
+    ssh-add -q -D 2>/dev/null
+    ssh-add -q "$T/other1" 2>/dev/null
+    echo line3 >"$FLEET_LOG_host1"
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == "wp-fetchlogs: warning: host1: authentication: "*"the agent's and the default keys"* ]]
+    [ "$(cat "$FLEET_LOG_host1")" = line3 ]
 }
 
 @test "--accept-new records unknown host keys, each once; strict again afterwards" {
@@ -241,7 +283,8 @@ wp-fetchlogs: 3 hosts: 2 fetched, 1 failed, 0 not reachable" ]]
     [ "$(cat "$T/failures1")" = 1 ]
     # second run: the claim is fetched whole, and only it
     [ "$(cat "$T/rc2")" -eq 0 ]
-    [ ! -s "$T/out2" ] && [ ! -s "$T/err2" ]
+    [ ! -s "$T/out2" ]
+    [ ! -s "$T/err2" ]
     cmp "$T/after2"/host1/host1.*.log "$T/expected1"
     [ "$(find "$T/after2" -type f -name '*.log' | wc -l)" -eq 3 ]
     run ! compgen -G "$FLEET_LOG_host1.wp-*"
@@ -335,6 +378,27 @@ wp-fetchlogs: 3 hosts: 2 fetched, 1 failed, 0 not reachable" ]]
     cmp "$SPOOL"/host1/*.log "$T/expected"
 }
 
+@test "a claim fetched before its remote delete was lost is not stored twice, whichever spool name it got" {
+    start_fleet --hosts 1 --base 127.0.53
+    # Earlier runs in one second gave two claims the stamp T: the first is
+    # in the spool under the usual name, the second as .dup1, and the
+    # second's remote delete was lost (the run was killed), so it is still
+    # on the host. A third claim with the same stamp is new.
+    local T1=20261124T230000Z spool=$SPOOL/host1
+    mkdir -p "$spool"
+    printf 'first\n' >"$spool/host1.$T1.log"
+    printf 'second\n' >"$spool/host1.$T1.dup1.log"
+    printf 'second\n' >"$FLEET_LOG_host1.wp-$T1"
+    printf 'third\n' >"$FLEET_LOG_host1.wp-$T1.1"
+    run --separate-stderr "$FETCH" -v
+    [ "$status" -eq 0 ]
+    [[ "$stderr" == *"host1: $FLEET_LOG_host1.wp-$T1 is already in the spool as $spool/host1.$T1.dup1.log"* ]]
+    # on the host: both claims gone; here: each content once
+    run ! compgen -G "$FLEET_LOG_host1.wp-*"
+    [ "$(cd "$spool" && ls | tr '\n' ' ')" = "host1.$T1.1.log host1.$T1.dup1.log host1.$T1.log " ]
+    [ "$(cat "$spool"/*.log | LC_ALL=C sort | tr '\n' ' ')" = "first second third " ]
+}
+
 @test "kill -9 at random points of many runs: every line ends up in the spool exactly once" {
     start_fleet --hosts 2 --base 127.0.53
     local round i h l kills=0
@@ -370,7 +434,7 @@ wp-fetchlogs: 3 hosts: 2 fetched, 1 failed, 0 not reachable" ]]
     cat "$SPOOL"/host*/*.log | LC_ALL=C sort >"$T/fetched"
     LC_ALL=C sort "$T/written" >"$T/expected"
     [ "$(wc -l <"$T/expected")" -eq $((rounds * 2 * 2000)) ]
-    cmp "$T/fetched" "$T/expected"
+    cmp "$T/fetched" "$T/expected" || { diff "$T/fetched" "$T/expected" | head; ls -l "$SPOOL"/host*/; false; }
 }
 
 @test "two runs at once: the second exits 75 at once and touches nothing" {

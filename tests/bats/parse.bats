@@ -67,7 +67,8 @@ spool_file() { # spool_file SERVER NAME < content
     spool_file host1 host1.20261125T130000Z.log <"$log.claimed"
     run --separate-stderr "$PARSE"
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
-    [ -z "$output" ] && [ -z "$stderr" ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
 
     # per user: billed bytes from awk's reading of the same lines
     "$ORACLE" "$log.claimed" | awk -F'\t' '{ r[$1] += $3; b[$1] += $5 } END { for (u in r) printf "%s\t%d\t%d\n", u, r[u], b[u] }' | sort >"$T/expect"

@@ -74,7 +74,8 @@ SQL
 
     run --separate-stderr "$ROLLUP"
     [ "$status" -eq 0 ]
-    [ -z "$output" ] && [ -z "$stderr" ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
     [ "$(sqlite3 "$DB" 'SELECT count(*) FROM dirty_days')" -eq 0 ]
     usage_sums_tsv >"$T/expect"
     summary_tsv >"$T/got"
@@ -98,7 +99,8 @@ for line in sys.stdin:
     # nothing changed: a second run is silent and changes nothing
     before=$(summary_tsv)
     run --separate-stderr "$ROLLUP"
-    [ "$status" -eq 0 ] && [ -z "$output$stderr" ]
+    [ "$status" -eq 0 ]
+    [ -z "$output$stderr" ]
     [ "$(summary_tsv)" = "$before" ]
     run --separate-stderr "$ROLLUP" --verify # the summary still equals usage
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
@@ -155,7 +157,8 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
 @test "--tz America/Toronto: days follow DST (23 and 25 hours) and the zone is kept" {
     fill_usage
     run --separate-stderr "$ROLLUP" --tz America/Toronto
-    [ "$status" -eq 0 ] && [ -z "$output$stderr" ]
+    [ "$status" -eq 0 ]
+    [ -z "$output$stderr" ]
     usage_sums_tsv America/Toronto >"$T/expect"
     summary_tsv >"$T/got"
     diff "$T/expect" "$T/got"
@@ -196,7 +199,8 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
         WHERE g.hour >= strftime('%s', '2026-10-01') AND g.hour < strftime('%s', '2026-11-01')
         GROUP BY u.account ORDER BY u.account IS NULL, u.account")
     run --separate-stderr "$ROLLUP" report --month 2026-10 --by account
-    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
     [ "$output" = "$(printf 'account\trequests\tbytes\tbilled_bytes\n%s' "$expect")" ]
     [ "${lines[3]%%$'\t'*}" = "" ]  # carol's traffic, not dropped
 
@@ -271,7 +275,8 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     "$HOSTS" add spare1 --city Madrid --country ES --inactive
     "$ROLLUP"
     run --separate-stderr "$ROLLUP" report --totals --month 2026-10
-    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
     [ "${lines[0]}" = "$(printf 'servers\tcountries\tcities\tmonth\tmonth_bytes\ttotal_bytes')" ]
     [ "${lines[1]}" = "$(printf '3\t3\t3\t2026-10\t%s\t%s' \
         "$(sqlite3 "$DB" "SELECT sum(bytes) FROM usage WHERE hour >= strftime('%s', '2026-10-01') AND hour < strftime('%s', '2026-11-01')")" \
@@ -291,7 +296,8 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     fill_usage
     "$ROLLUP"
     run --separate-stderr "$ROLLUP" --verify
-    [ "$status" -eq 0 ] && [ -z "$output$stderr" ]
+    [ "$status" -eq 0 ]
+    [ -z "$output$stderr" ]
     sqlite3 "$DB" "UPDATE sum_usage_daily SET billed_bytes = billed_bytes + 1 WHERE day = '2026-10-20' AND server_id = 2 AND user_id = 4"
     sqlite3 "$DB" "DELETE FROM sum_usage_daily WHERE day = '2026-11-03' AND server_id = 3 AND user_id = 1"
     run --separate-stderr "$ROLLUP" --verify
@@ -314,9 +320,11 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     fill_usage
     "$ROLLUP"
     run --separate-stderr "$ROLLUP" report --by planet
-    [ "$status" -eq 64 ] && [[ "$stderr" == *"unknown key 'planet'"* ]]
+    [ "$status" -eq 64 ]
+    [[ "$stderr" == *"unknown key 'planet'"* ]]
     run --separate-stderr "$ROLLUP" --tz Mars/Olympus_Mons
-    [ "$status" -eq 64 ] && [[ "$stderr" == *"unknown time zone 'Mars/Olympus_Mons'"* ]]
+    [ "$status" -eq 64 ]
+    [[ "$stderr" == *"unknown time zone 'Mars/Olympus_Mons'"* ]]
     run --separate-stderr "$ROLLUP" --tz ../../../etc/passwd
     [ "$status" -eq 64 ]
     run --separate-stderr "$ROLLUP" report --rebuild
@@ -332,12 +340,14 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     run --separate-stderr "$ROLLUP" report --format xml
     [ "$status" -eq 64 ]
     run --separate-stderr "$ROLLUP" report --server nosuch
-    [ "$status" -eq 66 ] && [[ "$stderr" == *"no server named 'nosuch'"* ]]
+    [ "$status" -eq 66 ]
+    [[ "$stderr" == *"no server named 'nosuch'"* ]]
 
     exec 9>"$DB.rollup.lock"
     flock -n 9
     run --separate-stderr "$ROLLUP"
-    [ "$status" -eq 75 ] && [[ "$stderr" == *"another run holds the lock"* ]]
+    [ "$status" -eq 75 ]
+    [[ "$stderr" == *"another run holds the lock"* ]]
     # reports take no lock
     run --separate-stderr "$ROLLUP" report --totals
     [ "$status" -eq 0 ]

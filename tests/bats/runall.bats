@@ -736,7 +736,8 @@ hi" ]
 no dashes needed" ]
     run --separate-stderr "$RUNALL" --hosts-file /dev/null -- echo hi
     [ "$status" -eq 0 ]
-    [ -z "$output" ] && [ -z "$stderr" ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
 
     run --separate-stderr "$RUNALL" -H host1,tor9 -x mtl9 -- touch "$T/ran"
     [ "$status" -eq 66 ]
