@@ -28,14 +28,15 @@
 
 namespace wp {
 
+#if defined(__x86_64__) && defined(__GLIBC__)
 namespace {
 
 constexpr const char* k_variable = "GLIBC_TUNABLES";
+constexpr const char* k_vector_memcpy_tunables = "glibc.cpu.x86_rep_movsb_threshold=1073741824";
 
-} // namespace
-
+// True where glibc's memcpy would use REP MOVSB on a CPU that runs it slowly
+// for misaligned copies.
 bool rep_movsb_is_slow_here() noexcept {
-#if defined(__x86_64__) && defined(__GLIBC__)
     int major = 0;
     int minor = 0;
     if (std::sscanf(gnu_get_libc_version(), "%d.%d", &major, &minor) != 2 || major != 2 || minor >= 40) {
@@ -56,10 +57,10 @@ bool rep_movsb_is_slow_here() noexcept {
     const bool erms = (ebx & (1U << 9)) != 0;
     const bool fsrm = (edx & (1U << 4)) != 0;
     return erms || fsrm;
-#else
-    return false;
-#endif
 }
+
+} // namespace
+#endif
 
 void prefer_vector_memcpy(char** argv) noexcept {
 #if defined(__x86_64__) && defined(__GLIBC__)
