@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <dirent.h>
 #include <fcntl.h>
 #include <mutex>
 #include <sys/stat.h>
+#include <thread>
 #include <tuple>
 #include <unistd.h>
 
@@ -695,14 +698,24 @@ private:
         return paths;
     }
 
-    // One of the files already there with these bytes, if any.
+    // One of the files already there with these bytes, if any. wp-parse
+    // may take spool files away meanwhile: one that is gone is no match.
     static std::optional<std::string> same_content(const std::vector<std::string>& existing, std::uint64_t size,
                                                    const std::string& sha256) {
         for (const auto& path : existing) {
             struct stat st {};
-            if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-                static_cast<std::uint64_t>(st.st_size) == size && file_sha256(path) == sha256) {
-                return path;
+            if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+                static_cast<std::uint64_t>(st.st_size) != size) {
+                continue;
+            }
+            try {
+                if (file_sha256(path) == sha256) {
+                    return path;
+                }
+            } catch (const Error&) {
+                if (exists_no_follow(path)) {
+                    throw;
+                }
             }
         }
         return std::nullopt;
@@ -856,11 +869,22 @@ private:
 };
 
 // A status line on a terminal: hosts done of all, files, bytes, and the
-// rate over the last second or so (shown once there is one); warnings print
-// above it.
+// rate over the last second or two (shown from the second second of data
+// on; 0 B/s while nothing comes). Redrawn as data comes, at most five times a
+// second, and twice a second by a clock of its own, so that a stall shows;
+// warnings print above it.
 class Progress {
 public:
-    Progress(std::size_t hosts, bool enabled) : m_hosts(hosts), m_enabled(enabled), m_rate_since(Clock::now()) {}
+    Progress(std::size_t hosts, bool enabled) : m_hosts(hosts), m_enabled(enabled) {
+        if (m_enabled) {
+            m_clock = std::thread([this] { tick(); });
+        }
+    }
+
+    ~Progress() { finish(); }
+
+    Progress(const Progress&) = delete;
+    Progress& operator=(const Progress&) = delete;
 
     void add_bytes(std::uint64_t n) {
         std::lock_guard lock(m_mutex);
@@ -886,25 +910,46 @@ public:
     }
 
     void finish() {
-        std::lock_guard lock(m_mutex);
-        clear();
+        {
+            std::lock_guard lock(m_mutex);
+            m_finished = true;
+            clear();
+        }
+        m_tick.notify_all();
+        if (m_clock.joinable()) {
+            m_clock.join();
+        }
     }
 
 private:
+    void tick() {
+        std::unique_lock lock(m_mutex);
+        while (!m_tick.wait_for(lock, std::chrono::milliseconds(500), [&] { return m_finished; })) {
+            draw(Clock::now());
+        }
+    }
+
     void draw(Clock::time_point now) {
-        if (!m_enabled) {
+        if (!m_enabled || m_finished) {
             return;
         }
         m_drawn = now;
-        if (now - m_rate_since >= k_rate_window) {
-            const double seconds = std::chrono::duration<double>(now - m_rate_since).count();
-            m_rate = fmt::format(", {}/s", human_bytes(static_cast<std::uint64_t>(
-                                               static_cast<double>(m_bytes - m_rate_bytes) / seconds)));
-            m_rate_since = now;
-            m_rate_bytes = m_bytes;
+        // Samples of the byte count from the first byte on, the last two
+        // seconds of them: the rate is over what they span.
+        if (m_bytes > 0) {
+            m_samples.emplace_back(now, m_bytes);
+            while (now - m_samples.front().first > k_rate_span) {
+                m_samples.pop_front();
+            }
+        }
+        std::string rate;
+        if (!m_samples.empty() && now - m_samples.front().first >= k_rate_span / 2) {
+            const double seconds = std::chrono::duration<double>(now - m_samples.front().first).count();
+            rate = fmt::format(", {}/s", human_bytes(static_cast<std::uint64_t>(
+                                             static_cast<double>(m_bytes - m_samples.front().second) / seconds)));
         }
         fmt::print(stderr, "\r{}: {}/{} hosts, {} file{}, {}{}\033[K", program_name(), m_done, m_hosts, m_files,
-                   m_files == 1 ? "" : "s", human_bytes(m_bytes), m_rate);
+                   m_files == 1 ? "" : "s", human_bytes(m_bytes), rate);
         std::fflush(stderr);
         m_shown = true;
     }
@@ -916,18 +961,19 @@ private:
         }
     }
 
+    static constexpr auto k_rate_span = std::chrono::seconds(2);
     std::mutex m_mutex;
+    std::condition_variable m_tick;
     std::size_t m_hosts;
     bool m_enabled;
+    bool m_finished = false;
     std::size_t m_done = 0;
     std::size_t m_files = 0;
     std::uint64_t m_bytes = 0;
     bool m_shown = false;
     Clock::time_point m_drawn{};
-    static constexpr auto k_rate_window = std::chrono::seconds(1);
-    Clock::time_point m_rate_since; // the rate is of the bytes since then
-    std::uint64_t m_rate_bytes = 0;
-    std::string m_rate; // ", 12.3 MiB/s", once measured
+    std::deque<std::pair<Clock::time_point, std::uint64_t>> m_samples;
+    std::thread m_clock; // last: started when the rest exists
 };
 
 std::vector<Server> select_servers(Database& db, const FetchRequest& req) {
@@ -1098,8 +1144,9 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     // After warnings (cron mails stderr), one line that sums the run up;
     // hosts that did not answer alone leave the run quiet (monitoring
     // reports them), so they show only with -v.
-    std::string summary = fmt::format("{} host{}: {} fetched, {} failed, {} not reachable", servers.size(),
-                                      servers.size() == 1 ? "" : "s", ok, failed, unreachable);
+    std::string summary = fmt::format("{} host{}: {} {}, {} failed, {} not reachable", servers.size(),
+                                      servers.size() == 1 ? "" : "s", ok, req.dry_run ? "listed" : "fetched", failed,
+                                      unreachable);
     if (interrupted()) {
         summary += ", interrupted";
     }

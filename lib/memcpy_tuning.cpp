@@ -77,16 +77,30 @@ void prefer_vector_memcpy(char** argv) noexcept {
     if (argv == nullptr || argv[0] == nullptr || getauxval(AT_SECURE) != 0 || !rep_movsb_is_slow_here()) {
         return;
     }
-    // The program's own path, not /proc/self/exe, which would make the
-    // process's name (ps, pgrep, top) "exe".
-    char self[PATH_MAX];
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0 || setenv(k_variable, k_vector_memcpy_tunables, 1) != 0) {
+    // Started by the dynamic loader by hand (`ld.so PROGRAM ARGS`): the
+    // loader is the executable then, and running it again would take the
+    // first argument for the program.
+    if (getauxval(AT_BASE) == 0) {
         return;
     }
-    self[n] = '\0';
-    execv(self, argv);
-    // No /proc, or the binary was replaced or removed: run as we are.
+    // The path the program was started by (a symbolic link keeps its name
+    // in ps and pgrep), else the binary's own; never /proc/self/exe itself,
+    // which would name the process "exe".
+    const char* path = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+    char self[PATH_MAX];
+    if (path == nullptr || *path == '\0') {
+        const ssize_t n = readlink("/proc/self/exe", self, sizeof self);
+        if (n <= 0 || static_cast<std::size_t>(n) >= sizeof self) {
+            return;
+        }
+        self[n] = '\0';
+        path = self;
+    }
+    if (setenv(k_variable, k_vector_memcpy_tunables, 1) != 0) {
+        return;
+    }
+    execv(path, argv);
+    // The binary is gone or cannot be run again: run as we are.
     unsetenv(k_variable);
 #else
     (void)argv;

@@ -22,6 +22,10 @@ setup() {
 }
 
 teardown() {
+    local c
+    if [ -n "${FLEET_SSHD_PID_host1:-}" ]; then
+        for c in $(descendants "$FLEET_SSHD_PID_host1"); do kill -CONT "$c" 2>/dev/null || true; done
+    fi
     "$SRC/tests/fleet/delay-relay" stop "$T/relay.pid" 2>/dev/null || true
     "$FLEET" stop "$T/fleet" || true
     rm -rf "$T"
@@ -248,7 +252,7 @@ per_server_user_db() {
     run ! compgen -G "$FLEET_LOG_host1.wp-*"
 }
 
-@test "on a terminal: a status line of hosts done, files, bytes and the current rate, erased at the end" {
+@test "on a terminal: a status line of hosts done, files, bytes and the current rate (0 in a stall), erased at the end" {
     start_fleet --hosts 2 --base 127.0.51
     # host1 is reached through a relay that delays each way by 150 ms, so
     # that its 24 MB take seconds and a rate is measured
@@ -266,7 +270,22 @@ per_server_user_db() {
     local total
     total=$(($(stat -c %s "$FLEET_LOG_host1") + $(stat -c %s "$FLEET_LOG_host2")))
 
-    TERM=xterm script -q -e -c "$FETCH --transfer sftp" /dev/null >"$T/tty"
+    # Mid-transfer, host1's sshd is stopped for 3.5 s: the line goes on
+    # being redrawn, and its rate falls to 0 B/s.
+    TERM=xterm script -q -e -c "$FETCH --transfer sftp" /dev/null >"$T/tty" &
+    local fetch=$! i f c
+    for ((i = 0; i < 1000; i++)); do
+        f=$(compgen -G "$SPOOL/host1/*.tmp.*" | head -n 1) || true
+        [ -n "$f" ] && [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" -gt 8000000 ] && break
+        sleep 0.01
+    done
+    [ "$i" -lt 1000 ]
+    local stopped
+    stopped=$(descendants "$FLEET_SSHD_PID_host1")
+    for c in $stopped; do kill -STOP "$c" 2>/dev/null || true; done
+    sleep 3.5
+    for c in $stopped; do kill -CONT "$c" 2>/dev/null || true; done
+    wait "$fetch"
     # every piece between carriage returns is a status line, whole, ending
     # in erase-to-end-of-line; the last erases the line
     local esc=$'\033'
@@ -284,6 +303,7 @@ per_server_user_db() {
     # the count went up host by host, and a rate was shown on the way
     grep -q "^wp-fetchlogs: 1/2 hosts, 1 file, " "$T/status"
     grep -q -E "^wp-fetchlogs: [01]/2 hosts, [01] files?, [0-9.]+ (KiB|MiB), [0-9.]+ (KiB|MiB)/s" "$T/status"
+    grep -q -E "^wp-fetchlogs: 1/2 hosts, 1 file, [0-9.]+ MiB, 0 B/s$esc\[K\$" "$T/status"
     cmp "$SPOOL"/host2/*.log <(echo 'host2 line')
     [ "$(stat -c %s "$SPOOL"/host1/*.log)" -eq 24000000 ]
 }

@@ -35,15 +35,6 @@ teardown() {
     rm -rf "$T"
 }
 
-descendants() { # descendants PID: every live descendant, from /proc (no procps needed)
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
-        { pid = $1; rest = $0; sub(/.*\) /, "", rest); split(rest, f, " "); if (f[1] != "Z") parent[pid] = f[2] }
-        END {
-            n = 1; q[1] = root
-            for (i = 1; i <= n; i++) for (p in parent) if (parent[p] == q[i]) { q[++n] = p; print p }
-        }'
-}
-
 start_fleet() { # start_fleet ARGS...
     run "$FLEET" start "$T/fleet" "$@"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
@@ -147,7 +138,7 @@ assert_no_partial() { # assert_no_partial HOST
     start_fleet --hosts 1 --base 127.0.53
     # an agent holding eight keys the host does not know: more than sshd's
     # MaxAuthTries (6), as OpenSSH's own client shows
-    eval "$(ssh-agent -s -a "$T/agent.sock")" >/dev/null
+    eval "$(ssh-agent -s -a "$T/agent.sock" 3>&-)" >/dev/null
     EXTRA_PIDS+=("$SSH_AGENT_PID")
     local i
     for i in 1 2 3 4 5 6 7 8; do
@@ -244,7 +235,7 @@ wp-fetchlogs: 1 host: 0 fetched, 1 failed, 0 not reachable" ]]
 }
 
 @test "a full spool disk: a warning naming host, step and cause, nothing partial, the claim stays; the others fetched; the next run completes" {
-    [ "$(id -u)" -eq 0 ] || skip "needs root (a tmpfs in a private mount namespace)"
+    unshare --mount true 2>/dev/null || skip "cannot make a private mount namespace (root, CAP_SYS_ADMIN)"
     start_fleet --hosts 3 --base 127.0.53
     big_log "$FLEET_LOG_host1" 6
     echo 'host2 line' >"$FLEET_LOG_host2"

@@ -44,3 +44,12 @@ wait_lines() {
     cat "$1" || true
     return 1
 }
+
+descendants() { # descendants PID: every live descendant, from /proc (no procps needed)
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+        { pid = $1; rest = $0; sub(/.*\) /, "", rest); split(rest, f, " "); if (f[1] != "Z") parent[pid] = f[2] }
+        END {
+            n = 1; q[1] = root
+            for (i = 1; i <= n; i++) for (p in parent) if (parent[p] == q[i]) { q[++n] = p; print p }
+        }'
+}
