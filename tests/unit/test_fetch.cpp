@@ -86,14 +86,7 @@ private:
 
 // Standard output of a local shell command, without its last newline.
 std::string run_local(const std::string& command) {
-    FILE* p = ::popen(command.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-        out.append(buf, n);
-    }
-    ::pclose(p);
+    std::string out = shell_output(command);
     if (!out.empty() && out.back() == '\n') {
         out.pop_back();
     }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "apt_recorded.h"
 #include "fs.h"
 #include "packages.h"
 #include "tmpdir.h"
@@ -32,31 +33,6 @@ wp::HostPackageFacts host() {
 
 // Recorded with LC_ALL=C in the test root (tests/provision/vps: Debian 12,
 // apt 2.6.1) and in a minbase Debian 11 root (apt 2.2.4): what
-// `apt-get -s -qq remove PKG` prints (with 2>&1) when apt refuses, and the
-// explanation, the same at -q.
-constexpr std::string_view k_bookworm_refusal =
-    "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n";
-
-constexpr std::string_view k_bookworm_unmet_header =
-    "Reading package lists...\n"
-    "Building dependency tree...\n"
-    "Some packages could not be installed. This may mean that you have\n"
-    "requested an impossible situation or if you are using the unstable\n"
-    "distribution that some required packages have not yet been created\n"
-    "or been moved out of Incoming.\n"
-    "The following information may help to resolve the situation:\n"
-    "\n"
-    "The following packages have unmet dependencies:\n";
-
-// Debian 12, remove libacl1: three Essential packages pre-depend on it
-std::string bookworm_libacl1_why() {
-    return std::string(k_bookworm_unmet_header) +
-           " coreutils : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
-           " sed : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
-           " tar : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
-           "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n";
-}
-
 // Debian 12, remove libapt-pkg6.0: only apt needs it
 std::string bookworm_libapt_why() {
     return std::string(k_bookworm_unmet_header) +

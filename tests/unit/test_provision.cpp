@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "apt_recorded.h"
 #include "fs.h"
 #include "provision.h"
 #include "provision_facts.h"
@@ -272,21 +273,7 @@ TEST(ProvisionFacts, RecordedFromTheTestRoot) {
     EXPECT_FALSE(host.essential.contains("libacl1"));
     EXPECT_FALSE(host.essential.contains("openssh-server"));
     // apt-get -s -qq remove libacl1 in that root, and the same at -q
-    const auto acl = wp::parse_apt_simulation(
-        "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n", 100,
-        "Reading package lists...\n"
-        "Building dependency tree...\n"
-        "Some packages could not be installed. This may mean that you have\n"
-        "requested an impossible situation or if you are using the unstable\n"
-        "distribution that some required packages have not yet been created\n"
-        "or been moved out of Incoming.\n"
-        "The following information may help to resolve the situation:\n"
-        "\n"
-        "The following packages have unmet dependencies:\n"
-        " coreutils : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
-        " sed : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
-        " tar : PreDepends: libacl1 (>= 2.2.23) but it is not going to be installed\n"
-        "E: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n");
+    const auto acl = wp::parse_apt_simulation(k_bookworm_refusal, 100, bookworm_libacl1_why());
     ASSERT_NE(row("libacl1:amd64"), nullptr);
     EXPECT_EQ(wp::decide_package(*row("libacl1:amd64"), lists, host, acl).describe(),
               "KEEPING libacl1:amd64 (needed by essential packages)");

@@ -31,16 +31,7 @@ namespace {
 
 // What /bin/sh makes of a quoted word.
 std::string through_shell(const std::string& word) {
-    const std::string cmd = "printf '%s' " + wp::shell_quote(word);
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[256];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-        out.append(buf, n);
-    }
-    ::pclose(p);
-    return out;
+    return shell_output("printf '%s' " + wp::shell_quote(word));
 }
 
 TEST(ShellQuote, EveryHostileWordComesBackVerbatim) {
@@ -191,6 +182,18 @@ int sh(const std::string& cmd) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+// Whether the process whose pid (a line) is in pidfile is gone within 5 s.
+bool process_ends(const std::string& pidfile) {
+    const std::string pid = wp::read_file(pidfile);
+    for (int i = 0; i < 50; ++i) {
+        if (sh("kill -0 " + pid.substr(0, pid.find('\n')) + " 2>/dev/null") != 0) {
+            return true;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    return false;
+}
+
 class Fleet {
 public:
     Fleet() {
@@ -308,13 +311,7 @@ TEST(SshSessionOnFleet, ExecSftpTimeoutsHostKeysAndSshConfig) {
         auto e = ssh_error_of([&] { s.exec("echo $$ > " + wp::shell_quote(pidfile) + "; exec sleep 60", o); });
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
         EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
-        const std::string pid = wp::read_file(pidfile);
-        bool gone = false;
-        for (int i = 0; i < 50 && !gone; ++i) {
-            gone = sh("kill -0 " + pid.substr(0, pid.find('\n')) + " 2>/dev/null") != 0;
-            std::this_thread::sleep_for(100ms);
-        }
-        EXPECT_TRUE(gone) << "remote sleep " << pid << " still runs";
+        EXPECT_TRUE(process_ends(pidfile)) << "remote sleep " << wp::read_file(pidfile) << " still runs";
         // The session is still usable afterwards.
         EXPECT_EQ(s.exec("echo again").out, "again\n");
     }
@@ -348,13 +345,7 @@ TEST(SshSessionOnFleet, ExecSftpTimeoutsHostKeysAndSshConfig) {
                                           throw wp::Error(74, "disk full");
                                       }),
                      wp::Error);
-        const std::string pid = wp::read_file(pidfile);
-        bool gone = false;
-        for (int i = 0; i < 50 && !gone; ++i) {
-            gone = sh("kill -0 " + pid.substr(0, pid.find('\n')) + " 2>/dev/null") != 0;
-            std::this_thread::sleep_for(100ms);
-        }
-        EXPECT_TRUE(gone) << "remote sleep " << pid << " still runs";
+        EXPECT_TRUE(process_ends(pidfile)) << "remote sleep " << wp::read_file(pidfile) << " still runs";
         fs::remove(pidfile);
 
         // a command that outlasts what meanwhile left it
