@@ -128,6 +128,25 @@ CREATE TABLE rollup_state (
 );
 )SQL";
 
+// Migration 3: the overlap guard's key on the ledger, and sums that stay
+// 64-bit integers (SQLite turns an overflowing integer sum into a REAL).
+constexpr std::string_view k_migration_3 = R"SQL(
+ALTER TABLE ingested_files ADD COLUMN first_line_sha256 TEXT CHECK (first_line_sha256 IS NULL OR length(first_line_sha256) = 64);
+CREATE INDEX ingested_files_by_first_line ON ingested_files(server_id, first_line_sha256);
+CREATE TRIGGER usage_sums_insert BEFORE INSERT ON usage
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'usage sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER usage_sums_update BEFORE UPDATE ON usage
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'usage sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER daily_sums_insert BEFORE INSERT ON sum_usage_daily
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER daily_sums_update BEFORE UPDATE ON sum_usage_daily
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
+)SQL";
+
 } // namespace
 
 std::int64_t now_epoch() {
@@ -388,6 +407,10 @@ void migrate(Database& db) {
     if (version < 2) {
         db.exec(k_migration_2);
         db.exec("PRAGMA user_version = 2");
+    }
+    if (version < 3) {
+        db.exec(k_migration_3);
+        db.exec("PRAGMA user_version = 3");
     }
     tx.commit();
 }

@@ -158,6 +158,18 @@ LockFile::LockFile(const std::string& path) {
     if (m_fd < 0) {
         fail_errno(errno, fmt::format("cannot open lock file {}", path));
     }
+    lock(path);
+}
+
+LockFile::LockFile(const std::string& path, OnFile) {
+    m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (m_fd < 0) {
+        fail_errno(errno, fmt::format("cannot open {} to lock it", path));
+    }
+    lock(path);
+}
+
+void LockFile::lock(const std::string& path) {
     if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
         ::close(m_fd);

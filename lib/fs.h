@@ -54,11 +54,17 @@ std::string read_file(const std::string& path);
 class LockFile {
 public:
     explicit LockFile(const std::string& path);
+    /// The lock on an existing file itself (symlinks followed), so that every
+    /// name that reaches the file shares it. Closing it drops a process's POSIX
+    /// locks on that file (SQLite's), so it must outlive every connection.
+    struct OnFile {};
+    LockFile(const std::string& path, OnFile);
     ~LockFile();
     LockFile(const LockFile&) = delete;
     LockFile& operator=(const LockFile&) = delete;
 
 private:
+    void lock(const std::string& path);
     int m_fd = -1;
 };
 

@@ -20,6 +20,8 @@
 #include "error.h"
 #include "fs.h"
 #include "inventory.h"
+#include "line_biller.h"
+#include "reconcile.h"
 #include "line_reader.h"
 #include "sha256.h"
 #include "squid_log.h"
@@ -45,174 +47,126 @@ struct FileOutcome {
     std::string path;
     std::string server;
     std::string sha256;
+    std::string first_line_sha256;
     std::int64_t lines = 0;
     std::int64_t rejected = 0;
     std::optional<std::int64_t> first_ts;
     std::optional<std::int64_t> last_ts;
-    std::vector<std::pair<std::int64_t, std::string>> rejects; // first ones, for the rejects file
+    struct Reject {
+        std::int64_t line_no;
+        std::string_view reason; // static text
+        std::string text;
+    };
+    std::vector<Reject> rejects; // the first ones, for the rejects file
+    std::size_t reject_bytes = 0;
     HourlyUsage usage;
 };
 
-constexpr std::size_t k_max_rejects_kept = 100000;
+// Rejected lines kept for the rejects file, in bytes of line text per file;
+// the rest are counted.
+constexpr std::size_t k_max_reject_bytes = 1 << 20;
 
-// Counts of tags that no explicit rule priced, per run.
-using TagCounts = std::map<std::string, std::int64_t, std::less<>>;
-
-// A short tag or hierarchy code kept in place, so that comparing it with the
-// next line's costs one small memcmp and no allocation.
-struct ShortName {
-    std::array<char, 48> bytes{};
-    std::size_t size = 0;
-    bool valid = false;
-    bool equals(std::string_view s) const {
-        return valid && s.size() == size && std::memcmp(s.data(), bytes.data(), size) == 0;
-    }
-    void assign(std::string_view s) {
-        valid = s.size() <= bytes.size();
-        size = valid ? s.size() : 0;
-        std::memcpy(bytes.data(), s.data(), size);
-    }
-};
-
-// Prices of the (tag, hierarchy) pairs seen lately. A log has a few dozen
-// such pairs, interleaved line by line, so a small direct-mapped table keyed
-// on a cheap mix of the bytes that tell Squid's tags apart answers nearly
-// every line without normalising the tag again; a collision only costs a
-// lookup in the rules.
-class PriceCache {
-public:
-    explicit PriceCache(const BillingRules& rules) : m_rules(rules), m_by_hierarchy(rules.uses_hierarchy()) {}
-
-    Pricing price(std::string_view tag, std::string_view hierarchy) {
-        if (!m_by_hierarchy)
-            hierarchy = {};
-        Entry& e = m_entries[slot(tag, hierarchy)];
-        if (!e.tag.equals(tag) || !e.hierarchy.equals(hierarchy)) {
-            e.price = m_rules.price(tag, hierarchy);
-            e.tag.assign(tag);
-            e.hierarchy.assign(hierarchy);
-        }
-        return e.price;
-    }
-
-private:
-    static constexpr std::size_t k_slots = 64;
-    static std::size_t slot(std::string_view tag, std::string_view hierarchy) {
-        std::size_t h = tag.size() * 0x9e3779b1u + hierarchy.size() * 0x85ebca6bu;
-        if (!tag.empty())
-            h += static_cast<unsigned char>(tag[tag.size() / 2]) * 31u + static_cast<unsigned char>(tag.back()) * 7u +
-                 static_cast<unsigned char>(tag[tag.size() - tag.size() / 4 - 1]);
-        if (!hierarchy.empty())
-            h += static_cast<unsigned char>(hierarchy.front()) * 13u;
-        return (h ^ (h >> 7)) % k_slots;
-    }
-    struct Entry {
-        ShortName tag;
-        ShortName hierarchy;
-        Pricing price;
-    };
-    const BillingRules& m_rules;
-    bool m_by_hierarchy;
-    std::array<Entry, k_slots> m_entries{};
-};
-
-struct Worker {
-    Worker(const LogGrammar& grammar, const BillingRules& rules) : matcher(grammar), prices(rules) {}
-
-    LogMatcher matcher;
-    PriceCache prices;
-    TagCounts unpriced;
-
-    Pricing price(std::string_view tag, std::string_view hierarchy) { return prices.price(tag, hierarchy); }
-};
+constexpr std::string_view k_truncated_marker = " [wp-parse: line cut at 65536 bytes]";
 
 // Reads, parses and prices one source; lines go to the archive if one is given.
-void parse_source(ByteSource& source, Sha256* hash, Worker& w, FileOutcome& out, ArchiveAppender* archive,
-                  std::int64_t fallback_day) {
+void parse_source(ByteSource& source, Sha256* hash, LineBiller& biller, FileOutcome& out, ArchiveAppender* archive,
+                  std::int64_t fallback_day, std::int64_t now) {
     LineReader reader(source, hash);
     std::string_view line;
-    LogRecord rec;
     std::string held; // rejected lines seen before the first dated line
+    std::string marked;
     std::int64_t current_day = -1;
     std::int64_t line_no = 0;
+    auto flush_held = [&](std::int64_t day) {
+        std::string_view rest = held;
+        while (!rest.empty()) {
+            const auto nl = rest.find('\n');
+            archive->append(day, rest.substr(0, nl));
+            rest.remove_prefix(nl + 1);
+        }
+        held.clear();
+    };
     while (reader.next(line)) {
         ++line_no;
         if ((line_no & 0xffff) == 0 && interrupted()) {
             fail(exit_code::k_temp_fail, "interrupted");
         }
-        const bool ok = w.matcher.parse(line, rec);
-        if (ok) {
-            const Pricing p = w.price(rec.tag, rec.hierarchy);
-            if (p.by_default) {
-                auto it = w.unpriced.find(rec.tag);
-                if (it == w.unpriced.end()) {
-                    it = w.unpriced.emplace(std::string(rec.tag), 0).first;
-                }
-                ++it->second;
+        if (line_no == 1) {
+            std::string_view first = line;
+            if (!first.empty() && first.back() == '\r') {
+                first.remove_suffix(1);
             }
-            std::int64_t bytes = rec.bytes;
-            if (rec.request_bytes > 0) {
-                bytes += rec.request_bytes;
-            }
-            UsageCounts& c = out.usage.at(rec.user, rec.time - rec.time % 3600);
-            c.requests += 1;
-            c.bytes += bytes;
-            c.billed_bytes += bytes * p.factor;
-            if (!out.first_ts || rec.time < *out.first_ts) out.first_ts = rec.time;
-            if (!out.last_ts || rec.time > *out.last_ts) out.last_ts = rec.time;
+            out.first_line_sha256 = sha256_hex(first);
+        }
+        std::int64_t time = 0;
+        const bool too_long = reader.truncated();
+        const std::string_view why = too_long ? std::string_view("line longer than 65536 bytes")
+                                              : biller.bill(line, out.usage, now, time);
+        if (too_long) {
+            marked.assign(line);
+            marked.append(k_truncated_marker);
+            line = marked;
+        }
+        if (why.empty()) {
+            if (!out.first_ts || time < *out.first_ts) out.first_ts = time;
+            if (!out.last_ts || time > *out.last_ts) out.last_ts = time;
             if (archive != nullptr) {
-                const std::int64_t day = utc_day_start(rec.time);
+                const std::int64_t day = utc_day_start(time);
                 if (current_day < 0 && !held.empty()) {
                     // Lines not understood before the first dated one go with its day.
-                    std::string_view rest = held;
-                    while (!rest.empty()) {
-                        const auto nl = rest.find('\n');
-                        archive->append(day, rest.substr(0, nl));
-                        rest.remove_prefix(nl + 1);
-                    }
-                    held.clear();
+                    flush_held(day);
                 }
                 current_day = day;
                 archive->append(day, line);
             }
-        } else {
-            ++out.rejected;
-            if (out.rejects.size() < k_max_rejects_kept) {
-                out.rejects.emplace_back(line_no, std::string(line));
-            }
-            if (archive != nullptr) {
-                if (current_day >= 0) {
-                    archive->append(current_day, line);
-                } else if (held.size() < (8u << 20)) {
-                    held.append(line);
-                    held.push_back('\n');
-                } else {
-                    archive->append(fallback_day, line);
-                }
+            continue;
+        }
+        ++out.rejected;
+        if (out.reject_bytes < k_max_reject_bytes) {
+            out.rejects.push_back({line_no, why, std::string(line)});
+            out.reject_bytes += line.size() + 1;
+        }
+        if (archive != nullptr) {
+            if (current_day >= 0) {
+                archive->append(current_day, line);
+            } else if (held.size() < (1u << 20)) {
+                held.append(line);
+                held.push_back('\n');
+            } else {
+                archive->append(fallback_day, line);
             }
         }
     }
     if (archive != nullptr && !held.empty()) {
-        std::string_view rest = held;
-        while (!rest.empty()) {
-            const auto nl = rest.find('\n');
-            archive->append(fallback_day, rest.substr(0, nl));
-            rest.remove_prefix(nl + 1);
-        }
+        flush_held(fallback_day);
     }
     out.lines = line_no;
+}
+
+// A log line's bytes for a terminal: controls and every byte past ASCII escaped.
+std::string escape_line(std::string_view text) {
+    std::string out;
+    for (unsigned char c : escape_control(text)) {
+        if (c >= 0x80) {
+            out += fmt::format("\\x{:02x}", c);
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
 }
 
 std::string reject_summary(const FileOutcome& f) {
     std::string first;
     if (!f.rejects.empty()) {
-        std::string_view text = f.rejects.front().second;
+        std::string_view text = f.rejects.front().text;
         if (text.size() > 80) {
             text = text.substr(0, 80);
         }
-        first = fmt::format(" (first at line {}: {})", f.rejects.front().first, escape_control(text));
+        first = fmt::format(" (first at line {}, {}: {})", f.rejects.front().line_no, f.rejects.front().reason,
+                            escape_line(text));
     }
-    return fmt::format("{}: {} of {} lines not understood{}", f.path, f.rejected, f.lines, first);
+    return fmt::format("{}: {} of {} lines not billed{}", f.path, f.rejected, f.lines, first);
 }
 
 void write_rejects(const std::string& root, const FileOutcome& f) {
@@ -223,11 +177,11 @@ void write_rejects(const std::string& root, const FileOutcome& f) {
         name = "stdin-" + f.sha256.substr(0, 16);
     }
     std::string body;
-    for (const auto& [no, text] : f.rejects) {
-        body += fmt::format("{}\t{}\n", no, text);
+    for (const auto& r : f.rejects) {
+        body += fmt::format("{}\t{}\t{}\n", r.line_no, r.reason, r.text);
     }
     if (static_cast<std::size_t>(f.rejected) > f.rejects.size()) {
-        body += fmt::format("# {} more lines not understood are not listed\n", f.rejected - f.rejects.size());
+        body += fmt::format("# {} more lines not billed are not listed\n", f.rejected - f.rejects.size());
     }
     atomic_write_file(dir + "/" + name + ".rejects", body, 0640);
 }
@@ -256,6 +210,34 @@ struct Job {
     std::string server;
 };
 
+// When, and what, a file was at open: a file that changes while it is read is
+// left for the next run.
+struct FileStamp {
+    bool valid = false;
+    struct stat st {};
+    static FileStamp of(const std::string& path) {
+        FileStamp s;
+        s.valid = path != "-" && ::stat(path.c_str(), &s.st) == 0 && S_ISREG(s.st.st_mode);
+        return s;
+    }
+    std::string change_since(const FileStamp& before) const {
+        if (!before.valid) {
+            return {};
+        }
+        if (!valid || st.st_ino != before.st.st_ino || st.st_dev != before.st.st_dev) {
+            return "was replaced while it was read";
+        }
+        if (st.st_size != before.st.st_size) {
+            return fmt::format("{} from {} to {} bytes while it was read",
+                               st.st_size > before.st.st_size ? "grew" : "shrank", before.st.st_size, st.st_size);
+        }
+        if (st.st_mtim.tv_sec != before.st.st_mtim.tv_sec || st.st_mtim.tv_nsec != before.st.st_mtim.tv_nsec) {
+            return "was modified while it was read";
+        }
+        return {};
+    }
+};
+
 class Ingester {
 public:
     Ingester(const ParseRequest& req, const CommonOptions& opts, const LogGrammar& grammar,
@@ -263,7 +245,7 @@ public:
         : m_req(req), m_opts(opts), m_grammar(grammar), m_rules(rules), m_state(state) {}
 
     void run(const std::vector<Job>& jobs) {
-        Worker w(m_grammar, m_rules);
+        LineBiller biller(m_grammar, m_rules);
         std::optional<Database> db;
         if (!records_only()) {
             db.emplace(m_opts.db, OpenMode::read_write);
@@ -274,9 +256,9 @@ public:
             }
             try {
                 if (records_only()) {
-                    parse_for_output(job, w);
+                    parse_for_output(job, biller);
                 } else {
-                    ingest(job, w, *db);
+                    ingest(job, biller, *db);
                 }
             } catch (const Error& e) {
                 if (e.code() == exit_code::k_temp_fail && interrupted()) {
@@ -288,7 +270,7 @@ public:
             }
         }
         std::lock_guard lock(m_state.mutex);
-        for (const auto& [tag, n] : w.unpriced) {
+        for (const auto& [tag, n] : biller.unpriced()) {
             m_state.unpriced[tag] += n;
         }
     }
@@ -302,23 +284,26 @@ private:
         m_state.understood += f.lines - f.rejected;
     }
 
-    void parse_for_output(const Job& job, Worker& w) {
+    void parse_for_output(const Job& job, LineBiller& biller) {
         FileOutcome f;
         f.path = job.path;
         f.server = job.server;
         auto source = open_byte_source(job.path);
-        parse_source(*source, nullptr, w, f, nullptr, 0);
+        parse_source(*source, nullptr, biller, f, nullptr, 0, now_epoch());
         account(f);
         if (f.rejected > 0) {
             warn_message(reject_summary(f));
         }
         std::lock_guard lock(m_state.mutex);
         for (const auto& r : f.usage.rows()) {
-            m_state.records[{f.server, r.user, r.hour}].add(r.counts);
+            if (!checked_add(m_state.records[{f.server, r.user, r.hour}], r.counts)) {
+                fail(exit_code::k_data, "usage of user {} in the hour of {} overflows 64 bits", r.user,
+                     format_utc(r.hour));
+            }
         }
     }
 
-    void ingest(const Job& job, Worker& w, Database& db) {
+    void ingest(const Job& job, LineBiller& biller, Database& db) {
         FileOutcome f;
         f.path = job.path;
         f.server = job.server;
@@ -332,23 +317,24 @@ private:
             }
             server_id = st.column_int64(0);
         }
-        std::int64_t fallback_day = utc_day_start(now_epoch());
-        struct stat sb {};
-        if (job.path != "-" && ::stat(job.path.c_str(), &sb) == 0) {
-            fallback_day = utc_day_start(sb.st_mtime);
-        }
+        const std::int64_t now = now_epoch();
+        const FileStamp before = FileStamp::of(job.path);
+        const std::int64_t fallback_day = utc_day_start(before.valid ? before.st.st_mtime : now);
 
         auto committed = [&db](const std::string& rel) -> std::int64_t {
             auto st = db.prepare("SELECT committed_size FROM archive_files WHERE path = ?");
             st.bind(1, rel);
             return st.step() ? st.column_int64(0) : 0;
         };
-        ArchiveAppender archive(m_opts.archive, job.server, m_req.zstd_level, committed);
+        ArchiveAppender archive(m_opts.archive, job.server, m_grammar.description(), m_req.zstd_level, committed);
         Sha256 hash;
         try {
             auto source = open_byte_source(job.path);
-            parse_source(*source, &hash, w, f, &archive, fallback_day);
+            parse_source(*source, &hash, biller, f, &archive, fallback_day, now);
             f.sha256 = hash.hex_digest();
+            if (const std::string change = FileStamp::of(job.path).change_since(before); !change.empty()) {
+                fail(exit_code::k_temp_fail, "{}: not billed, left for the next run", change);
+            }
             account(f);
 
             if (f.lines == 0) {
@@ -363,7 +349,7 @@ private:
             if (f.lines - f.rejected == 0 ||
                 static_cast<double>(f.rejected) > m_req.max_reject_ratio * static_cast<double>(f.lines)) {
                 archive.abandon();
-                fail(exit_code::k_data, "{} of {} lines not understood, above --max-reject-ratio {}: not billed, left in place",
+                fail(exit_code::k_data, "{} of {} lines not billed, above --max-reject-ratio {}: not billed, left in place",
                      f.rejected, f.lines, m_req.max_reject_ratio);
             }
             {
@@ -378,8 +364,31 @@ private:
                     return;
                 }
             }
-            archive.finish();
-            commit(db, server_id, f, archive);
+            if (!m_req.force_overlap && f.first_ts) {
+                // A copy with other line ends, or a longer version of a billed
+                // file: its lines would be billed a second time.
+                auto st = db.prepare(
+                    "SELECT source_name FROM ingested_files WHERE server_id = ? AND first_line_sha256 = ? "
+                    "AND first_ts = ? LIMIT 1");
+                st.bind(1, server_id).bind(2, f.first_line_sha256).bind(3, *f.first_ts);
+                if (st.step()) {
+                    archive.abandon();
+                    fail(exit_code::k_data,
+                         "starts with the same line and time as {}, billed already, but its bytes differ: held, not "
+                         "billed (--force-overlap bills it)",
+                         st.column_text(0));
+                }
+            }
+            SourceFacts facts;
+            facts.sha256 = f.sha256;
+            facts.name = job.path == "-" ? "stdin-" + f.sha256.substr(0, 16) : fs::path(f.path).filename().string();
+            facts.first_line_sha256 = f.first_line_sha256;
+            facts.lines = f.lines;
+            facts.first_ts = f.first_ts;
+            facts.last_ts = f.last_ts;
+            facts.ingested_at = now;
+            archive.finish(facts);
+            commit(db, server_id, f, facts, archive);
         } catch (...) {
             archive.abandon();
             throw;
@@ -387,16 +396,18 @@ private:
         remove_input(job);
     }
 
-    void commit(Database& db, std::int64_t server_id, const FileOutcome& f, const ArchiveAppender& archive) {
+    void commit(Database& db, std::int64_t server_id, const FileOutcome& f, const SourceFacts& facts,
+                const ArchiveAppender& archive) {
         Transaction tx(db);
         UsageWriter writer(db);
         const auto rows = f.usage.rows();
         writer.add(server_id, rows);
         auto ledger = db.prepare(
             "INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, "
-            "ingested_at) VALUES (?,?,?,?,?,?,?,?)");
-        ledger.bind(1, f.sha256).bind(2, server_id).bind(3, fs::path(f.path).filename().string());
-        ledger.bind(4, f.lines).bind(5, f.rejected).bind(6, f.first_ts).bind(7, f.last_ts).bind(8, now_epoch());
+            "ingested_at, first_line_sha256) VALUES (?,?,?,?,?,?,?,?,?)");
+        ledger.bind(1, f.sha256).bind(2, server_id).bind(3, facts.name);
+        ledger.bind(4, f.lines).bind(5, f.rejected).bind(6, f.first_ts).bind(7, f.last_ts).bind(8, facts.ingested_at);
+        ledger.bind(9, f.first_line_sha256);
         ledger.run();
         auto sizes = db.prepare(
             "INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
@@ -540,8 +551,11 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
                                    ? BillingRules::load(opts.rules_path())
                                    : BillingRules::defaults();
 
+    if (req.rebuild_db && (records_only || !req.inputs.empty())) {
+        fail(exit_code::k_usage, "--rebuild-db reads the archive alone: it takes no input and no --output");
+    }
     std::vector<std::string> inputs = req.inputs;
-    if (inputs.empty()) {
+    if (inputs.empty() && !req.rebuild_db) {
         struct stat sb {};
         if (::stat(opts.spool.c_str(), &sb) != 0) {
             fail_errno(errno, fmt::format("cannot read spool {}", opts.spool));
@@ -571,15 +585,27 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
     RunState state;
     if (!records_only) {
         make_directories(parent_directory(opts.db));
-        lock.emplace(opts.db + ".parse.lock");
+        { Database create(opts.db); } // exists (and is migrated) before it is locked
+        // The lock is the database file's own, whatever name reaches it.
+        lock.emplace(opts.db, LockFile::OnFile{});
         Database db(opts.db);
-        std::vector<std::string> damaged;
-        const int repaired = repair_torn_archives(db, opts.archive, &damaged);
-        for (const auto& d : damaged) {
-            warn_message(d);
+        ReconcileSettings settings;
+        settings.archive = opts.archive;
+        settings.spool = opts.spool;
+        settings.rules = &rules;
+        settings.rebuild = req.rebuild_db;
+        const ReconcileReport report = reconcile_archive(db, settings);
+        for (const auto& w : report.warnings) {
+            warn_message(w);
         }
-        if (repaired > 0) {
-            info(1, "cut torn appends off {} archive files", repaired);
+        for (const auto& n : report.notes) {
+            info(1, "{}", n);
+        }
+        if (report.sources_billed > 0) {
+            info(1, "billed {} source files ({} lines) from the archive", report.sources_billed, report.lines_billed);
+        }
+        if (req.rebuild_db) {
+            return report.warnings.empty() ? exit_code::k_ok : exit_code::k_partial;
         }
     }
 

@@ -19,6 +19,8 @@ struct ParseRequest {
     double max_reject_ratio = 0.01;
     int zstd_level = 3;
     bool keep = false;               ///< leave ingested spool files in place
+    bool force_overlap = false;      ///< bill a file that starts like a billed one
+    bool rebuild_db = false;         ///< bill the archive alone into an empty database
 };
 
 /// Runs wp-parse; returns the exit status (DESIGN.md's table).

@@ -26,6 +26,9 @@ std::unique_ptr<ByteSource> open_byte_source(const std::string& path);
 
 class Sha256;
 
+/// Lines longer than this are returned cut to it (LineReader::truncated()).
+inline constexpr std::size_t k_max_line_length = 64 * 1024;
+
 /// Splits a ByteSource into lines without their "\n" (a "\r" is kept; the
 /// grammar tolerates it). The last line may lack a newline. A plain file is
 /// mapped a window at a time (no copy, memory bounded by the window); other
@@ -41,6 +44,8 @@ public:
     bool next(std::string_view& line);
     /// Whether the line just returned ended with "\n".
     bool had_newline() const { return m_had_newline; }
+    /// Whether the line just returned was cut to k_max_line_length.
+    bool truncated() const { return false; }
 
 private:
     bool refill();

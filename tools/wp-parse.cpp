@@ -22,5 +22,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--zstd-level", request.zstd_level, "archive compression level (1-19)")->capture_default_str();
     app.add_flag("--keep", request.keep, "leave billed spool files in place");
+    app.add_flag("--force-overlap", request.force_overlap,
+                 "bill files that start like a billed file of the server but differ from it");
+    app.add_flag("--rebuild-db", request.rebuild_db,
+                 "bill the whole archive into an empty database (usage, ledger, archive sizes) and stop");
     return wp::run_tool(app, options, argc, argv, [&] { return wp::run_parse(request, options); });
 }

@@ -18,8 +18,8 @@ teardown() {
     { "$GEN" --lines 999 --seed 2; printf 'evil \033]0;title\007 line\n'; } >"$T/spool/tor1/tor1.x.log"
     run --separate-stderr "$PARSE"
     [ "$status" -eq 0 ]
-    [ "$stderr" = "wp-parse: warning: $T/spool/tor1/tor1.x.log: 1 of 1000 lines not understood (first at line 1000: evil \\x1b]0;title\\x07 line), kept in $T/rejects/tor1/" ]
-    [ "$(cat "$T/rejects/tor1/tor1.x.log.rejects")" = "$(printf '1000\tevil \033]0;title\007 line')" ]
+    [ "$stderr" = "wp-parse: warning: $T/spool/tor1/tor1.x.log: 1 of 1000 lines not billed (first at line 1000, not understood: evil \\x1b]0;title\\x07 line), kept in $T/rejects/tor1/" ]
+    [ "$(cat "$T/rejects/tor1/tor1.x.log.rejects")" = "$(printf '1000\tnot understood\tevil \033]0;title\007 line')" ]
     [ "$(sqlite3 "$DB" 'SELECT lines, rejected FROM ingested_files')" = "1000|1" ]
     # the malformed line is archived too: nothing Squid wrote is lost
     [ "$(zstdcat "$T"/archive/tor1/*/*.zst | wc -l)" -eq 1000 ]
@@ -29,7 +29,7 @@ teardown() {
     "$GEN" --lines 1000 --seed 2 --garbage 30 >"$T/spool/tor1/tor1.bad.log"
     run --separate-stderr "$PARSE"
     [ "$status" -eq 1 ]
-    [[ "$stderr" == *"tor1.bad.log: "*" of 1000 lines not understood, above --max-reject-ratio 0.01: not billed, left in place"* ]]
+    [[ "$stderr" == *"tor1.bad.log: "*" of 1000 lines not billed, above --max-reject-ratio 0.01: not billed, left in place"* ]]
     [ -f "$T/spool/tor1/tor1.bad.log" ]
     [ "$(sqlite3 "$DB" 'SELECT count(*) FROM usage') $(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" = "0 0" ]
     [ -z "$(find "$T/archive" -type f -size +0 2>/dev/null)" ]
@@ -76,14 +76,39 @@ teardown() {
 
 @test "a second run while one holds the lock exits 75 and changes nothing" {
     "$GEN" --lines 100 --seed 4 >"$T/spool/tor1/tor1.1.log"
-    : >"$DB.parse.lock"
-    flock "$DB.parse.lock" sleep 3 &
+    flock "$DB" sleep 3 &
     sleep 0.3
     run --separate-stderr "$PARSE"
     [ "$status" -eq 75 ]
-    [ "$stderr" = "wp-parse: another run holds the lock $DB.parse.lock" ]
+    [ "$stderr" = "wp-parse: another run holds the lock $DB" ]
     [ -f "$T/spool/tor1/tor1.1.log" ]
     wait
+}
+
+@test "the lock belongs to the database file: a run through a symlinked name waits its turn" {
+    "$GEN" --lines 100 --seed 4 >"$T/spool/tor1/tor1.1.log"
+    ln -s "$DB" "$T/other-name.db"
+    flock "$DB" sleep 3 &
+    sleep 0.3
+    run --separate-stderr "$PARSE" --db "$T/other-name.db"
+    [ "$status" -eq 75 ]
+    [ "$stderr" = "wp-parse: another run holds the lock $T/other-name.db" ]
+    [ -f "$T/spool/tor1/tor1.1.log" ]
+    wait
+    # and two real runs through the two names: the second one waits its turn, nothing is cut
+    "$GEN" --lines 200000 --seed 5 >"$T/spool/tor1/tor1.2.log"
+    cat "$T"/spool/tor1/*.log | LC_ALL=C sort >"$T/all"
+    "$PARSE" -j 2 2>"$T/first.err" & pid=$!
+    run --separate-stderr "$PARSE" --db "$T/other-name.db"
+    local first=0
+    wait "$pid" || first=$?
+    # whichever started second found the lock held (or ran after the first)
+    [ "$first" -eq 0 ] || [ "$first" -eq 75 ]
+    [ "$status" -eq 0 ] || [ "$status" -eq 75 ]
+    "$PARSE" --db "$T/other-name.db"
+    [ -z "$(find "$T/spool" -type f)" ]
+    zstdcat "$T"/archive/tor1/*/*.zst | LC_ALL=C sort | cmp - "$T/all"
+    [ "$(sqlite3 "$DB" 'SELECT sum(requests) FROM usage')" -eq 200100 ]
 }
 
 @test "a torn archive append from a crashed run is cut off at the next run" {
@@ -92,11 +117,28 @@ teardown() {
     "$PARSE"
     arch=$(find "$T/archive" -name '*.zst')
     size=$(stat -c %s "$arch")
-    head -c 777 /dev/urandom >>"$arch"   # half a frame a killed run left
-    "$PARSE" /dev/null --server tor1 2>/dev/null || true
+    head -c 777 "$arch" >>"$arch"   # the start of a batch a killed run left
+    run --separate-stderr "$PARSE"
+    [ "$status" -eq 0 ]
+    [ "$stderr" = "" ]
     [ "$(stat -c %s "$arch")" -eq "$size" ]
     zstd -t -q "$arch"
     zstdcat "$arch" | cmp - "$T/one.log"
+}
+
+@test "bytes after the archive's last frame that are no frame are damage: kept, warned about, not appended to" {
+    "$GEN" --lines 500 --seed 1 --start 1764072000 >"$T/spool/tor1/tor1.1.log"
+    "$PARSE"
+    arch=$(find "$T/archive" -name '*.zst')
+    printf 'this is no zstd frame at all, and not ours to cut' >>"$arch"
+    size=$(stat -c %s "$arch")
+    "$GEN" --lines 500 --seed 2 --start 1764072000 >"$T/spool/tor1/tor1.2.log"
+    run --separate-stderr "$PARSE"
+    [ "$status" -eq 1 ]
+    [ "${stderr_lines[0]}" = "wp-parse: warning: archive $arch is damaged at offset $((size - 49)) (bytes that are no zstd frame (magic 73696874)): not appended to" ]
+    [[ "${stderr_lines[1]}" == "wp-parse: warning: $T/spool/tor1/tor1.2.log: archive $arch is $size bytes, not the $((size - 49)) bytes committed: refusing to append" ]]
+    [ "$(stat -c %s "$arch")" -eq "$size" ]
+    [ -f "$T/spool/tor1/tor1.2.log" ]
 }
 
 @test "-o to a FIFO writes into it and leaves it a FIFO" {
@@ -153,8 +195,8 @@ for l in sys.stdin:
     "$GEN" --lines 100 --seed 3 >"$T/spool/dub1/dub1.1.log"
     run --separate-stderr "$PARSE"
     [ "$status" -eq 1 ]
-    [[ "$stderr" == *"archive $T/archive/tor1/2025-11/tor1.2025-11-25.log.zst is missing or shorter than the"* ]]
-    [[ "$stderr" == *"tor1.2.log: archive $T/archive/tor1/2025-11/tor1.2025-11-25.log.zst is 0 bytes, shorter than the"* ]]
+    [[ "$stderr" == *"archive $T/archive/tor1/2025-11/tor1.2025-11-25.log.zst is missing ("*" bytes committed)"* ]]
+    [[ "$stderr" == *"tor1.2.log: archive $T/archive/tor1/2025-11/tor1.2025-11-25.log.zst is 0 bytes, not the "*" bytes committed: refusing to append"* ]]
     [ -f "$T/spool/tor1/tor1.2.log" ]
     [ ! -e "$T/spool/dub1/dub1.1.log" ]
     [ "$(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" -eq 2 ]
