@@ -519,8 +519,12 @@ std::vector<std::string> expand_input(const std::string& input) {
             fail(exit_code::k_io, "cannot walk {}: {}", input, ec.message());
         }
         const auto status = it->symlink_status();
-        if (fs::is_regular_file(status) && is_log_name(it->path().filename().string())) {
+        const std::string name = it->path().filename().string();
+        if (fs::is_regular_file(status) && is_log_name(name)) {
             files.push_back(it->path().string());
+        } else if (fs::is_regular_file(status) && name.size() > 1 && name[0] == '.' && is_log_name(name.substr(1))) {
+            warn("{}: a hidden log is not billed (remove the leading '.' from its name to bill it)",
+                 it->path().string());
         }
     }
     if (ec) {

@@ -615,6 +615,20 @@ int run_verify(const RollupRequest& r, const CommonOptions& o) {
     if (const auto built = summary_zone(*db); built && *built != calendar.zone()) {
         zone_mismatch(*built, calendar.zone());
     }
+    // A sum that overflowed into a REAL (older versions), or a negative one,
+    // is no bill whatever the summary says.
+    for (const std::string_view table : {"usage", "sum_usage_daily"}) {
+        auto bad = db->prepare(fmt::format(
+            "SELECT count(*), min(CAST(bytes AS TEXT) || ' bytes, ' || CAST(billed_bytes AS TEXT) || ' billed, ' || "
+            "CAST(requests AS TEXT) || ' requests') FROM {} WHERE typeof(requests) <> 'integer' OR typeof(bytes) <> "
+            "'integer' OR typeof(billed_bytes) <> 'integer' OR requests < 0 OR bytes < 0 OR billed_bytes < 0",
+            table));
+        bad.step();
+        if (bad.column_int64(0) > 0) {
+            fail(exit_code::k_partial, "{} rows of {} hold values that are not 64-bit integers of 0 or more (e.g. {})",
+                 bad.column_int64(0), table, bad.column_text(1));
+        }
+    }
     const auto outcome = verify_summary(*db, calendar);
     if (outcome.pending > 0) {
         info(0, "{} server-days wait for a refresh and were not compared", outcome.pending);
