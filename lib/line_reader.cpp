@@ -1,9 +1,9 @@
 #include "line_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,11 +69,6 @@ public:
     }
 
     const std::string& name() const { return m_name; }
-
-    int mappable_fd() const override {
-        struct stat st {};
-        return m_owned && ::fstat(m_fd, &st) == 0 && S_ISREG(st.st_mode) ? m_fd : -1;
-    }
 
 private:
     int m_fd;
@@ -196,140 +191,85 @@ std::unique_ptr<ByteSource> open_byte_source(const std::string& path) {
     return src;
 }
 
-namespace {
-// Mapped a window at a time: no copy out of the page cache, and the pages of
-// a window stop counting in the resident set once it is unmapped.
-constexpr std::size_t k_window = 16u << 20;
-} // namespace
+LineReader::LineReader(ByteSource& source, Sha256* hash, std::size_t chunk_size)
+    : m_source(source), m_hash(hash), m_buffer(std::max<std::size_t>(chunk_size, 1) + k_max_line_length) {}
 
-LineReader::LineReader(ByteSource& source, Sha256* hash, std::size_t buffer_size)
-    : m_source(source), m_hash(hash) {
-    m_fd = source.mappable_fd();
-    if (m_fd >= 0) {
-        struct stat st {};
-        if (::fstat(m_fd, &st) == 0) {
-            m_file_size = static_cast<std::uint64_t>(st.st_size);
-            if (map_window(0)) {
-                return;
-            }
-        }
-        m_fd = -1; // cannot map (a special file system): read it instead
-    }
-    m_buffer.resize(buffer_size);
-}
-
-LineReader::~LineReader() {
-    if (m_window != nullptr) {
-        ::munmap(const_cast<char*>(m_window), m_window_size);
-    }
-}
-
-bool LineReader::map_window(std::uint64_t offset) {
-    if (m_window != nullptr) {
-        ::munmap(const_cast<char*>(m_window), m_window_size);
-        m_window = nullptr;
-    }
-    m_window_offset = offset;
-    m_pos = 0;
-    m_window_size = static_cast<std::size_t>(std::min<std::uint64_t>(k_window, m_file_size - offset));
-    if (m_window_size == 0) {
-        return true;
-    }
-    void* p = ::mmap(nullptr, m_window_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, m_fd, static_cast<off_t>(offset));
-    if (p == MAP_FAILED) {
-        m_window_size = 0;
-        return false;
-    }
-    ::madvise(p, m_window_size, MADV_SEQUENTIAL);
-    m_window = static_cast<const char*>(p);
-    if (m_hash != nullptr) {
-        m_hash->update(std::string_view(m_window, m_window_size));
-    }
-    return true;
-}
-
-bool LineReader::next_mapped(std::string_view& line) {
-    m_carry.clear();
-    for (;;) {
-        if (m_pos < m_window_size) {
-            const char* start = m_window + m_pos;
-            const void* nl = std::memchr(start, '\n', m_window_size - m_pos);
-            if (nl != nullptr) {
-                const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - start);
-                m_pos += len + 1;
-                m_had_newline = true;
-                if (m_carry.empty()) {
-                    line = std::string_view(start, len);
-                } else {
-                    m_carry.append(start, len);
-                    line = m_carry;
-                }
-                return true;
-            }
-            m_carry.append(start, m_window_size - m_pos);
-            m_pos = m_window_size;
-        }
-        const std::uint64_t next = m_window_offset + m_window_size;
-        if (next >= m_file_size) {
-            if (m_carry.empty()) {
-                return false;
-            }
-            m_had_newline = false;
-            line = m_carry;
-            return true;
-        }
-        if (!map_window(next)) {
-            fail(exit_code::k_io, "cannot map input at offset {}", next);
-        }
-    }
-}
-
-bool LineReader::refill() {
+// Reads into the free space behind m_end; 0 at the end of the input.
+std::size_t LineReader::read_more() {
     if (m_eof) {
-        return false;
-    }
-    // Move the partial line to the front, grow if one line fills the buffer.
-    if (m_begin > 0) {
-        std::memmove(m_buffer.data(), m_buffer.data() + m_begin, m_end - m_begin);
-        m_end -= m_begin;
-        m_begin = 0;
-    }
-    if (m_end == m_buffer.size()) {
-        m_buffer.resize(m_buffer.size() * 2);
+        return 0;
     }
     const std::size_t n = m_source.read(m_buffer.data() + m_end, m_buffer.size() - m_end);
     if (n == 0) {
         m_eof = true;
-        return false;
+        return 0;
     }
     if (m_hash != nullptr) {
         m_hash->update(std::string_view(m_buffer.data() + m_end, n));
     }
     m_end += n;
-    return true;
+    return n;
+}
+
+bool LineReader::refill() {
+    // The partial line (at most k_max_line_length bytes) moves to the front,
+    // which leaves at least a chunk free behind it.
+    if (m_begin > 0) {
+        std::memmove(m_buffer.data(), m_buffer.data() + m_begin, m_end - m_begin);
+        m_end -= m_begin;
+        m_begin = 0;
+    }
+    return read_more() > 0;
+}
+
+// The partial line from m_begin is longer than k_max_line_length and has no
+// newline yet: its first k_max_line_length bytes stay at the front, the rest
+// is read behind them and dropped up to the newline.
+std::string_view LineReader::skip_rest_of_long_line() {
+    std::memmove(m_buffer.data(), m_buffer.data() + m_begin, k_max_line_length);
+    m_begin = k_max_line_length;
+    m_had_newline = false;
+    for (;;) {
+        m_end = k_max_line_length;
+        const std::size_t n = read_more();
+        if (n == 0) {
+            break;
+        }
+        const void* nl = std::memchr(m_buffer.data() + k_max_line_length, '\n', n);
+        if (nl != nullptr) {
+            m_begin = static_cast<std::size_t>(static_cast<const char*>(nl) - m_buffer.data()) + 1;
+            m_had_newline = true;
+            break;
+        }
+    }
+    m_truncated = true;
+    return {m_buffer.data(), k_max_line_length};
 }
 
 bool LineReader::next(std::string_view& line) {
-    if (m_fd >= 0) {
-        return next_mapped(line);
-    }
     std::size_t scanned = m_begin;
     for (;;) {
         const char* start = m_buffer.data() + scanned;
         const void* nl = std::memchr(start, '\n', m_end - scanned);
         if (nl != nullptr) {
             const auto pos = static_cast<std::size_t>(static_cast<const char*>(nl) - m_buffer.data());
-            line = std::string_view(m_buffer.data() + m_begin, pos - m_begin);
+            m_truncated = pos - m_begin > k_max_line_length;
+            line = std::string_view(m_buffer.data() + m_begin, m_truncated ? k_max_line_length : pos - m_begin);
             m_begin = pos + 1;
             m_had_newline = true;
             return true;
         }
         const std::size_t searched = m_end - m_begin;
+        if (searched > k_max_line_length) {
+            line = skip_rest_of_long_line();
+            return true;
+        }
         if (!refill()) {
             if (m_end > m_begin) {
                 line = std::string_view(m_buffer.data() + m_begin, m_end - m_begin);
                 m_begin = m_end;
                 m_had_newline = false;
+                m_truncated = false;
                 return true;
             }
             return false;
