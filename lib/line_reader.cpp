@@ -21,7 +21,7 @@ namespace {
 
 class FdSource : public ByteSource {
 public:
-    FdSource(int fd, std::string name, bool owned) : m_fd(fd), m_name(std::move(name)), m_owned(owned) {}
+    FdSource(int fd, bool owned) : m_fd(fd), m_owned(owned) {}
     ~FdSource() override {
         if (m_owned) {
             ::close(m_fd);
@@ -44,7 +44,7 @@ public:
                 return static_cast<std::size_t>(n);
             }
             if (errno != EINTR) {
-                fail_errno(errno, fmt::format("cannot read {}", m_name));
+                fail_errno(errno, "cannot read");
             }
         }
     }
@@ -58,7 +58,7 @@ public:
                 continue;
             }
             if (got < 0) {
-                fail_errno(errno, fmt::format("cannot read {}", m_name));
+                fail_errno(errno, "cannot read");
             }
             if (got == 0) {
                 break;
@@ -68,11 +68,8 @@ public:
         return m_peek;
     }
 
-    const std::string& name() const { return m_name; }
-
 private:
     int m_fd;
-    std::string m_name;
     bool m_owned;
     std::string m_peek;
     std::size_t m_peek_pos = 0;
@@ -93,7 +90,7 @@ public:
                 const std::size_t n = m_inner->read(m_in.data(), m_in.size());
                 if (n == 0) {
                     if (m_last_result != 0) {
-                        fail(exit_code::k_data, "{}: truncated zstd stream", m_inner->name());
+                        fail(exit_code::k_data, "truncated zstd stream");
                     }
                     return 0;
                 }
@@ -101,7 +98,7 @@ public:
             }
             const std::size_t rc = ZSTD_decompressStream(m_dctx, &out, &m_input);
             if (ZSTD_isError(rc) != 0) {
-                fail(exit_code::k_data, "{}: {}", m_inner->name(), ZSTD_getErrorName(rc));
+                fail(exit_code::k_data, "corrupt zstd data ({})", ZSTD_getErrorName(rc));
             }
             m_last_result = rc;
         }
@@ -120,7 +117,7 @@ class GzipSource : public ByteSource {
 public:
     explicit GzipSource(std::unique_ptr<FdSource> inner) : m_inner(std::move(inner)), m_in(1 << 16) {
         if (inflateInit2(&m_z, 15 + 32) != Z_OK) { // 32: gzip header, concatenated members handled below
-            fail(exit_code::k_io, "{}: cannot initialise gzip", m_inner->name());
+            fail(exit_code::k_io, "cannot initialise gzip decompression");
         }
     }
     ~GzipSource() override { inflateEnd(&m_z); }
@@ -135,7 +132,7 @@ public:
                 const std::size_t n = m_inner->read(m_in.data(), m_in.size());
                 if (n == 0) {
                     if (!m_stream_end) {
-                        fail(exit_code::k_data, "{}: truncated gzip stream", m_inner->name());
+                        fail(exit_code::k_data, "truncated gzip stream");
                     }
                     break;
                 }
@@ -150,8 +147,7 @@ public:
             if (rc == Z_STREAM_END) {
                 m_stream_end = true;
             } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-                fail(exit_code::k_data, "{}: corrupt gzip data ({})", m_inner->name(),
-                     m_z.msg != nullptr ? m_z.msg : "inflate failed");
+                fail(exit_code::k_data, "corrupt gzip data ({})", m_z.msg != nullptr ? m_z.msg : "inflate failed");
             }
         }
         return size - m_z.avail_out;
@@ -169,14 +165,26 @@ private:
 std::unique_ptr<ByteSource> open_byte_source(const std::string& path) {
     std::unique_ptr<FdSource> src;
     if (path == "-") {
-        src = std::make_unique<FdSource>(0, "<stdin>", false);
+        src = std::make_unique<FdSource>(0, false);
     } else {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        // O_NONBLOCK: opening a FIFO without a writer must not wait for one.
+        const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) {
-            fail_errno(errno, fmt::format("cannot open {}", path));
+            fail_errno(errno, "cannot open");
+        }
+        src = std::make_unique<FdSource>(fd, true);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) {
+            fail_errno(errno, "cannot stat");
+        }
+        if (!S_ISREG(st.st_mode)) {
+            fail(exit_code::k_no_input, "not a regular file");
+        }
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+            fail_errno(errno, "cannot clear O_NONBLOCK");
         }
         ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        src = std::make_unique<FdSource>(fd, path, true);
     }
     const std::string_view magic = src->peek(4);
     if (magic.size() == 4 && static_cast<unsigned char>(magic[0]) == 0x28 &&

@@ -24,7 +24,10 @@ public:
 };
 
 /// Opens path ("-" for stdin), decompressing by content (zstd and gzip magic
-/// numbers), not by name. Errors name the path.
+/// numbers), not by name. Only a regular file is opened (a symlink to one
+/// too): anything else, a FIFO, a device or a directory, is refused at once
+/// with exit code 66 and "not a regular file". Messages of errors here and
+/// from read() do not name the path: the caller puts it in front.
 std::unique_ptr<ByteSource> open_byte_source(const std::string& path);
 
 class Sha256;

@@ -1,10 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <functional>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include "error.h"
@@ -235,6 +241,100 @@ TEST(LineReader, TruncatedZstdIsAnError) {
     const std::string cmd = "cd " + dir.path() + " && zstd -q -c d.log | head -c 2000 > d.log.zst";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     EXPECT_THROW(lines_of(dir.path("d.log.zst")), wp::Error);
+}
+
+// Runs f in a child process; its exit status, or -1 when it took longer than
+// timeout_ms (the child is killed). What it writes on stderr goes to *err.
+int in_child(const std::function<int()>& f, int timeout_ms, std::string* err = nullptr) {
+    TempDir dir;
+    const std::string err_path = dir.path("stderr");
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fd, 2);
+        int code = 70;
+        try {
+            code = f();
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "{}\n", e.what());
+        }
+        std::fflush(nullptr);
+        ::_exit(code);
+    }
+    int status = 0;
+    int waited_ms = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (waited_ms >= timeout_ms) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            return -1;
+        }
+        ::usleep(10000);
+        waited_ms += 10;
+    }
+    if (err != nullptr) {
+        *err = shell_output("cat '" + err_path + "'");
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The exit code and message of the wp::Error that opening and reading path throws.
+std::pair<int, std::string> open_error(const std::string& path) {
+    try {
+        lines_of(path);
+    } catch (const wp::Error& e) {
+        return {e.code(), e.what()};
+    }
+    return {0, ""};
+}
+
+TEST(OpenByteSource, RefusesAFifoAtOnceWithCode66) {
+    TempDir dir;
+    const std::string fifo = dir.path("fifo.log");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::string err;
+    // no writer: a blocking open would wait forever
+    const int code = in_child(
+        [&] {
+            const auto [c, message] = open_error(fifo);
+            fmt::print(stderr, "{}\n", message);
+            return c;
+        },
+        5000, &err);
+    EXPECT_EQ(code, 66);
+    EXPECT_EQ(err, "not a regular file\n");
+}
+
+TEST(OpenByteSource, RefusesASymlinkToDevZeroADirectoryAndMissingFilesWithoutNamingThem) {
+    TempDir dir;
+    ASSERT_EQ(::symlink("/dev/zero", dir.path("zero.log").c_str()), 0);
+    EXPECT_EQ(open_error(dir.path("zero.log")), std::make_pair(66, std::string("not a regular file")));
+    EXPECT_EQ(open_error(dir.path()), std::make_pair(66, std::string("not a regular file")));
+    EXPECT_EQ(open_error(dir.path("absent.log")),
+              std::make_pair(66, std::string("cannot open: No such file or directory")));
+    // a symlink to a regular file is read
+    wp::atomic_write_file(dir.path("real.log"), "x\n");
+    ASSERT_EQ(::symlink(dir.path("real.log").c_str(), dir.path("link.log").c_str()), 0);
+    EXPECT_EQ(lines_of(dir.path("link.log")), (std::vector<std::string>{"x"}));
+}
+
+TEST(OpenByteSource, DecompressionErrorsDoNotNameTheFile) {
+    TempDir dir;
+    std::string text;
+    for (int i = 0; i < 20000; ++i) {
+        text += "line " + std::to_string(i) + "\n";
+    }
+    wp::atomic_write_file(dir.path("d.log"), text);
+    const std::string cmd = "cd " + dir.path() + " && gzip -c d.log | head -c 3000 > cut.gz" +
+                            " && zstd -q -c d.log | head -c 3000 > cut.zst" +
+                            " && { gzip -c d.log | head -c 100; head -c 3000 /dev/urandom; } > bad.gz";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    EXPECT_EQ(open_error(dir.path("cut.gz")), std::make_pair(65, std::string("truncated gzip stream")));
+    EXPECT_EQ(open_error(dir.path("cut.zst")), std::make_pair(65, std::string("truncated zstd stream")));
+    const auto [code, message] = open_error(dir.path("bad.gz"));
+    EXPECT_EQ(code, 65);
+    EXPECT_EQ(message.rfind("corrupt gzip data (", 0), 0u) << message;
 }
 
 TEST(Sha256, HashesContentAsSha256sumDoes) {
