@@ -21,14 +21,18 @@ namespace {
 
 class FdSource : public ByteSource {
 public:
-    FdSource(int fd, bool owned) : m_fd(fd), m_owned(owned) {}
+    /// Takes fd over (closes it) when path is not "-".
+    FdSource(int fd, std::string path) : m_fd(fd), m_path(std::move(path)) {}
     ~FdSource() override {
-        if (m_owned) {
+        if (m_path != "-") {
             ::close(m_fd);
         }
     }
     FdSource(const FdSource&) = delete;
     FdSource& operator=(const FdSource&) = delete;
+
+    /// Records what the file is at open, for changed_reason().
+    void set_opened(const struct stat& st) { m_at_open = st; }
 
     std::size_t read(char* buffer, std::size_t size) override {
         // Bytes peeked at to sniff the format come first.
@@ -38,9 +42,56 @@ public:
             m_peek_pos += n;
             return n;
         }
+        return read_fd(buffer, size);
+    }
+
+    /// Reads up to n bytes ahead without consuming them.
+    std::string_view peek(std::size_t n) {
+        while (m_peek.size() < n) {
+            char buf[16];
+            const std::size_t got = read_fd(buf, std::min(sizeof buf, n - m_peek.size()));
+            if (got == 0) {
+                break;
+            }
+            m_peek.append(buf, got);
+        }
+        return m_peek;
+    }
+
+    std::string changed_reason() const override {
+        if (m_path == "-") {
+            return {};
+        }
+        struct stat now {};
+        if (::fstat(m_fd, &now) != 0) {
+            return fmt::format("cannot be checked after it was read: {}", std::strerror(errno));
+        }
+        const auto at_open = static_cast<std::uint64_t>(m_at_open.st_size);
+        const auto size_now = static_cast<std::uint64_t>(now.st_size);
+        if (m_bytes_read < at_open || size_now < at_open) {
+            return "was truncated while it was read";
+        }
+        if (m_bytes_read > at_open || size_now > at_open) {
+            return fmt::format("grew from {} to {} bytes while it was read", at_open, std::max(m_bytes_read, size_now));
+        }
+        if (now.st_mtim.tv_sec != m_at_open.st_mtim.tv_sec || now.st_mtim.tv_nsec != m_at_open.st_mtim.tv_nsec) {
+            return "was modified while it was read";
+        }
+        // Renamed over: what is now at the path is another file, not what was read.
+        struct stat at_path {};
+        if (::stat(m_path.c_str(), &at_path) == 0 &&
+            (at_path.st_ino != m_at_open.st_ino || at_path.st_dev != m_at_open.st_dev)) {
+            return "was replaced by another file while it was read";
+        }
+        return {};
+    }
+
+private:
+    std::size_t read_fd(char* buffer, std::size_t size) {
         for (;;) {
             const ssize_t n = ::read(m_fd, buffer, size);
             if (n >= 0) {
+                m_bytes_read += static_cast<std::uint64_t>(n);
                 return static_cast<std::size_t>(n);
             }
             if (errno != EINTR) {
@@ -49,28 +100,10 @@ public:
         }
     }
 
-    /// Reads up to n bytes ahead without consuming them.
-    std::string_view peek(std::size_t n) {
-        while (m_peek.size() < n) {
-            char buf[16];
-            const ssize_t got = ::read(m_fd, buf, std::min(sizeof buf, n - m_peek.size()));
-            if (got < 0 && errno == EINTR) {
-                continue;
-            }
-            if (got < 0) {
-                fail_errno(errno, "cannot read");
-            }
-            if (got == 0) {
-                break;
-            }
-            m_peek.append(buf, static_cast<std::size_t>(got));
-        }
-        return m_peek;
-    }
-
-private:
     int m_fd;
-    bool m_owned;
+    std::string m_path;
+    struct stat m_at_open {};
+    std::uint64_t m_bytes_read = 0;
     std::string m_peek;
     std::size_t m_peek_pos = 0;
 };
@@ -104,6 +137,8 @@ public:
         }
         return out.pos;
     }
+
+    std::string changed_reason() const override { return m_inner->changed_reason(); }
 
 private:
     std::unique_ptr<FdSource> m_inner;
@@ -153,6 +188,8 @@ public:
         return size - m_z.avail_out;
     }
 
+    std::string changed_reason() const override { return m_inner->changed_reason(); }
+
 private:
     std::unique_ptr<FdSource> m_inner;
     z_stream m_z{};
@@ -165,18 +202,19 @@ private:
 std::unique_ptr<ByteSource> open_byte_source(const std::string& path) {
     std::unique_ptr<FdSource> src;
     if (path == "-") {
-        src = std::make_unique<FdSource>(0, false);
+        src = std::make_unique<FdSource>(0, path);
     } else {
         // O_NONBLOCK: opening a FIFO without a writer must not wait for one.
         const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) {
             fail_errno(errno, "cannot open");
         }
-        src = std::make_unique<FdSource>(fd, true);
+        src = std::make_unique<FdSource>(fd, path);
         struct stat st {};
         if (::fstat(fd, &st) != 0) {
             fail_errno(errno, "cannot stat");
         }
+        src->set_opened(st);
         if (!S_ISREG(st.st_mode)) {
             fail(exit_code::k_no_input, "not a regular file");
         }

@@ -21,6 +21,13 @@ class ByteSource {
 public:
     virtual ~ByteSource() = default;
     virtual std::size_t read(char* buffer, std::size_t size) = 0;
+    /// Once read() has returned 0: "" when the file is as it was when opened,
+    /// else why not: "grew from 100 to 150 bytes while it was read", "was
+    /// truncated while it was read", "was modified while it was read" or "was
+    /// replaced by another file while it was read" (another file is at its
+    /// path now). Always "" for stdin. For a compressed file, about the
+    /// compressed file.
+    virtual std::string changed_reason() const { return {}; }
 };
 
 /// Opens path ("-" for stdin), decompressing by content (zstd and gzip magic

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sys/stat.h>
@@ -335,6 +336,100 @@ TEST(OpenByteSource, DecompressionErrorsDoNotNameTheFile) {
     const auto [code, message] = open_error(dir.path("bad.gz"));
     EXPECT_EQ(code, 65);
     EXPECT_EQ(message.rfind("corrupt gzip data (", 0), 0u) << message;
+}
+
+// Reads all of src, runs between() first; then src's changed_reason().
+std::string changed_after_reading(
+    wp::ByteSource& src, const std::function<void()>& between = [] {}) {
+    between();
+    wp::LineReader reader(src, nullptr, 4096);
+    std::string_view line;
+    while (reader.next(line)) {
+    }
+    return src.changed_reason();
+}
+
+TEST(ChangedReason, EmptyForAnUnchangedFileAndForStdin) {
+    TempDir dir;
+    const std::string file = dir.path("c.log");
+    wp::atomic_write_file(file, "one\ntwo\n");
+    auto src = wp::open_byte_source(file);
+    EXPECT_EQ(changed_after_reading(*src), "");
+    // stdin: nothing to compare with
+    const int saved = dup(0);
+    const int fd = ::open(file.c_str(), O_RDONLY);
+    dup2(fd, 0);
+    close(fd);
+    auto in = wp::open_byte_source("-");
+    const std::string reason = changed_after_reading(*in, [&] { wp::atomic_write_file(file, "changed\n"); });
+    dup2(saved, 0);
+    close(saved);
+    EXPECT_EQ(reason, "");
+}
+
+TEST(ChangedReason, GrowingFileIsDetectedWhetherTheNewBytesWereReadOrNot) {
+    TempDir dir;
+    const std::string file = dir.path("g.log");
+    wp::atomic_write_file(file, std::string(100, 'a') + "\n"); // 101 bytes
+    auto append = [&] { ASSERT_EQ(std::system(("printf 'more\\n' >> '" + file + "'").c_str()), 0); };
+    auto read_grown = wp::open_byte_source(file);
+    EXPECT_EQ(changed_after_reading(*read_grown, append), "grew from 101 to 106 bytes while it was read");
+    auto grown_after = wp::open_byte_source(file);
+    wp::LineReader reader(*grown_after);
+    std::string_view line;
+    while (reader.next(line)) {
+    }
+    append();
+    EXPECT_EQ(grown_after->changed_reason(), "grew from 106 to 111 bytes while it was read");
+}
+
+TEST(ChangedReason, TruncatedModifiedAndReplacedFilesAreDetected) {
+    TempDir dir;
+    const std::string file = dir.path("t.log");
+    std::string text;
+    for (int i = 0; i < 10000; ++i) {
+        text += "line " + std::to_string(i) + "\n";
+    }
+    wp::atomic_write_file(file, text);
+    auto truncated = wp::open_byte_source(file);
+    EXPECT_EQ(changed_after_reading(*truncated, [&] { ASSERT_EQ(::truncate(file.c_str(), 10), 0); }),
+              "was truncated while it was read");
+
+    wp::atomic_write_file(file, text);
+    auto modified = wp::open_byte_source(file);
+    EXPECT_EQ(changed_after_reading(*modified,
+                                    [&] {
+                                        const struct timespec times[2] = {{1000, 0}, {1000, 0}};
+                                        ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+                                    }),
+              "was modified while it was read");
+
+    wp::atomic_write_file(file, text);
+    auto replaced = wp::open_byte_source(file);
+    EXPECT_EQ(changed_after_reading(*replaced, [&] { wp::atomic_write_file(file, "new\n"); }),
+              "was replaced by another file while it was read");
+}
+
+TEST(ChangedReason, OfACompressedFileIsAboutTheCompressedFile) {
+    TempDir dir;
+    wp::atomic_write_file(dir.path("z.log"), "first line\nsecond line\n");
+    ASSERT_EQ(
+        std::system(("cd " + dir.path() + " && gzip -c z.log > z.log.gz && zstd -q -c z.log > z.log.zst").c_str()), 0);
+    for (const std::string name : {"z.log.gz", "z.log.zst"}) {
+        SCOPED_TRACE(name);
+        const std::string file = dir.path(name);
+        const auto size_before = std::filesystem::file_size(file);
+        auto unchanged = wp::open_byte_source(file);
+        EXPECT_EQ(changed_after_reading(*unchanged), "");
+        auto grown = wp::open_byte_source(file);
+        EXPECT_EQ(changed_after_reading(*grown,
+                                        [&] {
+                                            const std::string cmd = "cat '" + file + "' >> '" + file + ".2' && cat '" +
+                                                                    file + ".2' >> '" + file + "'";
+                                            ASSERT_EQ(std::system(cmd.c_str()), 0);
+                                        }),
+                  fmt::format("grew from {} to {} bytes while it was read", size_before, 2 * size_before));
+    }
 }
 
 TEST(Sha256, HashesContentAsSha256sumDoes) {
