@@ -4,11 +4,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <new>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include <fmt/format.h>
 
@@ -18,6 +20,8 @@
 namespace wp {
 
 namespace {
+
+constexpr int k_zstd_window_log_max = 25;
 
 class FdSource : public ByteSource {
 public:
@@ -111,7 +115,14 @@ private:
 class ZstdSource : public ByteSource {
 public:
     explicit ZstdSource(std::unique_ptr<FdSource> inner)
-        : m_inner(std::move(inner)), m_dctx(ZSTD_createDCtx()), m_in(ZSTD_DStreamInSize()) {}
+        : m_inner(std::move(inner)), m_dctx(ZSTD_createDCtx()), m_in(ZSTD_DStreamInSize()) {
+        if (m_dctx == nullptr) {
+            throw std::bad_alloc();
+        }
+        // A frame may ask for a window of up to 2 GiB (--long=31), which we
+        // would allocate: refuse windows over 32 MiB (zstd -19 uses 8 MiB).
+        ZSTD_DCtx_setParameter(m_dctx, ZSTD_d_windowLogMax, k_zstd_window_log_max);
+    }
     ~ZstdSource() override { ZSTD_freeDCtx(m_dctx); }
     ZstdSource(const ZstdSource&) = delete;
     ZstdSource& operator=(const ZstdSource&) = delete;
@@ -130,6 +141,10 @@ public:
                 m_input = ZSTD_inBuffer{m_in.data(), n, 0};
             }
             const std::size_t rc = ZSTD_decompressStream(m_dctx, &out, &m_input);
+            if (ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge) {
+                fail(exit_code::k_data, "zstd frame needs a window over {} MiB (made with --long?): not read",
+                     (1u << k_zstd_window_log_max) >> 20);
+            }
             if (ZSTD_isError(rc) != 0) {
                 fail(exit_code::k_data, "corrupt zstd data ({})", ZSTD_getErrorName(rc));
             }
@@ -160,9 +175,11 @@ public:
     GzipSource& operator=(const GzipSource&) = delete;
 
     std::size_t read(char* buffer, std::size_t size) override {
+        // avail_out is an unsigned int: a larger request is served in part.
+        const auto want = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
         m_z.next_out = reinterpret_cast<Bytef*>(buffer);
-        m_z.avail_out = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
-        while (m_z.avail_out == size) {
+        m_z.avail_out = want;
+        while (m_z.avail_out == want) {
             if (m_z.avail_in == 0) {
                 const std::size_t n = m_inner->read(m_in.data(), m_in.size());
                 if (n == 0) {
@@ -185,7 +202,7 @@ public:
                 fail(exit_code::k_data, "corrupt gzip data ({})", m_z.msg != nullptr ? m_z.msg : "inflate failed");
             }
         }
-        return size - m_z.avail_out;
+        return want - m_z.avail_out;
     }
 
     std::string changed_reason() const override { return m_inner->changed_reason(); }

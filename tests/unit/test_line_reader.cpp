@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -336,6 +337,44 @@ TEST(OpenByteSource, DecompressionErrorsDoNotNameTheFile) {
     const auto [code, message] = open_error(dir.path("bad.gz"));
     EXPECT_EQ(code, 65);
     EXPECT_EQ(message.rfind("corrupt gzip data (", 0), 0u) << message;
+}
+
+TEST(OpenByteSource, ZstdFramesNeedingAWindowOver32MiBAreRefused) {
+    TempDir dir;
+    // from a pipe the frame header declares the whole --long window
+    const std::string cmd = "cd " + dir.path() + " && printf 'hi\\n' | zstd -q --long=25 -c > w25.zst" +
+                            " && printf 'hi\\n' | zstd -q --long=26 -c > w26.zst";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    EXPECT_EQ(lines_of(dir.path("w25.zst")), (std::vector<std::string>{"hi"}));
+    EXPECT_EQ(open_error(dir.path("w26.zst")),
+              std::make_pair(65, std::string("zstd frame needs a window over 32 MiB (made with --long?): not read")));
+}
+
+TEST(OpenByteSource, GzipFillsARequestOver4GiB) {
+    TempDir dir;
+    std::string text;
+    for (int i = 0; i < 300000; ++i) {
+        text += "line " + std::to_string(i) + "\n";
+    }
+    wp::atomic_write_file(dir.path("big.log"), text);
+    ASSERT_EQ(std::system(("gzip -1 -c '" + dir.path("big.log") + "' > '" + dir.path("big.log.gz") + "'").c_str()), 0);
+    // 5 GiB of address space; only the pages written to are ever allocated
+    const std::size_t size = 5ull << 30;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    auto* buffer = static_cast<char*>(p);
+    auto src = wp::open_byte_source(dir.path("big.log.gz"));
+    std::string got;
+    for (;;) {
+        const std::size_t n = src->read(buffer, size);
+        ASSERT_LE(n, text.size() - got.size());
+        if (n == 0) {
+            break;
+        }
+        got.append(buffer, n);
+    }
+    ::munmap(p, size);
+    EXPECT_TRUE(got == text) << got.size() << " bytes read of " << text.size();
 }
 
 // Reads all of src, runs between() first; then src's changed_reason().
