@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <new>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "error.h"
 #include "sha256.h"
+#include "tool.h"
 
 namespace wp {
 
@@ -36,7 +38,10 @@ public:
     FdSource& operator=(const FdSource&) = delete;
 
     /// Records what the file is at open, for changed_reason().
-    void set_opened(const struct stat& st) { m_at_open = st; }
+    void set_opened(const struct stat& st) {
+        m_at_open = st;
+        m_regular = S_ISREG(st.st_mode);
+    }
 
     std::size_t read(char* buffer, std::size_t size) override {
         // Bytes peeked at to sniff the format come first.
@@ -93,12 +98,27 @@ public:
 private:
     std::size_t read_fd(char* buffer, std::size_t size) {
         for (;;) {
+            if (interrupted()) {
+                fail(exit_code::k_temp_fail, "interrupted");
+            }
+            // A pipe or a terminal may stay silent forever, and the signal may
+            // go to another thread: look at the flag at least every 200 ms.
+            if (!m_regular) {
+                pollfd p{m_fd, POLLIN, 0};
+                const int rc = ::poll(&p, 1, 200);
+                if (rc == 0 || (rc < 0 && errno == EINTR)) {
+                    continue;
+                }
+                if (rc < 0) {
+                    fail_errno(errno, "cannot read");
+                }
+            }
             const ssize_t n = ::read(m_fd, buffer, size);
             if (n >= 0) {
                 m_bytes_read += static_cast<std::uint64_t>(n);
                 return static_cast<std::size_t>(n);
             }
-            if (errno != EINTR) {
+            if (errno != EINTR && !(errno == EAGAIN && !m_regular)) {
                 fail_errno(errno, "cannot read");
             }
         }
@@ -107,6 +127,7 @@ private:
     int m_fd;
     std::string m_path;
     struct stat m_at_open {};
+    bool m_regular = false;
     std::uint64_t m_bytes_read = 0;
     std::string m_peek;
     std::size_t m_peek_pos = 0;
@@ -220,6 +241,11 @@ std::unique_ptr<ByteSource> open_byte_source(const std::string& path) {
     std::unique_ptr<FdSource> src;
     if (path == "-") {
         src = std::make_unique<FdSource>(0, path);
+        struct stat st {};
+        if (::fstat(0, &st) != 0) {
+            fail_errno(errno, "cannot read");
+        }
+        src->set_opened(st);
     } else {
         // O_NONBLOCK: opening a FIFO without a writer must not wait for one.
         const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);

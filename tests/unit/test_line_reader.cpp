@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -18,8 +19,10 @@
 #include "error.h"
 #include "fs.h"
 #include "line_reader.h"
+#include "options.h"
 #include "sha256.h"
 #include "tmpdir.h"
+#include "tool.h"
 
 namespace {
 
@@ -245,9 +248,11 @@ TEST(LineReader, TruncatedZstdIsAnError) {
     EXPECT_THROW(lines_of(dir.path("d.log.zst")), wp::Error);
 }
 
-// Runs f in a child process; its exit status, or -1 when it took longer than
+// Runs f in a child process; its exit status (128 + signal when killed by one), or -1 when it took longer than
 // timeout_ms (the child is killed). What it writes on stderr goes to *err.
-int in_child(const std::function<int()>& f, int timeout_ms, std::string* err = nullptr) {
+// after_start(pid) runs in the parent once the child started.
+int in_child(const std::function<int()>& f, int timeout_ms, std::string* err = nullptr,
+             const std::function<void(pid_t)>& after_start = {}) {
     TempDir dir;
     const std::string err_path = dir.path("stderr");
     std::fflush(nullptr);
@@ -263,6 +268,9 @@ int in_child(const std::function<int()>& f, int timeout_ms, std::string* err = n
         }
         std::fflush(nullptr);
         ::_exit(code);
+    }
+    if (after_start) {
+        after_start(pid);
     }
     int status = 0;
     int waited_ms = 0;
@@ -375,6 +383,55 @@ TEST(OpenByteSource, GzipFillsARequestOver4GiB) {
     }
     ::munmap(p, size);
     EXPECT_TRUE(got == text) << got.size() << " bytes read of " << text.size();
+}
+
+TEST(OpenByteSource, ASilentStdinPipeGivesUpOnSigint) {
+    // As in wp-parse -j: the thread that reads does not get the signal.
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    std::string err;
+    const int status = in_child(
+        [&] {
+            ::dup2(fds[0], 0);
+            ::close(fds[1]);
+            ::setenv("WP_CONFIG", "/dev/null", 1);
+            CLI::App app("reads stdin", "wp-test");
+            wp::CommonOptions options;
+            char name[] = "wp-test";
+            char* argv[] = {name, nullptr};
+            return wp::run_tool(app, options, 1, argv, [] {
+                std::exception_ptr error;
+                std::thread reader([&] {
+                    sigset_t set;
+                    sigemptyset(&set);
+                    sigaddset(&set, SIGINT);
+                    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+                    try {
+                        auto src = wp::open_byte_source("-");
+                        char buf[64];
+                        while (src->read(buf, sizeof buf) > 0) {
+                        }
+                    } catch (...) {
+                        error = std::current_exception();
+                    }
+                });
+                reader.join();
+                if (error) {
+                    std::rethrow_exception(error);
+                }
+                return 0;
+            });
+        },
+        5000, &err,
+        [&](pid_t pid) {
+            ASSERT_EQ(::write(fds[1], "abcd", 4), 4); // past the format sniffing, into read()
+            ::usleep(300000);
+            ::kill(pid, SIGINT);
+        });
+    ::close(fds[0]);
+    ::close(fds[1]);
+    EXPECT_EQ(status, 128 + SIGINT);
+    EXPECT_EQ(err, "wp-test: interrupted\n");
 }
 
 // Reads all of src, runs between() first; then src's changed_reason().
