@@ -50,10 +50,12 @@ struct FileOutcome {
     std::optional<std::int64_t> first_ts;
     std::optional<std::int64_t> last_ts;
     std::vector<std::pair<std::int64_t, std::string>> rejects; // first ones, for the rejects file
+    std::size_t reject_bytes = 0;                              // of the lines in rejects
     HourlyUsage usage;
 };
 
 constexpr std::size_t k_max_rejects_kept = 100000;
+constexpr std::size_t k_max_reject_bytes = 1u << 20; // 100000 lines of 64 KiB would be 6 GiB
 
 // Counts of tags that no explicit rule priced, per run.
 using TagCounts = std::map<std::string, std::int64_t, std::less<>>;
@@ -177,8 +179,9 @@ void parse_source(ByteSource& source, Sha256* hash, Worker& w, FileOutcome& out,
             }
         } else {
             ++out.rejected;
-            if (out.rejects.size() < k_max_rejects_kept) {
+            if (out.rejects.size() < k_max_rejects_kept && out.reject_bytes < k_max_reject_bytes) {
                 out.rejects.emplace_back(line_no, std::string(line));
+                out.reject_bytes += line.size();
             }
             if (archive != nullptr) {
                 if (current_day >= 0) {
