@@ -210,34 +210,6 @@ struct Job {
     std::string server;
 };
 
-// When, and what, a file was at open: a file that changes while it is read is
-// left for the next run.
-struct FileStamp {
-    bool valid = false;
-    struct stat st {};
-    static FileStamp of(const std::string& path) {
-        FileStamp s;
-        s.valid = path != "-" && ::stat(path.c_str(), &s.st) == 0 && S_ISREG(s.st.st_mode);
-        return s;
-    }
-    std::string change_since(const FileStamp& before) const {
-        if (!before.valid) {
-            return {};
-        }
-        if (!valid || st.st_ino != before.st.st_ino || st.st_dev != before.st.st_dev) {
-            return "was replaced while it was read";
-        }
-        if (st.st_size != before.st.st_size) {
-            return fmt::format("{} from {} to {} bytes while it was read",
-                               st.st_size > before.st.st_size ? "grew" : "shrank", before.st.st_size, st.st_size);
-        }
-        if (st.st_mtim.tv_sec != before.st.st_mtim.tv_sec || st.st_mtim.tv_nsec != before.st.st_mtim.tv_nsec) {
-            return "was modified while it was read";
-        }
-        return {};
-    }
-};
-
 class Ingester {
 public:
     Ingester(const ParseRequest& req, const CommonOptions& opts, const LogGrammar& grammar,
@@ -318,8 +290,11 @@ private:
             server_id = st.column_int64(0);
         }
         const std::int64_t now = now_epoch();
-        const FileStamp before = FileStamp::of(job.path);
-        const std::int64_t fallback_day = utc_day_start(before.valid ? before.st.st_mtime : now);
+        std::int64_t fallback_day = utc_day_start(now);
+        struct stat sb {};
+        if (job.path != "-" && ::stat(job.path.c_str(), &sb) == 0) {
+            fallback_day = utc_day_start(sb.st_mtime);
+        }
 
         auto committed = [&db](const std::string& rel) -> std::int64_t {
             auto st = db.prepare("SELECT committed_size FROM archive_files WHERE path = ?");
@@ -332,7 +307,7 @@ private:
             auto source = open_byte_source(job.path);
             parse_source(*source, &hash, biller, f, &archive, fallback_day, now);
             f.sha256 = hash.hex_digest();
-            if (const std::string change = FileStamp::of(job.path).change_since(before); !change.empty()) {
+            if (const std::string change = source->changed_reason(); !change.empty()) {
                 fail(exit_code::k_temp_fail, "{}: not billed, left for the next run", change);
             }
             account(f);

@@ -139,3 +139,21 @@ native() { # TIME BYTES USER: one native line
     [ "$stderr" = "wp-parse: warning: $T/spool/tor1/tor1.x.log: 1 of 1000 lines not billed (first at line 1000, not understood: caf\\xe9 \\xc2\\x9b line), kept in $T/rejects/tor1/" ]
     [ "$(cat "$T/rejects/tor1/tor1.x.log.rejects")" = "$(printf '1000\tnot understood\tcaf\351 \302\233 line')" ]
 }
+
+@test "SIGTERM ends a run that waits on standard input; the status says which signal" {
+    mkfifo "$T/fifo"
+    # a writer that never writes: the reader waits
+    sleep 30 >"$T/fifo" &
+    BG=$!
+    "$PARSE" --server tor1 - <"$T/fifo" 2>"$T/err" &
+    local pid=$!
+    sleep 0.5
+    kill -TERM "$pid"
+    local st=0
+    # a hang would show here as the 10 s guard's 124, not as a failure to end
+    timeout 10 tail --pid="$pid" -f /dev/null || st=$?
+    [ "$st" -eq 0 ]
+    wait "$pid" || st=$?
+    [ "$st" -eq 143 ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" -eq 0 ]
+}
