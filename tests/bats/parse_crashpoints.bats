@@ -3,8 +3,9 @@
 # entry to the Nth call of one of the syscalls that make an ingest durable
 # (fsync, fdatasync, unlink, pwrite64, ftruncate, and write and unlinkat where
 # wp-parse uses them), then a run to completion must leave exactly what one
-# clean run leaves. Oracles: a clean run, tests/tools/bill-awk, zstdcat,
-# sqlite3.
+# clean run leaves. And from a trace: a spool file is unlinked only after the
+# commit that billed it is on disk. Oracles: a clean run, tests/tools/bill-awk,
+# zstdcat, sqlite3.
 bats_require_minimum_version 1.5.0
 
 load site
@@ -202,4 +203,73 @@ crash_points() {
     done
     echo "calls of a clean run:${counts%;}" >&3
     echo "$points crash points, $kills runs killed:${summary%;}; rejects temp files left behind: $litter" >&3
+}
+
+# durable_before_unlink TRACE DB SPOOL: from an strace -f -y log, every spool
+# file unlinked after its thread's last write to DB-wal and DB was followed by
+# a successful fsync/fdatasync of that file, begun after the write ended and
+# ended before the unlink began. Prints offences and "N spool files unlinked".
+durable_before_unlink() {
+    awk -v db="$2" -v spool="$3/" '
+        function fd_path(s,    p) { # the path strace -y shows with the first fd argument
+            if (!match(s, /^[a-z0-9_]+\(-?[0-9]+</)) return ""
+            p = substr(s, RLENGTH + 1); sub(/>.*/, "", p); return p
+        }
+        function name_path(s,    p, dir) { # the path an unlink or unlinkat removes
+            if (!match(s, /"[^"]*"/)) return ""
+            p = substr(s, RSTART + 1, RLENGTH - 2)
+            if (s ~ /^unlinkat\(/ && p !~ /^\//) { dir = fd_path(s); if (dir != "") p = dir "/" p }
+            return p
+        }
+        function ended(tid, name, path, start, ret,    f) {
+            if ((name == "pwrite64" || name == "write") && (path == db || path == db "-wal")) {
+                wrote[tid, path] = ++seq
+            } else if ((name == "fsync" || name == "fdatasync") && ret == "0" && (path == db || path == db "-wal")) {
+                if (start > synced[path]) synced[path] = start
+            }
+        }
+        function unlinked(tid, path,    f, any, bad) {
+            if (index(path, spool) != 1) return
+            n++
+            for (f in files) {
+                if (!((tid, files[f]) in wrote)) continue
+                any = 1
+                if (synced[files[f]] <= wrote[tid, files[f]]) bad = bad " " files[f]
+            }
+            if (!any) print "unlinked " path " before any write to the database"
+            else if (bad != "") print "unlinked " path " before the last write to" bad " was synced"
+        }
+        BEGIN { files[1] = db; files[2] = db "-wal" }
+        {
+            tid = $1; line = $0; sub(/^[0-9]+ +/, "", line)
+            if (line ~ /^(\+\+\+|---)/) next
+            ret = line; sub(/.*\) += /, "", ret); sub(/ .*/, "", ret)
+            if (line ~ /^<\.\.\. [a-z0-9_]+ resumed>/) { # the end of a call begun earlier
+                split(pending[tid], p, SUBSEP); delete pending[tid]
+                ended(tid, p[1], p[2], p[3], ret)
+                next
+            }
+            name = line; sub(/\(.*/, "", name)
+            start = ++seq
+            if (name ~ /^unlink/) { unlinked(tid, name_path(line)); next }
+            if (line ~ /<unfinished \.\.\.>$/) { pending[tid] = name SUBSEP fd_path(line) SUBSEP start; next }
+            ended(tid, name, fd_path(line), start, ret)
+        }
+        END { print n " spool files unlinked" }' "$1"
+}
+
+@test "a spool file is unlinked only once its commit is on disk: the database's last write before it is fsynced before it (-j 1, -j 2)" {
+    needs_strace
+    make_input
+    local j files
+    files=$(find "$T/input" -type f | wc -l)
+    for j in 1 2; do
+        make_site site$j
+        strace -f -q -y -o "$T/trace.$j" -e trace=pwrite64,write,fsync,fdatasync,unlink,unlinkat \
+            "$BIN/wp-parse" --config "$T/site$j/wp.conf" -j $j 2>/dev/null
+        [ -z "$(find "$T/site$j/spool" -type f)" ]
+        run durable_before_unlink "$T/trace.$j" "$(realpath "$T/site$j/wp.db")" "$T/site$j/spool"
+        echo "-j $j: $output"
+        [ "$output" = "$files spool files unlinked" ]
+    done
 }
