@@ -53,3 +53,64 @@ descendants() { # descendants PID: every live descendant, from /proc (no procps 
             for (i = 1; i <= n; i++) for (p in parent) if (parent[p] == q[i]) { q[++n] = p; print p }
         }'
 }
+
+# The crash suites (parse_crash, parse_crashpoints) make sites under $T from
+# one spool, $T/input/<server>/…, and compare each with the site "clean",
+# where one run of wp-parse ingested it undisturbed.
+
+# make_site NAME: a config, database and inventory (the servers of $T/input)
+# under $T/NAME, and a copy of $T/input as its spool; uses $BIN.
+make_site() {
+    local s
+    mkdir -p "$T/$1"
+    printf 'db = %s\nspool = %s\narchive = %s\nrejects = %s\n' \
+        "$T/$1/wp.db" "$T/$1/spool" "$T/$1/archive" "$T/$1/rejects" >"$T/$1/wp.conf"
+    for s in $(ls "$T/input"); do
+        "$BIN/wp-hosts" --config "$T/$1/wp.conf" add "$s"
+    done
+    cp -r "$T/input" "$T/$1/spool"
+}
+
+state_of() { # state_of NAME: everything billing depends on, in a comparable form
+    # (a busy timeout: two readers that open a WAL database at once can race
+    # to rebuild its -shm, and the loser is told "database is locked")
+    sqlite3 -cmd '.timeout 10000' -separator $'\t' "$T/$1/wp.db" "
+        SELECT s.name, u.name, g.hour, g.requests, g.bytes, g.billed_bytes FROM usage g
+            JOIN servers s ON s.id = g.server_id JOIN users u ON u.id = g.user_id ORDER BY 1, 2, 3;
+        SELECT s.name, d.day FROM dirty_days d JOIN servers s ON s.id = d.server_id ORDER BY 1, 2;
+        SELECT sha256, source_name, lines, rejected, first_ts, last_ts FROM ingested_files ORDER BY 1;"
+}
+
+# check_same_as_clean NAME: site NAME, after crashes and a run to completion,
+# holds what "clean" holds: no spool file; the same usage, dirty days, ledger,
+# rejects and archive files; every archive file valid zstd and as long as
+# committed; each server's archive holds each of its input lines exactly
+# once (rejected lines too), and a dated line in the file of its UTC day.
+# A rejects file's temp file that a SIGKILL left behind is not compared: no
+# run removes it (litter, not a billing error).
+check_same_as_clean() {
+    local site=$T/$1 f rel size day start s
+    [ -z "$(find "$site/spool" -type f)" ]
+    diff <(state_of clean) <(state_of "$1")
+    [ "$(sqlite3 "$site/wp.db" 'SELECT count(*) FROM ingested_files')" -eq "$(find "$T/input" -type f | wc -l)" ]
+    diff -r -x '*.rejects.tmp.*' "$T/clean/rejects" "$site/rejects"
+    diff <(cd "$T/clean/archive" && find . | LC_ALL=C sort) <(cd "$site/archive" && find . | LC_ALL=C sort)
+    for f in $(find "$site/archive" -type f); do
+        zstd -t -q "$f"
+        rel=${f#"$site/archive/"}
+        size=$(sqlite3 "$site/wp.db" "SELECT committed_size FROM archive_files WHERE path = '$rel'")
+        [ "$(stat -c %s "$f")" -eq "$size" ]
+        day=$(basename "$f" .log.zst)
+        start=$(date -u -d "${day#*.}" +%s)
+        zstdcat "$f" | awk -v start="$start" -v f="$f" '
+            $1 ~ /^[0-9]+\.[0-9]+$/ && (int($1) < start || int($1) >= start + 86400) {
+                print f ": a line of another day: " $0; bad = 1; exit }
+            END { exit bad }'
+    done
+    [ "$(ls "$site/archive")" = "$(ls "$T/input")" ]
+    for s in $(ls "$T/input"); do
+        [ -e "$T/input-lines.$s" ] || cat "$T/input/$s"/* | LC_ALL=C sort >"$T/input-lines.$s"
+        find "$site/archive/$s" -type f -name '*.zst' -exec zstdcat {} + | LC_ALL=C sort >"$T/archived"
+        cmp "$T/archived" "$T/input-lines.$s"
+    done
+}
