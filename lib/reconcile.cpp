@@ -198,12 +198,30 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         for (const auto& r : refs) {
             usable = usable && !report.refused.contains(r.file->relative);
         }
+        // A source that cannot be billed now keeps every file it is in at its
+        // committed size: the next run tries again, nothing is skipped over.
+        auto hold = [&](const std::string& why) {
+            std::vector<std::string> files;
+            for (const auto& r : refs) {
+                new_sizes.erase(r.file->relative);
+                report.refused.insert(r.file->relative);
+                files.push_back(r.file->path);
+            }
+            report.warnings.push_back(fmt::format("archive batches of {} ({}) {}: not billed, not appended to",
+                                                  first.source_name, list_some(files), why));
+        };
         if (!usable) {
+            hold("lie partly in a damaged archive file");
             continue;
         }
         auto g = grammars.find(first.format);
         if (g == grammars.end()) {
-            g = grammars.emplace(first.format, LogGrammar::by_name_or_format(first.format)).first;
+            try {
+                g = grammars.emplace(first.format, LogGrammar::by_name_or_format(first.format)).first;
+            } catch (const Error& e) {
+                hold(fmt::format("name a format this wp-parse cannot read ({})", e.what()));
+                continue;
+            }
         }
         Rebill rb;
         rb.first = first;
@@ -237,9 +255,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
             rb.files.push_back(r.file->path);
         }
         if (!consistent) {
-            report.warnings.push_back(fmt::format(
-                "archive batches of {} ({}) do not hold the lines their records count: not billed", first.source_name,
-                list_some(rb.files)));
+            hold("do not hold the lines their records count");
             continue;
         }
         const std::string leftover = settings.spool + "/" + first.server + "/" + first.source_name;
