@@ -183,6 +183,14 @@ void write_rejects(const std::string& root, const FileOutcome& f) {
     if (static_cast<std::size_t>(f.rejected) > f.rejects.size()) {
         body += fmt::format("# {} more lines not billed are not listed\n", f.rejected - f.rejects.size());
     }
+    // We hold the parse lock: a temporary of this rejects file is a killed run's.
+    const std::string stale = name + ".rejects.tmp.";
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().filename().string().starts_with(stale)) {
+            fs::remove(entry.path(), ec);
+        }
+    }
     atomic_write_file(dir + "/" + name + ".rejects", body, 0640);
 }
 

@@ -203,6 +203,8 @@ crash_points() {
     done
     echo "calls of a clean run:${counts%;}" >&3
     echo "$points crash points, $kills runs killed:${summary%;}; rejects temp files left behind: $litter" >&3
+    # a killed run's temporary rejects file goes when the next run writes that file
+    [ "$litter" -eq 0 ]
 }
 
 # durable_before_unlink TRACE DB SPOOL: from an strace -f -y log, every spool
