@@ -248,6 +248,21 @@ private:
     int m_fd;
 };
 
+bool zeros_to_end(int fd, std::int64_t pos, std::int64_t size) {
+    std::vector<char> buf(64 * 1024);
+    while (pos < size) {
+        const auto n = static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(buf.size()), size - pos));
+        if (!pread_all(fd, buf.data(), n, pos)) {
+            return false;
+        }
+        if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n), [](char c) { return c != 0; })) {
+            return false;
+        }
+        pos += static_cast<std::int64_t>(n);
+    }
+    return true;
+}
+
 enum class FrameEnd { ok, torn, damaged };
 
 // Size of the zstd frame at offset, from its header and block headers.
@@ -571,7 +586,13 @@ ArchiveScan scan_archive(const std::string& path, std::int64_t offset) {
             continue;
         }
         if ((magic & k_skippable_mask) != k_skippable_base) {
-            scan.damage = fmt::format("bytes that are no zstd frame (magic {:08x})", magic);
+            // Zeros to the end are an append whose size reached the disk but
+            // whose blocks did not (a power loss): torn, not damage.
+            if (magic == 0 && zeros_to_end(file.fd(), pos, scan.size)) {
+                scan.torn = true;
+            } else {
+                scan.damage = fmt::format("bytes that are no zstd frame (magic {:08x})", magic);
+            }
             break;
         }
         const std::int64_t length = le32(head + 4);

@@ -570,6 +570,7 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
 
     std::optional<LockFile> lock;
     RunState state;
+    bool archive_problems = false;
     if (!records_only) {
         make_directories(parent_directory(opts.db));
         { Database create(opts.db); } // exists (and is migrated) before it is locked
@@ -582,9 +583,13 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
         settings.rules = &rules;
         settings.rebuild = req.rebuild_db;
         const ReconcileReport report = reconcile_archive(db, settings);
+        for (const auto& w : report.problems) {
+            warn_message(w);
+        }
         for (const auto& w : report.warnings) {
             warn_message(w);
         }
+        archive_problems = !report.problems.empty();
         for (const auto& n : report.notes) {
             info(1, "{}", n);
         }
@@ -592,7 +597,7 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
             info(1, "billed {} source files ({} lines) from the archive", report.sources_billed, report.lines_billed);
         }
         if (req.rebuild_db) {
-            return report.warnings.empty() ? exit_code::k_ok : exit_code::k_partial;
+            return archive_problems ? exit_code::k_partial : exit_code::k_ok;
         }
     }
 
@@ -652,7 +657,7 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
     if (state.lines > 0 && state.understood == 0) {
         fail(exit_code::k_data, "no line of the input was understood as Squid {} format", grammar.description());
     }
-    return state.failed_files > 0 ? exit_code::k_partial : exit_code::k_ok;
+    return state.failed_files > 0 || archive_problems ? exit_code::k_partial : exit_code::k_ok;
 }
 
 } // namespace wp

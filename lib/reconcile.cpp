@@ -80,7 +80,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
     const std::vector<std::string> on_disk = list_archive_files(settings.archive);
     for (const auto& [rel, size] : committed) {
         if (!std::binary_search(on_disk.begin(), on_disk.end(), rel)) {
-            report.warnings.push_back(
+            report.problems.push_back(
                 fmt::format("archive {}/{} is missing ({} bytes committed)", settings.archive, rel, size));
             report.refused.insert(rel);
         }
@@ -100,7 +100,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
             continue;
         }
         if (sb.st_size < from) {
-            report.warnings.push_back(fmt::format("archive {} is {} bytes, shorter than the {} bytes committed: "
+            report.problems.push_back(fmt::format("archive {} is {} bytes, shorter than the {} bytes committed: "
                                                   "not appended to (restore it from backup)",
                                                   path, sb.st_size, from));
             report.refused.insert(rel);
@@ -128,6 +128,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
     }
     auto known = db.prepare("SELECT 1 FROM ingested_files WHERE sha256 = ?");
     std::vector<std::vector<BatchRef>> to_bill;
+    std::set<std::string> queued; // a source's lines are billed once, whatever copies the archive holds
     for (auto& [key, refs] : sources) {
         std::sort(refs.begin(), refs.end(),
                   [](const BatchRef& a, const BatchRef& b) { return a.record().part < b.record().part; });
@@ -148,7 +149,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         known.bind(1, key.first);
         const bool billed = known.step();
         known.reset();
-        if (!billed) {
+        if (!billed && queued.insert(key.first).second) {
             to_bill.push_back(refs);
         }
     }
@@ -158,9 +159,11 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
     for (auto& f : scanned) {
         const ArchiveScan& s = f->scan;
         if (!s.torn && s.valid_end < s.size) {
-            report.warnings.push_back(fmt::format("archive {} is damaged at offset {} ({}): not appended to", f->path,
+            // Not ours to cut: the batches before the damage count, and the file
+            // stays longer than committed, so nothing is appended to it.
+            report.problems.push_back(fmt::format("archive {} is damaged at offset {} ({}): not appended to", f->path,
                                                   s.valid_end, s.damage));
-            report.refused.insert(f->relative);
+            new_sizes[f->relative] = s.valid_end;
             continue;
         }
         std::int64_t cut = s.valid_end;
@@ -174,7 +177,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         }
         for (std::size_t i = 0; i < s.batches.size(); ++i) {
             if (f->drop[i]) {
-                report.warnings.push_back(fmt::format(
+                report.problems.push_back(fmt::format(
                     "archive {}: an unfinished append at offset {} has complete batches after it: kept, not billed",
                     f->path, s.batches[i].begin));
             }
@@ -191,7 +194,8 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
     std::vector<Rebill> rebills;
     std::map<std::string, LogGrammar> grammars;
     Inventory inventory(db);
-    std::vector<std::string> stranger_files;
+    std::vector<std::string> stranger_files; // of sources no longer in the spool
+    std::int64_t strangers = 0;
     for (const auto& refs : to_bill) {
         const BatchRecord& first = refs.front().record();
         bool usable = true;
@@ -203,15 +207,17 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         auto hold = [&](const std::string& why) {
             std::vector<std::string> files;
             for (const auto& r : refs) {
-                new_sizes.erase(r.file->relative);
-                report.refused.insert(r.file->relative);
+                auto it = new_sizes.find(r.file->relative);
+                if (it != new_sizes.end()) {
+                    it->second = std::min(it->second, r.batch().begin);
+                }
                 files.push_back(r.file->path);
             }
-            report.warnings.push_back(fmt::format("archive batches of {} ({}) {}: not billed, not appended to",
+            report.problems.push_back(fmt::format("archive batches of {} ({}) {}: not billed, not appended to",
                                                   first.source_name, list_some(files), why));
         };
         if (!usable) {
-            hold("lie partly in a damaged archive file");
+            hold("lie partly in an archive file that is missing or short");
             continue;
         }
         auto g = grammars.find(first.format);
@@ -237,22 +243,35 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         }
         LineBiller biller(g->second, *settings.rules);
         bool consistent = true;
+        std::string unreadable;
         for (const auto& r : refs) {
             std::int64_t lines = 0;
-            read_archive_lines(r.file->path, r.batch().data_begin, r.batch().data_end, k_max_line_length,
-                               [&](std::string_view line) {
-                                   ++lines;
-                                   std::int64_t t = 0;
-                                   if (!biller.bill(line, *rb.usage, first.ingested_at, t).empty()) {
-                                       ++rb.rejected;
-                                       return;
-                                   }
-                                   if (!rb.first_ts || t < *rb.first_ts) rb.first_ts = t;
-                                   if (!rb.last_ts || t > *rb.last_ts) rb.last_ts = t;
-                               });
+            try {
+                // A line longer than the limit was cut when it was billed (and
+                // rejected): read one byte more to tell it from a whole line.
+                read_archive_lines(r.file->path, r.batch().data_begin, r.batch().data_end, k_max_line_length + 1,
+                                   [&](std::string_view line) {
+                                       ++lines;
+                                       std::int64_t t = 0;
+                                       if (line.size() > k_max_line_length ||
+                                           !biller.bill(line, *rb.usage, first.ingested_at, t).empty()) {
+                                           ++rb.rejected;
+                                           return;
+                                       }
+                                       if (!rb.first_ts || t < *rb.first_ts) rb.first_ts = t;
+                                       if (!rb.last_ts || t > *rb.last_ts) rb.last_ts = t;
+                                   });
+            } catch (const Error& e) {
+                unreadable = e.what();
+                break;
+            }
             consistent = consistent && lines == r.record().lines;
             rb.lines += lines;
             rb.files.push_back(r.file->path);
+        }
+        if (!unreadable.empty()) {
+            hold(fmt::format("cannot be read ({})", unreadable));
+            continue;
         }
         if (!consistent) {
             hold("do not hold the lines their records count");
@@ -262,6 +281,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         struct stat sb {};
         if (!settings.rebuild && ::stat(leftover.c_str(), &sb) != 0) {
             stranger_files.insert(stranger_files.end(), rb.files.begin(), rb.files.end());
+            ++strangers;
         }
         rebills.push_back(std::move(rb));
     }
@@ -303,9 +323,9 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         std::sort(stranger_files.begin(), stranger_files.end());
         stranger_files.erase(std::unique(stranger_files.begin(), stranger_files.end()), stranger_files.end());
         report.warnings.push_back(fmt::format(
-            "the database is older than the archive (restored from a backup?): billed {} source files the ledger "
-            "did not know from the archive, in {}",
-            rebills.size(), list_some(stranger_files)));
+            "the archive holds {} source files the database did not know (a database restored from an older backup, "
+            "or a run stopped before its commit): billed them from the archive, in {}",
+            strangers, list_some(stranger_files)));
     }
     for (auto& f : scanned) {
         if (f->scan.foreign_bytes > 0 && !report.refused.contains(f->relative)) {

@@ -28,7 +28,8 @@ struct ReconcileReport {
     std::int64_t sources_billed = 0;   ///< source files billed from the archive
     std::int64_t lines_billed = 0;
     std::set<std::string> refused;     ///< relative paths not to append to (damaged)
-    std::vector<std::string> warnings; ///< one line each, for stderr
+    std::vector<std::string> problems; ///< one line each, for stderr: something is left undone (exit 1)
+    std::vector<std::string> warnings; ///< one line each, for stderr: done, but a person should know
     std::vector<std::string> notes;    ///< for -v
 };
 

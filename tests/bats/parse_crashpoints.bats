@@ -13,7 +13,7 @@ load site
 # The syscalls whose every call is a crash point; those a run never makes are
 # left out of the summary.
 CRASH_SYSCALLS=(fsync fdatasync unlink unlinkat pwrite64 write ftruncate)
-MAX_POINTS=40 # per syscall; more calls than that: an evenly spread sample
+MAX_POINTS=${WP_CRASH_POINTS:-200} # per syscall; more calls than that: an evenly spread sample
 
 setup() {
     SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -159,7 +159,7 @@ crash_points() {
     [ "$kills_here" -eq "${#ns[@]}" ]
 }
 
-@test "SIGKILL at every call of fsync, fdatasync, unlink, pwrite64, write, ftruncate (40 at most each), then a re-run: the state of a clean run" {
+@test "SIGKILL at every call of fsync, fdatasync, unlink, pwrite64, write, ftruncate (every one, 200 at most each), then a re-run: the state of a clean run" {
     needs_strace
     make_input
     make_site clean

@@ -126,6 +126,20 @@ teardown() {
     zstdcat "$arch" | cmp - "$T/one.log"
 }
 
+@test "a tail of zeros (an append whose size reached the disk but not its blocks) is cut like a torn append" {
+    "$GEN" --lines 500 --seed 1 >"$T/spool/tor1/tor1.1.log"
+    cp "$T/spool/tor1/tor1.1.log" "$T/one.log"
+    "$PARSE"
+    arch=$(find "$T/archive" -name '*.zst')
+    size=$(stat -c %s "$arch")
+    truncate -s +4096 "$arch"
+    "$GEN" --lines 500 --seed 2 >"$T/spool/tor1/tor1.2.log"
+    run --separate-stderr "$PARSE"
+    [ "$status" -eq 0 ] && [ "$stderr" = "" ]
+    zstd -t -q "$arch"
+    zstdcat "$arch" | cmp - <(cat "$T/one.log"; "$GEN" --lines 500 --seed 2)
+}
+
 @test "bytes after the archive's last frame that are no frame are damage: kept, warned about, not appended to" {
     "$GEN" --lines 500 --seed 1 --start 1764072000 >"$T/spool/tor1/tor1.1.log"
     "$PARSE"
