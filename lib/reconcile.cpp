@@ -15,11 +15,14 @@
 #include "line_biller.h"
 #include "line_reader.h"
 #include "squid_log.h"
+#include "tool.h"
 #include "usage.h"
 
 namespace wp {
 
 namespace {
+
+struct Interrupted {};
 
 struct ScannedFile {
     std::string relative;
@@ -251,7 +254,9 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
                 // rejected): read one byte more to tell it from a whole line.
                 read_archive_lines(r.file->path, r.batch().data_begin, r.batch().data_end, k_max_line_length + 1,
                                    [&](std::string_view line) {
-                                       ++lines;
+                                       if ((++lines & 0xffff) == 0 && interrupted()) {
+                                           throw Interrupted{};
+                                       }
                                        std::int64_t t = 0;
                                        if (line.size() > k_max_line_length ||
                                            !biller.bill(line, *rb.usage, first.ingested_at, t).empty()) {
@@ -261,6 +266,8 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
                                        if (!rb.first_ts || t < *rb.first_ts) rb.first_ts = t;
                                        if (!rb.last_ts || t > *rb.last_ts) rb.last_ts = t;
                                    });
+            } catch (const Interrupted&) {
+                fail(exit_code::k_temp_fail, "interrupted");
             } catch (const Error& e) {
                 unreadable = e.what();
                 break;

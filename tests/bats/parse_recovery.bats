@@ -167,3 +167,20 @@ check_against_oracle() { # DB
     run --separate-stderr "$PARSE"
     [ "$status" -eq 1 ]
 }
+
+@test "SIGTERM ends a --rebuild-db under way: nothing committed, the next one does it all" {
+    feed tor1.a.log tor1 --lines 2000000 --seed 1 --span 80000
+    "$PARSE"
+    "$PARSE" --db "$T/rebuilt.db" --rebuild-db 2>"$T/err" &
+    local pid=$! st=0
+    sleep 0.2
+    kill -TERM "$pid"
+    # a hang would show here as the 10 s guard's 124
+    timeout 10 tail --pid="$pid" -f /dev/null
+    wait "$pid" || st=$?
+    [ "$st" -eq 143 ]
+    [ "$(sqlite3 "$T/rebuilt.db" 'SELECT count(*) FROM ingested_files')" -eq 0 ]
+    run --separate-stderr "$PARSE" --db "$T/rebuilt.db" --rebuild-db
+    [ "$status" -eq 0 ]
+    diff <(usage_of "$DB") <(usage_of "$T/rebuilt.db")
+}
