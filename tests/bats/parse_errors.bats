@@ -111,12 +111,17 @@ teardown() {
     [ "$(sqlite3 "$DB" 'SELECT sum(requests) FROM usage')" -eq 200100 ]
 }
 
-@test "a torn archive append from a crashed run is cut off at the next run" {
+# bill_one_day: one file billed; sets arch (its day file) and size
+bill_one_day() {
     "$GEN" --lines 500 --seed 1 >"$T/spool/tor1/tor1.1.log"
     cp "$T/spool/tor1/tor1.1.log" "$T/one.log"
     "$PARSE"
     arch=$(find "$T/archive" -name '*.zst')
     size=$(stat -c %s "$arch")
+}
+
+@test "a torn archive append from a crashed run is cut off at the next run" {
+    bill_one_day
     head -c 777 "$arch" >>"$arch"   # the start of a batch a killed run left
     run --separate-stderr "$PARSE"
     [ "$status" -eq 0 ]
@@ -127,11 +132,7 @@ teardown() {
 }
 
 @test "a tail of zeros (an append whose size reached the disk but not its blocks) is cut like a torn append" {
-    "$GEN" --lines 500 --seed 1 >"$T/spool/tor1/tor1.1.log"
-    cp "$T/spool/tor1/tor1.1.log" "$T/one.log"
-    "$PARSE"
-    arch=$(find "$T/archive" -name '*.zst')
-    size=$(stat -c %s "$arch")
+    bill_one_day
     truncate -s +4096 "$arch"
     "$GEN" --lines 500 --seed 2 >"$T/spool/tor1/tor1.2.log"
     run --separate-stderr "$PARSE"

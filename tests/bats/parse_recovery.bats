@@ -105,10 +105,11 @@ check_against_oracle() { # DB
     [ "$(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" -eq 2 ]
 }
 
-@test "an append killed between its days is cut from every day, then billed once from the spool" {
+# killed_then_rerun STRACE-INJECTIONS...: a two-day file, a run killed where
+# told (before its commit), then a run that must finish quietly and exactly
+killed_then_rerun() {
     feed tor1.a.log tor1 --lines 4000 --seed 1 --start 1764100000 --span 40000
-    # a run killed right after the first day file's fsync: day 1 has a whole batch, day 2 half of one
-    run strace -f -o /dev/null -e inject=fsync:signal=KILL:when=1 "$PARSE"
+    run strace -f -o /dev/null "$@" "$PARSE"
     [ "$status" -ne 0 ]
     [ -f "$T/spool/tor1/tor1.a.log" ]
     [ "$(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" -eq 0 ]
@@ -118,17 +119,14 @@ check_against_oracle() { # DB
     [ -z "$(find "$T/spool" -type f)" ]
 }
 
+@test "an append killed between its days is cut from every day, then billed once from the spool" {
+    # killed right after the first day file's fsync: day 1 has a whole batch, day 2 half of one
+    killed_then_rerun -e inject=fsync:signal=KILL:when=1
+}
+
 @test "a run killed after the archive but before the commit: billed from the archive, the spool file then goes quietly" {
-    feed tor1.a.log tor1 --lines 4000 --seed 1 --start 1764100000 --span 40000
     # fsyncs: the two day files, then the WAL's commit
-    run strace -f -o /dev/null -e inject=fdatasync:signal=KILL:when=1 -e inject=fsync:signal=KILL:when=3 "$PARSE"
-    [ "$status" -ne 0 ]
-    [ -f "$T/spool/tor1/tor1.a.log" ]
-    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" -eq 0 ]
-    run --separate-stderr "$PARSE"
-    [ "$status" -eq 0 ] && [ "$stderr" = "" ]
-    check_against_oracle "$DB"
-    [ -z "$(find "$T/spool" -type f)" ]
+    killed_then_rerun -e inject=fdatasync:signal=KILL:when=1 -e inject=fsync:signal=KILL:when=3
 }
 
 @test "a line cut at 64 KiB stays rejected when the archive is billed again" {
