@@ -119,8 +119,8 @@ std::string end_payload(const BatchRecord& r) {
         "{}id {}\nserver {}\nformat {}\nsource_sha256 {}\nsource_name {}\nfirst_line_sha256 {}\npart {} {}\n"
         "lines {}\nsource_lines {}\nfirst_ts {}\nlast_ts {}\ningested_at {}\n",
         k_end_tag, r.batch_id, escape_value(r.server), escape_value(r.format), r.source_sha256,
-        escape_value(r.source_name), r.first_line_sha256.empty() ? "-" : r.first_line_sha256, r.part, r.parts,
-        r.lines, r.source_lines, optional_ts(r.first_ts), optional_ts(r.last_ts), r.ingested_at);
+        escape_value(r.source_name), r.first_line_sha256.empty() ? "-" : r.first_line_sha256, r.part, r.parts, r.lines,
+        r.source_lines, optional_ts(r.first_ts), optional_ts(r.last_ts), r.ingested_at);
     const auto crc = crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
     body += fmt::format("crc32 {:08x}\n", crc);
     return body;
@@ -192,8 +192,8 @@ std::optional<BatchRecord> parse_end(std::string_view payload) {
     std::int64_t parts = 0;
     const std::string& part_field = f["part"];
     const auto sp = part_field.find(' ');
-    if (sp == std::string::npos || !to_int(part_field.substr(0, sp), part) || !to_int(part_field.substr(sp + 1), parts) ||
-        part < 1 || part > parts || parts > 1000000) {
+    if (sp == std::string::npos || !to_int(part_field.substr(0, sp), part) ||
+        !to_int(part_field.substr(sp + 1), parts) || part < 1 || part > parts || parts > 1000000) {
         return std::nullopt;
     }
     r.part = static_cast<int>(part);
@@ -251,7 +251,8 @@ private:
 bool zeros_to_end(int fd, std::int64_t pos, std::int64_t size) {
     std::vector<char> buf(64 * 1024);
     while (pos < size) {
-        const auto n = static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(buf.size()), size - pos));
+        const auto n =
+            static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(buf.size()), size - pos));
         if (!pread_all(fd, buf.data(), n, pos)) {
             return false;
         }
@@ -318,7 +319,7 @@ FrameEnd zstd_frame_end(int fd, std::int64_t offset, std::int64_t size, std::int
 
 std::string utc_day_name(std::int64_t t) {
     const std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm {};
+    std::tm tm{};
     gmtime_r(&tt, &tm);
     return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
@@ -643,7 +644,8 @@ void read_archive_lines(const std::string& path, std::int64_t begin, std::int64_
     std::int64_t pos = begin;
     std::size_t last = 0;
     while (pos < end) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(in.size()), end - pos));
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(in.size()), end - pos));
         if (!pread_all(file.fd(), in.data(), want, pos)) {
             fail(exit_code::k_io, "cannot read archive {} at offset {}", path, pos);
         }

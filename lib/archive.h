@@ -32,15 +32,15 @@ std::string archive_relative_path(std::string_view server, std::int64_t day_star
 
 /// What an end frame says about one batch (one source file's lines of one day).
 struct BatchRecord {
-    std::string batch_id;     ///< random, shared by the batch's begin and end frames
+    std::string batch_id; ///< random, shared by the batch's begin and end frames
     std::string server;
-    std::string format;       ///< the grammar the lines were read with (wp-parse --format)
+    std::string format; ///< the grammar the lines were read with (wp-parse --format)
     std::string source_sha256;
     std::string source_name;
     std::string first_line_sha256; ///< of the source's first line, line end dropped
-    int part = 0;             ///< 1..parts: this day's place among the source's days
+    int part = 0;                  ///< 1..parts: this day's place among the source's days
     int parts = 0;
-    std::int64_t lines = 0;   ///< lines of this batch
+    std::int64_t lines = 0; ///< lines of this batch
     std::int64_t source_lines = 0;
     std::optional<std::int64_t> first_ts; ///< of the whole source
     std::optional<std::int64_t> last_ts;
@@ -103,10 +103,10 @@ private:
 
 /// One batch found in a day file.
 struct ArchiveBatch {
-    std::int64_t begin = 0;      ///< offset of its begin frame
-    std::int64_t data_begin = 0; ///< first byte of its zstd data frames
-    std::int64_t data_end = 0;   ///< the end frame's offset
-    std::int64_t end = 0;        ///< just past the end frame
+    std::int64_t begin = 0;            ///< offset of its begin frame
+    std::int64_t data_begin = 0;       ///< first byte of its zstd data frames
+    std::int64_t data_end = 0;         ///< the end frame's offset
+    std::int64_t end = 0;              ///< just past the end frame
     std::optional<BatchRecord> record; ///< empty: no end frame (an append cut short)
 };
 

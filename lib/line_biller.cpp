@@ -41,8 +41,7 @@ public:
     explicit PriceCache(const BillingRules& rules) : m_rules(rules), m_by_hierarchy(rules.uses_hierarchy()) {}
 
     Pricing price(std::string_view tag, std::string_view hierarchy) {
-        if (!m_by_hierarchy)
-            hierarchy = {};
+        if (!m_by_hierarchy) hierarchy = {};
         Entry& e = m_entries[slot(tag, hierarchy)];
         if (!e.tag.equals(tag) || !e.hierarchy.equals(hierarchy)) {
             e.price = m_rules.price(tag, hierarchy);
@@ -59,8 +58,7 @@ private:
         if (!tag.empty())
             h += static_cast<unsigned char>(tag[tag.size() / 2]) * 31u + static_cast<unsigned char>(tag.back()) * 7u +
                  static_cast<unsigned char>(tag[tag.size() - tag.size() / 4 - 1]);
-        if (!hierarchy.empty())
-            h += static_cast<unsigned char>(hierarchy.front()) * 13u;
+        if (!hierarchy.empty()) h += static_cast<unsigned char>(hierarchy.front()) * 13u;
         return (h ^ (h >> 7)) % k_slots;
     }
     struct Entry {

@@ -318,9 +318,8 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         ++report.sources_billed;
         report.lines_billed += rb.lines;
     }
-    auto sizes = db.prepare(
-        "INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
-        "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
+    auto sizes = db.prepare("INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
+                            "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
     for (const auto& [rel, size] : new_sizes) {
         sizes.bind(1, rel).bind(2, size).run();
     }

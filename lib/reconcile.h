@@ -16,16 +16,16 @@ class Database;
 
 /// What reconcile_archive needs to know.
 struct ReconcileSettings {
-    std::string archive;               ///< archive root
-    std::string spool;                 ///< a billed source still here was a run stopped before its commit
+    std::string archive; ///< archive root
+    std::string spool;   ///< a billed source still here was a run stopped before its commit
     const BillingRules* rules = nullptr;
-    bool rebuild = false;              ///< --rebuild-db: the database must hold no usage or ledger
+    bool rebuild = false; ///< --rebuild-db: the database must hold no usage or ledger
 };
 
 /// What reconcile_archive did.
 struct ReconcileReport {
-    int files_cut = 0;                 ///< unfinished appends removed
-    std::int64_t sources_billed = 0;   ///< source files billed from the archive
+    int files_cut = 0;               ///< unfinished appends removed
+    std::int64_t sources_billed = 0; ///< source files billed from the archive
     std::int64_t lines_billed = 0;
     std::set<std::string> refused;     ///< relative paths not to append to (damaged)
     std::vector<std::string> problems; ///< one line each, for stderr: something is left undone (exit 1)
