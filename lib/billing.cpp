@@ -186,8 +186,10 @@ private:
 
     int parse_factor(std::string_view word) {
         int value = 0;
+        // the length first: ten digits would overflow value
         bool ok = !word.empty() && word.size() <= 4;
-        for (char c : word) {
+        for (std::size_t i = 0; ok && i < word.size(); ++i) {
+            const char c = word[i];
             if (c < '0' || c > '9') {
                 ok = false;
                 break;

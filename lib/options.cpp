@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 #include <sstream>
 
 #include "error.h"
@@ -186,6 +187,10 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
             opt->run_callback();
         } catch (const CLI::Error& err) {
             fail(exit_code::k_config, "{}:{}: bad value for '{}': {}", file_name, e.line, e.key, err.what());
+        } catch (const std::out_of_range&) {
+            // CLI11 counts a flag's value with std::stoll, whose out_of_range is no CLI::Error
+            fail(exit_code::k_config, "{}:{}: bad value for '{}': {} is out of range", file_name, e.line, e.key,
+                 e.value);
         }
     }
 }
