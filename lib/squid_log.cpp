@@ -126,7 +126,9 @@ inline bool parse_subsecond(std::string_view s, Subsecond mode, int digits, int3
     } else {
         if (!parse_digits(s, v))
             return false;
-        v = digits <= 3 ? v * pow10(3 - digits) : v / pow10(digits - 3);
+        // A value of at most 18 digits over 10^19 or more is 0 milliseconds
+        // (a format may ask for any precision: %06.47tu).
+        v = digits <= 3 ? v * pow10(3 - digits) : digits - 3 > 18 ? 0 : v / pow10(digits - 3);
         if (v > 999)
             return false;
     }

@@ -406,6 +406,15 @@ TEST(Logformat, RequestBytes) {
                   {1764072000, 123, "TCP_TUNNEL", 200, 5123, "alice", "HIER_DIRECT", 20480});
 }
 
+TEST(Logformat, AnySubsecondPrecisionWithoutOverflow) {
+    // found by fuzz_logformat: 10^44 overflowed int64 (UBSan) before the division
+    const LogGrammar format = LogGrammar::from_logformat("%ts.%06.47tu %Ss %<st");
+    const LogRecord r = parsed(format, "1764072000.042999 TCP_HIT 1");
+    EXPECT_EQ(r.time, 1764072000);
+    EXPECT_EQ(r.millis, 0);
+    EXPECT_EQ(r.bytes, 1);
+}
+
 TEST(Logformat, CommonWithLocalTimeOffset) {
     const LogGrammar common = LogGrammar::common();
     EXPECT_EQ(common.description(), "common");
