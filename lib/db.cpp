@@ -309,28 +309,36 @@ Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
         }
         fail(exit_code_for_sqlite(rc), "cannot open database {}: {}", path, msg);
     }
-    sqlite3_extended_result_codes(m_db, 1);
-    // Waits up to 10 s for a writer of another process, but gives up at once
-    // on SIGINT/SIGTERM so that an interrupted run ends promptly.
-    sqlite3_busy_handler(
-        m_db,
-        [](void*, int tries) -> int {
-            if (interrupted() || tries >= 1000) {
-                return 0;
-            }
-            sqlite3_sleep(10);
-            return 1;
-        },
-        nullptr);
-    exec("PRAGMA foreign_keys = ON");
-    if (mode != OpenMode::read_only) {
-        exec("PRAGMA journal_mode = WAL");
-        // FULL: a commit is on disk (the WAL fsynced) before the call returns,
-        // so a spool file deleted after its commit cannot outlive the commit
-        // in a power loss. It costs one WAL sync per ingested file.
-        exec("PRAGMA synchronous = FULL");
+    // A constructor that throws gets no destructor call: the connection is
+    // closed here when the setup or the migration fails.
+    try {
+        sqlite3_extended_result_codes(m_db, 1);
+        // Waits up to 10 s for a writer of another process, but gives up at once
+        // on SIGINT/SIGTERM so that an interrupted run ends promptly.
+        sqlite3_busy_handler(
+            m_db,
+            [](void*, int tries) -> int {
+                if (interrupted() || tries >= 1000) {
+                    return 0;
+                }
+                sqlite3_sleep(10);
+                return 1;
+            },
+            nullptr);
+        exec("PRAGMA foreign_keys = ON");
+        if (mode != OpenMode::read_only) {
+            exec("PRAGMA journal_mode = WAL");
+            // FULL: a commit is on disk (the WAL fsynced) before the call returns,
+            // so a spool file deleted after its commit cannot outlive the commit
+            // in a power loss. It costs one WAL sync per ingested file.
+            exec("PRAGMA synchronous = FULL");
+        }
+        migrate(*this);
+    } catch (...) {
+        sqlite3_close_v2(m_db);
+        m_db = nullptr;
+        throw;
     }
-    migrate(*this);
 }
 
 Database::~Database() {

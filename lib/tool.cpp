@@ -14,7 +14,11 @@ namespace wp {
 
 namespace {
 
-volatile std::sig_atomic_t g_signal = 0;
+// Set by the signal handler, read by every thread (workers, SSH watchdogs):
+// a lock-free atomic is both async-signal-safe and free of data races, which
+// a volatile sig_atomic_t read from other threads is not.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 std::string g_program = "wp";
 std::atomic<int> g_verbosity{0};
 

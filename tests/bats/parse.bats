@@ -136,6 +136,27 @@ spool_file() { # spool_file SERVER NAME < content
     zstdcat "$T"/archive/tor1/*/*.zst | cmp - "$T/all.log"
 }
 
+@test "-j 2 on three servers' spools bills each server as awk does" {
+    # Two workers share the database and the unpriced-tag tally; the
+    # sanitizer builds (make -f Makefile.dist tsan) run this for races.
+    local s
+    for s in s1 s2 s3; do
+        "$HOSTS" add "$s"
+        "$GEN" --lines 6000 --span 7200 --seed "${s#s}" >"$T/$s.log"
+        head -3000 "$T/$s.log" | spool_file "$s" "$s.1.log"
+        tail -n +3001 "$T/$s.log" | spool_file "$s" "$s.2.log"
+    done
+    run --separate-stderr "$PARSE" -j 2
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    for s in s1 s2 s3; do
+        "$ORACLE" "$T/$s.log" >"$T/expect"
+        usage_tsv "WHERE g.server_id = (SELECT id FROM servers WHERE name = '$s')" >"$T/got"
+        diff "$T/expect" "$T/got"
+        [ -z "$(ls "$T/spool/$s")" ]
+    done
+}
+
 @test "native lines of every shape the design lists" {
     "$HOSTS" add s1
     cat >"$T/shapes.log" <<'LOG'

@@ -33,6 +33,7 @@ needs_strace() { # CI runs everything: there a missing strace is a failure
         fi
         skip "strace is missing or cannot trace here"
     fi
+    no_leak_check_under_strace
 }
 
 # make_input: $T/input, 3 servers x 2 files x 2000 lines, each file across the

@@ -116,6 +116,7 @@ native() { # TIME BYTES USER: one native line
         done
     done >"$T/spool/tor1/tor1.cycle.log"
     [ "$(wc -l <"$T/spool/tor1/tor1.cycle.log")" -eq 25000 ]
+    no_leak_check_under_strace
     strace -f -y -o "$T/trace" -e trace=fsync,fdatasync "$PARSE"
     [ "$(grep -c '^[0-9]* *fsync([0-9]*<.*\.log\.zst>)' "$T/trace")" -eq 5 ]
     for d in 25 26 27 28 29; do

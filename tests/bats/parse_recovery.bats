@@ -109,6 +109,7 @@ check_against_oracle() { # DB
 # told (before its commit), then a run that must finish quietly and exactly
 killed_then_rerun() {
     feed tor1.a.log tor1 --lines 4000 --seed 1 --start 1764100000 --span 40000
+    no_leak_check_under_strace
     run strace -f -o /dev/null "$@" "$PARSE"
     [ "$status" -ne 0 ]
     [ -f "$T/spool/tor1/tor1.a.log" ]

@@ -505,6 +505,7 @@ wp-runall: failed: host2: exit status 1" ]
     # when started through the dynamic loader by hand; and the tools that
     # do not move bulk data never. Elsewhere none of them does.
     strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+    no_leak_check_under_strace
     local expect=0 glibc tool n
     glibc=$(ldd --version | awk 'NR == 1 { print $NF }')
     if grep -q -m1 '^vendor_id.*AuthenticAMD' /proc/cpuinfo &&

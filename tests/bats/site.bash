@@ -45,6 +45,16 @@ wait_lines() {
     return 1
 }
 
+# no_leak_check_under_strace: LeakSanitizer cannot work in a process strace
+# traces (it aborts the process at exit), so on a sanitizer build (ctest sets
+# WP_SANITIZED) a test that runs the tools under strace turns the leak check
+# off for itself; ASan's other checks and UBSan stay on.
+no_leak_check_under_strace() {
+    if [ -n "${WP_SANITIZED:-}" ]; then
+        export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+    fi
+}
+
 descendants() { # descendants PID: every live descendant, from /proc (no procps needed)
     cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
         { pid = $1; rest = $0; sub(/.*\) /, "", rest); split(rest, f, " "); if (f[1] != "Z") parent[pid] = f[2] }
