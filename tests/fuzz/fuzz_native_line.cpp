@@ -9,34 +9,11 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "../unit/whole_line_oracle.h"
 #include "fuzz.h"
 #include "squid_log.h"
 
 namespace {
-
-struct WholeLineOracle {
-    pcre2_code* code = nullptr;
-    pcre2_match_data* match = nullptr;
-    explicit WholeLineOracle(const std::string& pattern) {
-        int error = 0;
-        PCRE2_SIZE offset = 0;
-        code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                             PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP, &error, &offset, nullptr);
-        FUZZ_CHECK(code != nullptr);
-        match = pcre2_match_data_create_from_pattern(code, nullptr);
-    }
-    ~WholeLineOracle() {
-        pcre2_match_data_free(match);
-        pcre2_code_free(code);
-    }
-    int run(std::string_view line) const {
-        return pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(), 0, 0, match, nullptr);
-    }
-    std::string_view group(std::string_view line, int g) const {
-        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
-        return line.substr(ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
-    }
-};
 
 // Digits (the pattern guarantees nothing else) as a number, or -1 past 18.
 long long number(std::string_view digits) {
@@ -54,6 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const wp::LogGrammar grammar = wp::LogGrammar::native();
     static wp::LogMatcher matcher(grammar);
     static const WholeLineOracle oracle(grammar.pattern());
+    FUZZ_CHECK(oracle.code != nullptr);
 
     std::string_view line = wp_fuzz::as_text(data, size);
     wp::LogRecord record;
