@@ -23,6 +23,7 @@
 #include <libssh/sftp.h>
 
 #include "error.h"
+#include "sftp_client.h"
 #include "tool.h"
 
 namespace wp {
@@ -131,35 +132,6 @@ KnownHostsState known_hosts_state(enum ssh_known_hosts_e e) {
         break;
     }
     return KnownHostsState::error;
-}
-
-std::string sftp_error_text(int code) {
-    switch (code) {
-    case SSH_FX_EOF:
-        return "end of file";
-    case SSH_FX_NO_SUCH_FILE:
-        return "No such file or directory";
-    case SSH_FX_PERMISSION_DENIED:
-        return "Permission denied";
-    case SSH_FX_FAILURE:
-        return "failure";
-    case SSH_FX_BAD_MESSAGE:
-        return "bad message";
-    case SSH_FX_NO_CONNECTION:
-        return "no connection";
-    case SSH_FX_CONNECTION_LOST:
-        return "connection lost";
-    case SSH_FX_OP_UNSUPPORTED:
-        return "operation unsupported";
-    case SSH_FX_FILE_ALREADY_EXISTS:
-        return "File exists";
-    case SSH_FX_WRITE_PROTECT:
-        return "write protected";
-    case SSH_FX_NO_MEDIA:
-        return "no media";
-    default:
-        return fmt::format("SFTP error {}", code);
-    }
 }
 
 // Cuts a session's socket when its deadline passes, when it has been silent
@@ -327,7 +299,6 @@ constexpr std::uint32_t k_stream_window = 4 * 1024 * 1024;
 // the rest), a window's worth in flight; writes of 32 KiB, which every
 // server takes.
 constexpr std::uint32_t k_sftp_read_chunk = 255 * 1024;
-constexpr std::size_t k_sftp_in_flight = k_stream_window / k_sftp_read_chunk;
 constexpr std::uint32_t k_sftp_write_chunk = 32 * 1024;
 constexpr std::string_view k_pid_marker = "wp-pid:";
 constexpr const char* k_ciphers = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
@@ -409,7 +380,7 @@ struct SshSession::Impl {
         if (!watchdog.fired().empty() || protocol_error) {
             fail_step(what);
         }
-        fail_step(what, sftp_error_text(code));
+        fail_step(what, sftp_status_text(static_cast<std::uint32_t>(code)));
     }
 
     void connect() {
@@ -572,7 +543,7 @@ struct SshSession::Impl {
     }
 
     struct Command;
-    class SftpReader;
+    class SftpChannel;
     void start_command(Command& c, const std::string& command, const ExecOptions& options);
     void end_command(Command& c);
     ExecResult finish_command(Command& c, const ExecOptions& options);
@@ -592,7 +563,7 @@ struct SshSession::Impl {
             const int code = sftp_get_error(sftp);
             sftp_free(sftp);
             sftp = nullptr;
-            fail_step("sftp", code != SSH_FX_OK ? sftp_error_text(code) : std::string());
+            fail_step("sftp", code != SSH_FX_OK ? sftp_status_text(static_cast<std::uint32_t>(code)) : std::string());
         }
     }
 };
@@ -838,306 +809,43 @@ ExecResult SshSession::Impl::exec_alongside(const std::string& command,
     return finish_command(c, options);
 }
 
-namespace {
-
-// SFTP version 3 (draft-ietf-secsh-filexfer-02), the little a download needs.
-constexpr std::uint8_t k_fxp_init = 1;
-constexpr std::uint8_t k_fxp_version = 2;
-constexpr std::uint8_t k_fxp_open = 3;
-constexpr std::uint8_t k_fxp_close = 4;
-constexpr std::uint8_t k_fxp_read = 5;
-constexpr std::uint8_t k_fxp_fstat = 8;
-constexpr std::uint8_t k_fxp_status = 101;
-constexpr std::uint8_t k_fxp_handle = 102;
-constexpr std::uint8_t k_fxp_data = 103;
-constexpr std::uint8_t k_fxp_attrs = 105;
-constexpr std::uint32_t k_fxf_read = 0x1;
-constexpr std::uint32_t k_attr_size = 0x1;
-constexpr std::uint32_t k_max_sftp_packet = 512 * 1024;
-
-// An SFTP request being built: length, type, fields.
-class SftpPacket {
-public:
-    explicit SftpPacket(std::uint8_t type) : m_data(4, '\0') { m_data += static_cast<char>(type); }
-    SftpPacket& u32(std::uint32_t v) {
-        for (int shift = 24; shift >= 0; shift -= 8) {
-            m_data += static_cast<char>((v >> shift) & 0xff);
-        }
-        return *this;
-    }
-    SftpPacket& u64(std::uint64_t v) {
-        u32(static_cast<std::uint32_t>(v >> 32));
-        return u32(static_cast<std::uint32_t>(v & 0xffffffffu));
-    }
-    SftpPacket& str(std::string_view s) {
-        u32(static_cast<std::uint32_t>(s.size()));
-        m_data.append(s);
-        return *this;
-    }
-    const std::string& finish() {
-        const auto n = static_cast<std::uint32_t>(m_data.size() - 4);
-        for (int i = 0; i < 4; ++i) {
-            m_data[static_cast<std::size_t>(i)] = static_cast<char>((n >> (24 - 8 * i)) & 0xff);
-        }
-        return m_data;
-    }
-
-private:
-    std::string m_data;
-};
-
-// Reads the fields of a reply; a reply too short for them is a protocol error.
-class SftpFields {
-public:
-    explicit SftpFields(std::string_view data) : m_rest(data) {}
-    bool u32(std::uint32_t& v) {
-        if (m_rest.size() < 4) {
-            return false;
-        }
-        v = 0;
-        for (int i = 0; i < 4; ++i) {
-            v = (v << 8) | static_cast<unsigned char>(m_rest[static_cast<std::size_t>(i)]);
-        }
-        m_rest.remove_prefix(4);
-        return true;
-    }
-    bool u64(std::uint64_t& v) {
-        std::uint32_t hi = 0;
-        std::uint32_t lo = 0;
-        if (!u32(hi) || !u32(lo)) {
-            return false;
-        }
-        v = (std::uint64_t{hi} << 32) | lo;
-        return true;
-    }
-    bool str(std::string_view& s) {
-        std::uint32_t n = 0;
-        if (!u32(n) || m_rest.size() < n) {
-            return false;
-        }
-        s = m_rest.substr(0, n);
-        m_rest.remove_prefix(n);
-        return true;
-    }
-
-private:
-    std::string_view m_rest;
-};
-
-} // namespace
-
 // Downloads over an SFTP channel of its own, speaking the protocol itself
-// rather than through libssh's sftp_* calls, for two reasons measured on
-// libssh 0.10: its channel window stays near 1.28 MB (about 12 MB/s over a
-// 50 ms round trip), and while the reader lags behind the server its channel
-// buffer is shifted (memmove of everything unread) for every packet that
-// arrives, which took 40% of the CPU of a loopback download. Here each read
-// takes all that is buffered at once, with a window of k_stream_window.
-class SshSession::Impl::SftpReader {
+// (lib/sftp_client.h) rather than through libssh's sftp_* calls, for two
+// reasons measured on libssh 0.10: its channel window stays near 1.28 MB
+// (about 12 MB/s over a 50 ms round trip), and while the reader lags behind
+// the server its channel buffer is shifted (memmove of everything unread)
+// for every packet that arrives, which took 40% of the CPU of a loopback
+// download. Here each read takes all that is buffered at once, with a
+// window of k_stream_window.
+class SshSession::Impl::SftpChannel final : public SftpTransport {
 public:
-    explicit SftpReader(Impl& s) : m_s(s), m_buf(std::make_unique_for_overwrite<char[]>(k_buf_size)) {
+    explicit SftpChannel(Impl& s) : m_s(s) {
         m_channel = ChannelPtr(ssh_channel_new(s.session), ChannelCloser{});
         if (!m_channel || ssh_channel_open_session(m_channel.get()) != SSH_OK ||
             ssh_channel_request_subsystem(m_channel.get(), "sftp") != SSH_OK) {
             s.fail_step("sftp");
         }
-        send(SftpPacket(k_fxp_init).u32(3).finish());
-        const auto [type, body] = next_packet("sftp");
-        std::uint32_t version = 0;
-        if (type != k_fxp_version || !SftpFields(body).u32(version) || version < 3) {
-            s.fail_step("sftp", "the server does not speak SFTP version 3");
-        }
     }
 
-    // The file's handle and its size now (max() if the server does not say).
-    std::pair<std::string, std::uint64_t> open(const std::string& path) {
-        const std::uint32_t open_id = m_next_id++;
-        send(SftpPacket(k_fxp_open).u32(open_id).str(path).u32(k_fxf_read).u32(0).finish());
-        auto [type, body] = next_packet("open");
-        SftpFields f(body);
-        std::uint32_t id = 0;
-        std::string_view handle;
-        if (type == k_fxp_status) {
-            fail_status("open", body);
-        }
-        if (type != k_fxp_handle || !f.u32(id) || id != open_id || !f.str(handle)) {
-            m_s.fail_step("open", "unexpected SFTP reply");
-        }
-        std::string h(handle);
-        const std::uint32_t stat_id = m_next_id++;
-        send(SftpPacket(k_fxp_fstat).u32(stat_id).str(h).finish());
-        std::tie(type, body) = next_packet("stat");
-        SftpFields a(body);
-        std::uint32_t flags = 0;
-        std::uint64_t size = std::numeric_limits<std::uint64_t>::max();
-        if (type == k_fxp_attrs && a.u32(id) && id == stat_id && a.u32(flags) && (flags & k_attr_size) != 0) {
-            a.u64(size);
-        }
-        return {h, size};
-    }
-
-    // Reads [offset, end) of the open file into sink, in order, with
-    // requests pipelined; stops early at the end of the file.
-    std::uint64_t read(const std::string& handle, std::uint64_t offset, std::uint64_t end,
-                       const std::function<void(std::string_view)>& sink) {
-        struct Request {
-            std::uint32_t id = 0;
-            std::uint64_t offset = 0;
-            std::uint32_t length = 0;
-            bool done = false;
-            bool eof = false;
-            std::string data; // a reply that came before the ones in front of it
-        };
-        std::deque<Request> in_flight;
-        std::uint64_t next = offset;
-        std::uint64_t received = 0;
-        bool eof = false;
-        auto request = [&](std::uint64_t at, std::uint32_t length, bool in_front) {
-            Request r;
-            r.id = m_next_id++;
-            r.offset = at;
-            r.length = length;
-            send(SftpPacket(k_fxp_read).u32(r.id).str(handle).u64(at).u32(length).finish());
-            if (in_front) {
-                in_flight.push_front(std::move(r));
-            } else {
-                in_flight.push_back(std::move(r));
-            }
-        };
-        // One reply's data for the request in front: handed on, and what it
-        // lacks (a short read) asked for again, in front.
-        auto deliver = [&](std::string_view data, Request r) {
-            if (data.size() > r.length) {
-                m_s.fail_step("read", "the server sent more than was asked");
-            }
-            if (!data.empty()) {
-                sink(data);
-                received += data.size();
-                m_s.watchdog.kick();
-            }
-            if (data.size() < r.length && !data.empty()) {
-                request(r.offset + data.size(), r.length - static_cast<std::uint32_t>(data.size()), true);
-            } else if (data.empty()) {
-                eof = true;
-            }
-        };
-        for (;;) {
-            while (!eof && in_flight.size() < k_sftp_in_flight && next < end) {
-                const auto length = static_cast<std::uint32_t>(std::min<std::uint64_t>(k_sftp_read_chunk, end - next));
-                request(next, length, false);
-                next += length;
-            }
-            while (!eof && !in_flight.empty() && in_flight.front().done) {
-                Request r = std::move(in_flight.front());
-                in_flight.pop_front();
-                deliver(r.eof ? std::string_view() : std::string_view(r.data), std::move(r));
-            }
-            // At the end of the file, what is still in flight is dropped
-            // with the channel.
-            if (eof || in_flight.empty()) {
-                return received;
-            }
-            const auto [type, body] = next_packet("read");
-            SftpFields f(body);
-            std::uint32_t id = 0;
-            if (!f.u32(id)) {
-                m_s.fail_step("read", "unexpected SFTP reply");
-            }
-            const auto it = std::find_if(in_flight.begin(), in_flight.end(),
-                                         [&](const Request& r) { return r.id == id && !r.done; });
-            if (it == in_flight.end()) {
-                m_s.fail_step("read", "unexpected SFTP reply");
-            }
-            std::string_view data;
-            if (type == k_fxp_status) {
-                std::uint32_t code = 0;
-                if (!f.u32(code) || code != SSH_FX_EOF) {
-                    fail_status("read", body);
-                }
-                it->eof = true;
-            } else if (type != k_fxp_data || !f.str(data)) {
-                m_s.fail_step("read", "unexpected SFTP reply");
-            }
-            if (it == in_flight.begin()) {
-                // The usual case: straight from the receive buffer.
-                Request r = std::move(in_flight.front());
-                in_flight.pop_front();
-                deliver(r.eof ? std::string_view() : data, std::move(r));
-            } else {
-                it->done = true;
-                it->data.assign(data);
-            }
-        }
-    }
-
-    void close(const std::string& handle) {
-        // Nobody waits for the reply: the channel closes with this reader.
-        send(SftpPacket(k_fxp_close).u32(m_next_id++).str(handle).finish());
-    }
-
-private:
-    [[noreturn]] void fail_status(std::string_view what, std::string_view body) {
-        SftpFields f(body);
-        std::uint32_t id = 0;
-        std::uint32_t code = 0;
-        std::string_view message;
-        f.u32(id);
-        f.u32(code);
-        f.str(message);
-        m_s.fail_step(what, sftp_error_text(static_cast<int>(code)));
-    }
-
-    void send(const std::string& packet) {
-        std::string_view rest = packet;
-        while (!rest.empty()) {
-            const int n = ssh_channel_write(m_channel.get(), rest.data(), static_cast<uint32_t>(rest.size()));
+    void send(std::string_view packet) override {
+        while (!packet.empty()) {
+            const int n = ssh_channel_write(m_channel.get(), packet.data(), static_cast<uint32_t>(packet.size()));
             if (n <= 0) {
                 m_s.fail_step("sftp");
             }
-            rest.remove_prefix(static_cast<std::size_t>(n));
+            packet.remove_prefix(static_cast<std::size_t>(n));
         }
     }
 
-    // The next packet: type and body, valid until the next call.
-    std::pair<std::uint8_t, std::string_view> next_packet(std::string_view what) {
-        m_begin += m_consumed;
-        m_consumed = 0;
+    std::size_t receive(char* into, std::size_t room, std::string_view what) override {
         for (;;) {
-            const std::size_t have = m_end - m_begin;
-            if (have >= 4) {
-                std::uint32_t length = 0;
-                SftpFields(std::string_view(m_buf.get() + m_begin, 4)).u32(length);
-                if (length == 0 || length > k_max_sftp_packet) {
-                    m_s.fail_step(what, "bad SFTP packet length");
-                }
-                if (have >= 4 + std::size_t{length}) {
-                    m_consumed = 4 + std::size_t{length};
-                    return {static_cast<std::uint8_t>(m_buf[m_begin + 4]),
-                            std::string_view(m_buf.get() + m_begin + 5, length - 1)};
-                }
-            }
-            fill(what);
-        }
-    }
-
-    void fill(std::string_view what) {
-        // Keep room for a wide read (the window follows the size asked):
-        // the unread tail, at most a packet, moves to the front now and then.
-        if (k_buf_size - m_end < k_stream_window) {
-            std::memmove(m_buf.get(), m_buf.get() + m_begin, m_end - m_begin);
-            m_end -= m_begin;
-            m_begin = 0;
-        }
-        for (;;) {
-            const int n = ssh_channel_read_timeout(m_channel.get(), m_buf.get() + m_end,
-                                                   static_cast<uint32_t>(k_buf_size - m_end), 0, 500);
+            const int n = ssh_channel_read_timeout(m_channel.get(), into, static_cast<uint32_t>(room), 0, 500);
             if (n == SSH_ERROR) {
                 m_s.fail_step(what);
             }
             if (n > 0) {
-                m_end += static_cast<std::size_t>(n);
                 m_s.watchdog.kick();
-                return;
+                return static_cast<std::size_t>(n);
             }
             if (ssh_channel_is_eof(m_channel.get()) != 0 || ssh_channel_is_closed(m_channel.get()) != 0) {
                 m_s.fail_step(what, "the SFTP server went away");
@@ -1148,28 +856,27 @@ private:
         }
     }
 
-    // Twice the window: the unread tail moves to the front only once per
-    // window's worth of data.
-    static constexpr std::size_t k_buf_size = 2 * std::size_t{k_stream_window};
+    [[noreturn]] void fail(std::string_view what, std::string_view reason) override { m_s.fail_step(what, reason); }
+
+private:
     Impl& m_s;
     ChannelPtr m_channel{nullptr, ChannelCloser{}};
-    std::unique_ptr<char[]> m_buf; // not zeroed: pages are touched as data comes
-    std::size_t m_begin = 0;
-    std::size_t m_end = 0;
-    std::size_t m_consumed = 0;
-    std::uint32_t m_next_id = 1;
 };
 
 std::uint64_t SshSession::sftp_download(const std::string& remote_path, std::uint64_t offset,
                                         const std::function<void(std::string_view)>& sink) {
     Impl& s = *m_impl;
     IdleGuard guard(s.watchdog, s.settings.io_timeout);
-    Impl::SftpReader reader(s);
+    Impl::SftpChannel channel(s);
+    SftpClient client(channel, SftpReadShape{k_stream_window, k_sftp_read_chunk});
     // Read up to the size the file has now: a file that keeps growing is
     // not chased. The caller's checksum tells it grew.
-    const auto [handle, end] = reader.open(remote_path);
-    const std::uint64_t received = reader.read(handle, offset, end, sink);
-    reader.close(handle);
+    const auto [handle, end] = client.open(remote_path);
+    const std::uint64_t received = client.read(handle, offset, end, [&](std::string_view data) {
+        sink(data);
+        s.watchdog.kick();
+    });
+    client.close(handle);
     return received;
 }
 
