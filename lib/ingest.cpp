@@ -519,6 +519,11 @@ std::vector<std::string> expand_input(const std::string& input) {
 
 int run_parse(const ParseRequest& req, const CommonOptions& opts) {
     const bool records_only = !req.output.empty();
+    if (req.json && !records_only) {
+        // Billing writes no records: without -o the flag would be ignored and
+        // the input billed when a pipeline was meant.
+        fail(exit_code::k_usage, "--json needs -o FILE or -o -: it is the format of the records -o writes");
+    }
     if (req.jobs < 1 || req.jobs > 64) {
         fail(exit_code::k_usage, "--jobs must be between 1 and 64");
     }

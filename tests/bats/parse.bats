@@ -181,3 +181,21 @@ s1\tbob\t2025-11-25T12:00:00Z\t1\t3528\t0
 s1\tcarol smith\t2025-11-25T12:00:00Z\t2\t950\t1650
 s1\tpaul\t2011-01-02T23:00:00Z\t2\t10975\t21007')" ] || { echo "$output"; false; }
 }
+
+@test "--json without -o is a usage error: nothing billed, nothing removed" {
+    "$HOSTS" add tor1
+    "$GEN" --lines 100 --seed 4 | spool_file tor1 tor1.1.log
+    run --separate-stderr "$PARSE" --json "$T/spool/tor1/tor1.1.log"
+    [ "$status" -eq 64 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-parse: --json needs -o FILE or -o -: it is the format of the records -o writes" ]
+    run --separate-stderr "$PARSE" --json
+    [ "$status" -eq 64 ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM usage') $(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" = "0 0" ]
+    [ -f "$T/spool/tor1/tor1.1.log" ]
+    [ ! -e "$T/archive/tor1" ]
+    # with -o it is the records' format
+    run --separate-stderr "$PARSE" --json -o - "$T/spool/tor1/tor1.1.log"
+    [ "$status" -eq 0 ]
+    [[ "${lines[0]}" == '{"server":"tor1",'* ]]
+}
