@@ -91,7 +91,7 @@ int add_server(Inventory& inv, const HostsRequest& r) {
 
 int status_servers(Inventory& inv, const HostsRequest& r) {
     Table table({{"name"}, {"last_contact"}, {"last_error"}, {"last_error_at"}, {"consecutive_failures", true}});
-    for (const auto& h : inv.status(r.names)) {
+    for (const auto& h : inv.status(r.names, r.where)) {
         table.add_row({h.name, h.last_contact ? format_utc(*h.last_contact) : "", opt(h.last_error),
                        h.last_error_at ? format_utc(*h.last_error_at) : "",
                        std::to_string(h.consecutive_failures)});
@@ -151,6 +151,7 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
 
     auto* status = app.add_subcommand("status", "last contact, last error, consecutive failures");
     status->add_option("name", r.names, "server names (default: all)");
+    status->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
     status->add_option("--format", r.format, "table, tsv, csv or json");
 }
 

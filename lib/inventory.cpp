@@ -194,6 +194,40 @@ std::string check_text_field(std::string_view text) {
     return {};
 }
 
+std::string check_sql_expression(std::string_view sql) {
+    int depth = 0;
+    for (std::size_t i = 0; i < sql.size(); ++i) {
+        const char c = sql[i];
+        if (c == '\'' || c == '"' || c == '`' || c == '[') {
+            const char close = c == '[' ? ']' : c;
+            const auto end = sql.find(close, i + 1);
+            if (end == std::string_view::npos) {
+                return fmt::format("unterminated {}", c == '\'' ? "string" : "quoted name");
+            }
+            i = end; // a doubled quote is two quoted runs back to back
+        } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+            const auto end = sql.find('\n', i);
+            i = end == std::string_view::npos ? sql.size() : end;
+        } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+            const auto end = sql.find("*/", i + 2);
+            if (end == std::string_view::npos) {
+                return "unterminated comment";
+            }
+            i = end + 1;
+        } else if (c == '(') {
+            ++depth;
+        } else if (c == ')' && --depth < 0) {
+            return "a ')' without its '(': it must be a single expression";
+        } else if (c == ';') {
+            return "';': it must be a single expression";
+        }
+    }
+    if (depth > 0) {
+        return "a '(' without its ')': it must be a single expression";
+    }
+    return {};
+}
+
 std::string format_utc(std::int64_t epoch) {
     const std::time_t t = static_cast<std::time_t>(epoch);
     std::tm tm {};
@@ -279,13 +313,19 @@ void Inventory::retire(const std::string& name) {
 }
 
 std::vector<Server> Inventory::select(std::string_view where, bool include_retired) {
-    std::string sql = fmt::format("SELECT {} FROM servers WHERE ", k_server_columns);
+    // The operator's condition filters a subquery that has already left the
+    // retired servers out, so that even a condition that closed our
+    // parenthesis could not bring them back; and it must be one expression.
+    std::string sql = fmt::format("SELECT {0} FROM (SELECT {0} FROM servers WHERE {1}) AS servers", k_server_columns,
+                                  include_retired ? "1" : "retired_at IS NULL");
     if (!where.empty()) {
+        if (const auto problem = check_sql_expression(where); !problem.empty()) {
+            fail(exit_code::k_usage, "--where '{}' refused: {}", where, problem);
+        }
         // The filter is the operator's own SQL; the authorizer, not string
         // checks, guarantees it can only read.
-        sql += fmt::format("({}\n) AND ", where);
+        sql += fmt::format(" WHERE ({}\n)", where);
     }
-    sql += include_retired ? "1" : "retired_at IS NULL";
     sql += " ORDER BY name";
 
     std::vector<Server> out;
@@ -523,7 +563,13 @@ void Inventory::record_failure(std::int64_t server_id, const std::string& error)
     st.run();
 }
 
-std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names) {
+std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names, std::string_view where) {
+    std::set<std::string, std::less<>> matching;
+    if (!where.empty()) {
+        for (auto& s : select(where, !names.empty())) {
+            matching.insert(std::move(s.name));
+        }
+    }
     auto st = m_db.prepare(
         "SELECT s.name, h.last_contact, h.last_error, h.last_error_at, coalesce(h.consecutive_failures, 0) "
         "FROM servers s LEFT JOIN host_status h ON h.server_id = s.id "
@@ -533,6 +579,9 @@ std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names)
         while (st.step()) {
             HostStatus h;
             h.name = st.column_text(0);
+            if (!where.empty() && !matching.contains(h.name)) {
+                continue;
+            }
             if (!st.is_null(1)) h.last_contact = st.column_int64(1);
             h.last_error = st.column_optional_text(2);
             if (!st.is_null(3)) h.last_error_at = st.column_int64(3);

@@ -63,6 +63,9 @@ std::string check_virt(std::string_view virt);
 std::string check_ssh_user(std::string_view user);
 std::string check_log_path(std::string_view path);
 std::string check_text_field(std::string_view text);
+/// Why an SQL condition is not one expression (an unbalanced parenthesis, a
+/// ';', an unterminated string or comment), or empty when it is.
+std::string check_sql_expression(std::string_view sql);
 
 /// The virtualisation names the inventory accepts.
 const std::vector<std::string>& known_virt_types();
@@ -93,8 +96,9 @@ public:
     /// is Error(65) naming source, line and column, and nothing is imported.
     std::size_t import_csv(std::string_view text, std::string_view source);
 
-    /// host_status of the named servers (all non-retired ones when empty).
-    std::vector<HostStatus> status(const std::vector<std::string>& names);
+    /// host_status of the named servers (all non-retired ones when empty),
+    /// narrowed by an SQL filter as select() takes it.
+    std::vector<HostStatus> status(const std::vector<std::string>& names, std::string_view where = {});
 
     /// A host answered: its consecutive failures go back to 0.
     void record_contact(std::int64_t server_id);

@@ -174,3 +174,37 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$status" -eq 74 ]
     [[ "$stderr" == "wp-hosts: cannot write standard output: No space left on device" ]]
 }
+
+@test "--where cannot leave its parentheses to list retired servers; status takes --where too" {
+    "$HOSTS" add tor1 --city 'a)b'
+    "$HOSTS" add old1
+    "$HOSTS" retire old1
+    for w in "1) OR (1=1" "1) UNION SELECT * FROM servers --" "(1" "name = 'x" "1 /* open"; do
+        run --separate-stderr "$HOSTS" list --where "$w"
+        [ "$status" -eq 64 ] || { echo "where: $w -> $status $output"; false; }
+        [ -z "$output" ]
+        [[ "$stderr" == "wp-hosts: --where '$w' refused: "* ]]
+    done
+    run --separate-stderr "$HOSTS" list --where "1) OR (1=1"
+    [ "$stderr" = "wp-hosts: --where '1) OR (1=1' refused: a ')' without its '(': it must be a single expression" ]
+    # parentheses and quotes inside strings, names and comments are the expression's own
+    run --separate-stderr "$HOSTS" list --where "(city = 'a)b' OR \"name\" = ')') -- )" --format tsv
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 2 ]
+    [[ "${lines[1]}" == tor1$'\t'* ]]
+    run --separate-stderr "$HOSTS" list --where "servers.name <> ''" --format tsv
+    [ "$status" -eq 0 ]
+    [ "$(printf '%s\n' "${lines[@]:1}" | cut -f1)" = "tor1" ]
+    run --separate-stderr "$HOSTS" list --all --where "servers.name <> ''" --format tsv
+    [ "$(printf '%s\n' "${lines[@]:1}" | cut -f1 | tr '\n' ' ')" = "old1 tor1 " ]
+
+    "$HOSTS" add dub1
+    sqlite3 "$DB" "INSERT INTO host_status SELECT id, NULL, 'connection refused', 1764003600, 4 FROM servers WHERE name IN ('dub1', 'old1')"
+    run --separate-stderr "$HOSTS" status --where "name LIKE 'd%' OR name = 'old1'"
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$output" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\ndub1\t\tconnection refused\t2025-11-24T17:00:00Z\t4')" ]
+    run --separate-stderr "$HOSTS" status --where "1) OR (1=1"
+    [ "$status" -eq 64 ]
+    [ -z "$output" ]
+}

@@ -107,6 +107,29 @@ TEST_F(Fixture, WhereFiltersAndCanOnlyRead) {
     EXPECT_EQ(inv.select("", true).size(), 3u);
 }
 
+TEST(Validation, SqlConditionIsOneExpression) {
+    for (const char* one : {"country = 'CA'", "(a = 1) OR (b = 2)", "city = 'a)b' OR \"x)\" = 1", "1 -- )\n",
+                            "name = 'it''s'", "[odd)name] = 1", "x /* ) */ = 1"}) {
+        EXPECT_EQ(wp::check_sql_expression(one), "") << one;
+    }
+    for (const char* not_one : {"1) OR (1=1", "1) UNION SELECT * FROM servers --", "(1", "name = 'x", "1 /* open",
+                                "1; SELECT 2", "\"a = 1"}) {
+        EXPECT_NE(wp::check_sql_expression(not_one), "") << not_one;
+    }
+}
+
+TEST_F(Fixture, WhereNeverReachesRetiredServersWithoutAll) {
+    inv.add(server("tor1"));
+    inv.add(server("old1"));
+    inv.retire("old1");
+    EXPECT_EQ(exit_code_of([&] { inv.select("1) OR (1=1", false); }), 64);
+    EXPECT_TRUE(inv.select("retired_at IS NOT NULL", false).empty());
+    EXPECT_EQ(inv.select("servers.retired_at IS NOT NULL", true).size(), 1u);
+    const auto status = inv.status({}, "name LIKE 'o%' OR name = 'tor1'");
+    ASSERT_EQ(status.size(), 1u);
+    EXPECT_EQ(status[0].name, "tor1");
+}
+
 TEST_F(Fixture, ImportIsAllOrNothing) {
     const char* good = "name,address,port,city,country,virt\n"
                        "tor1,192.0.2.1,22,Toronto,CA,xen\n"
