@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include "error.h"
 
 #ifndef WP_VERSION
@@ -213,6 +215,10 @@ void load_config(CLI::App& app, CommonOptions& options) {
             return;
         }
         fail(exit_code::k_config, "cannot read configuration {}: {}", path, std::strerror(err));
+    }
+    // A directory opens and then reads as nothing: never an empty config.
+    if (struct stat sb{}; ::stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fail(exit_code::k_config, "cannot read configuration {}: {}", path, std::strerror(EISDIR));
     }
     std::ostringstream text;
     text << in.rdbuf();

@@ -208,3 +208,16 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$status" -eq 64 ]
     [ -z "$output" ]
 }
+
+@test "a configuration that is a directory is an error naming it, never the default database" {
+    mkdir "$T/etc"
+    # --db keeps a run that ignored the configuration off the real default database
+    run --separate-stderr "$HOSTS" --config "$T/etc" --db "$DB" add tor1
+    [ "$status" -eq 78 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-hosts: cannot read configuration $T/etc: Is a directory" ]
+    run --separate-stderr env WP_CONFIG="$T/etc" "$HOSTS" --db "$DB" add tor1
+    [ "$status" -eq 78 ]
+    [ "$stderr" = "wp-hosts: cannot read configuration $T/etc: Is a directory" ]
+    [ ! -e "$DB" ]
+}
