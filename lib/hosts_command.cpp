@@ -42,6 +42,25 @@ void add_field_options(CLI::App* sub, HostsRequest& r) {
     sub->add_option_function<std::string>("--notes", [&r](const std::string& v) { r.changes.notes = v; }, "notes");
 }
 
+// add and set both take --active yes|no and its short form --inactive.
+void add_active_options(CLI::App* sub, HostsRequest& r) {
+    auto* active = sub->add_option_function<std::string>(
+        "--active",
+        [&r](const std::string& v) {
+            if (v == "yes" || v == "1" || v == "true") {
+                r.changes.active = true;
+            } else if (v == "no" || v == "0" || v == "false") {
+                r.changes.active = false;
+            } else {
+                throw CLI::ValidationError("--active", fmt::format("'{}' is not yes or no", v));
+            }
+        },
+        "yes or no (no: not contacted by any tool)");
+    sub->add_flag_callback(
+           "--inactive", [&r] { r.changes.active = false; }, "the same as --active no")
+        ->excludes(active);
+}
+
 OutputFormat format_of(const HostsRequest& r) {
     return r.format.empty() ? OutputFormat::automatic : parse_output_format(r.format);
 }
@@ -81,7 +100,7 @@ int add_server(Inventory& inv, const HostsRequest& r) {
     s.country = c.country;
     s.provider = c.provider;
     s.virt = c.virt.value_or("unknown");
-    s.active = !r.inactive;
+    s.active = c.active.value_or(true);
     if (c.log_path) s.log_path = *c.log_path;
     if (c.rotate_cmd) s.rotate_cmd = *c.rotate_cmd;
     s.notes = c.notes;
@@ -123,23 +142,12 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     auto* add = app.add_subcommand("add", "add a server");
     add->add_option("name", r.names, "server name")->required()->expected(1);
     add_field_options(add, r);
-    add->add_flag("--inactive", r.inactive, "add it inactive (not selected by the hourly cycle)");
+    add_active_options(add, r);
 
     auto* set = app.add_subcommand("set", "change a server's fields");
     set->add_option("name", r.names, "server name")->required()->expected(1);
     add_field_options(set, r);
-    set->add_option_function<std::string>(
-        "--active",
-        [&r](const std::string& v) {
-            if (v == "yes" || v == "1" || v == "true") {
-                r.changes.active = true;
-            } else if (v == "no" || v == "0" || v == "false") {
-                r.changes.active = false;
-            } else {
-                throw CLI::ValidationError("--active", "expects yes or no");
-            }
-        },
-        "yes or no");
+    add_active_options(set, r);
     set->add_option_function<std::string>("--rename", [&r](const std::string& v) { r.changes.name = v; },
                                           "new name");
 

@@ -20,7 +20,6 @@ struct HostsRequest {
     std::string import_file;
     Server server;          ///< for add
     ServerChanges changes;  ///< for set (and the field options of add)
-    bool inactive = false;
 };
 
 /// Registers list/add/set/retire/import/status on app, filling request.

@@ -209,6 +209,28 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ -z "$output" ]
 }
 
+@test "add takes --active yes|no and set takes --inactive, as the page says" {
+    run --separate-stderr "$HOSTS" add y --active no
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    "$HOSTS" add z --active yes
+    "$HOSTS" add w --inactive
+    "$HOSTS" add x
+    run --separate-stderr "$HOSTS" set x --inactive
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$(sqlite3 "$DB" "SELECT group_concat(name || '=' || active, ' ') FROM (SELECT * FROM servers ORDER BY name)")" = "w=0 x=0 y=0 z=1" ]
+    "$HOSTS" set y --active yes
+    [ "$(sqlite3 "$DB" "SELECT active FROM servers WHERE name = 'y'")" = 1 ]
+    run --separate-stderr "$HOSTS" add v --active maybe
+    [ "$status" -eq 64 ]
+    [[ "$stderr" == "wp-hosts: "*"'maybe' is not yes or no"* ]]
+    run --separate-stderr "$HOSTS" set y --active yes --inactive
+    [ "$status" -eq 64 ]
+    [[ "$stderr" == "wp-hosts: --"*"excludes --"* ]]
+    [ "$(sqlite3 "$DB" "SELECT count(*) FROM servers WHERE name = 'v'") $(sqlite3 "$DB" "SELECT active FROM servers WHERE name = 'y'")" = "0 1" ]
+}
+
 @test "a configuration that is a directory is an error naming it, never the default database" {
     mkdir "$T/etc"
     # --db keeps a run that ignored the configuration off the real default database
