@@ -29,8 +29,16 @@ void add_field_options(CLI::App* sub, HostsRequest& r) {
     sub->add_option_function<std::string>("--ssh-user", [&r](const std::string& v) { r.changes.ssh_user = v; },
                                           "remote user for this server");
     sub->add_option_function<std::string>("--city", [&r](const std::string& v) { r.changes.city = v; }, "city");
-    sub->add_option_function<std::string>("--country", [&r](const std::string& v) { r.changes.country = v; },
-                                          "country code");
+    sub->add_option_function<std::string>(
+        "--country",
+        [&r](const std::string& v) {
+            std::string upper;
+            if (auto p = check_country(v, upper); !v.empty() && !p.empty()) {
+                throw CLI::ValidationError("--country", p);
+            }
+            r.changes.country = upper;
+        },
+        "ISO 3166-1 alpha-2 country code, e.g. CA");
     sub->add_option_function<std::string>("--provider", [&r](const std::string& v) { r.changes.provider = v; },
                                           "VPS provider");
     sub->add_option_function<std::string>("--virt", [&r](const std::string& v) { r.changes.virt = v; },

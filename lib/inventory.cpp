@@ -63,8 +63,15 @@ void validate(const Server& s) {
     if (s.ssh_user) {
         require(check_ssh_user(*s.ssh_user), "ssh-user");
     }
-    for (auto [value, field] : {std::pair{&s.city, "city"}, std::pair{&s.country, "country"},
-                                std::pair{&s.provider, "provider"}, std::pair{&s.notes, "notes"}}) {
+    if (s.country) {
+        std::string upper;
+        require(check_country(*s.country, upper), "country");
+        if (upper != *s.country) {
+            require(fmt::format("'{}' must be upper case", *s.country), "country");
+        }
+    }
+    for (auto [value, field] :
+         {std::pair{&s.city, "city"}, std::pair{&s.provider, "provider"}, std::pair{&s.notes, "notes"}}) {
         if (*value) {
             require(check_text_field(**value), field);
         }
@@ -82,6 +89,15 @@ int read_only_authorizer(void* /*unused*/, int action, const char* /*a*/, const 
         return SQLITE_OK;
     default:
         return SQLITE_DENY;
+    }
+}
+
+// Country codes are kept upper case; a code that is not one stays as given,
+// for validate() to name.
+void upper_case_country(std::optional<std::string>& country) {
+    std::string upper;
+    if (country && check_country(*country, upper).empty()) {
+        country = upper;
     }
 }
 
@@ -194,6 +210,29 @@ std::string check_text_field(std::string_view text) {
     return {};
 }
 
+std::string check_country(std::string_view code, std::string& upper) {
+    // The officially assigned codes of ISO 3166-1 (Debian's iso-codes, 2026).
+    static constexpr std::string_view k_assigned =
+        "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW "
+        "BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI "
+        "FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN "
+        "IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME "
+        "MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF "
+        "PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+        "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE "
+        "YT ZA ZM ZW ";
+    upper.clear();
+    for (char c : code) {
+        upper += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    }
+    const bool two_letters =
+        upper.size() == 2 && std::all_of(upper.begin(), upper.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (!two_letters || k_assigned.find(upper + ' ') == std::string_view::npos) {
+        return fmt::format("'{}' is not an ISO 3166-1 alpha-2 country code (two letters, e.g. CA)", code);
+    }
+    return {};
+}
+
 std::string check_sql_expression(std::string_view sql) {
     int depth = 0;
     for (std::size_t i = 0; i < sql.size(); ++i) {
@@ -240,6 +279,7 @@ std::int64_t Inventory::add(Server s) {
     if (s.address.empty()) {
         s.address = s.name;
     }
+    upper_case_country(s.country);
     validate(s);
     if (find(s.name)) {
         fail(exit_code::k_usage, "server {} already exists", s.name);
@@ -277,6 +317,7 @@ void Inventory::change(const std::string& name, const ServerChanges& c) {
     if (c.ssh_user) s.ssh_user = c.ssh_user->empty() ? std::nullopt : c.ssh_user;
     if (c.city) s.city = c.city->empty() ? std::nullopt : c.city;
     if (c.country) s.country = c.country->empty() ? std::nullopt : c.country;
+    upper_case_country(s.country);
     if (c.provider) s.provider = c.provider->empty() ? std::nullopt : c.provider;
     if (c.virt) s.virt = *c.virt;
     if (c.log_path) s.log_path = *c.log_path;
@@ -532,8 +573,13 @@ std::size_t Inventory::import_csv(std::string_view text, std::string_view source
             if (auto p = check_text_field(*v); !p.empty()) bad("rotate_cmd", p);
             s.rotate_cmd = *v;
         }
-        for (auto [col, field] : {std::pair{"city", &s.city}, std::pair{"country", &s.country},
-                                  std::pair{"provider", &s.provider}, std::pair{"notes", &s.notes}}) {
+        if (auto v = get("country")) {
+            std::string upper;
+            if (auto p = check_country(*v, upper); !p.empty()) bad("country", p);
+            s.country = upper;
+        }
+        for (auto [col, field] :
+             {std::pair{"city", &s.city}, std::pair{"provider", &s.provider}, std::pair{"notes", &s.notes}}) {
             if (auto v = get(col)) {
                 if (auto p = check_text_field(*v); !p.empty()) bad(col, p);
                 *field = v;

@@ -63,6 +63,8 @@ std::string check_virt(std::string_view virt);
 std::string check_ssh_user(std::string_view user);
 std::string check_log_path(std::string_view path);
 std::string check_text_field(std::string_view text);
+/// An ISO 3166-1 alpha-2 code, in either case; upper is set to its upper case.
+std::string check_country(std::string_view code, std::string& upper);
 /// Why an SQL condition is not one expression (an unbalanced parenthesis, a
 /// ';', an unterminated string or comment), or empty when it is.
 std::string check_sql_expression(std::string_view sql);

@@ -298,7 +298,15 @@ void add_provision_commands(CLI::App& app, ProvisionRequest& r) {
     g->add_option_function<std::string>(
         "--city", [&r](const std::string& v) { r.city = v; }, "its city (with --name)");
     g->add_option_function<std::string>(
-        "--country", [&r](const std::string& v) { r.country = v; }, "its country code");
+        "--country",
+        [&r](const std::string& v) {
+            std::string upper;
+            if (auto p = check_country(v, upper); !p.empty()) {
+                throw CLI::ValidationError("--country", p);
+            }
+            r.country = upper;
+        },
+        "its ISO 3166-1 alpha-2 country code, e.g. CA");
     g->add_option_function<std::string>(
         "--provider", [&r](const std::string& v) { r.provider = v; }, "its VPS provider");
     g->add_option("--to-release", r.to_release, "after the upgrade, move to this Debian release (e.g. trixie)");

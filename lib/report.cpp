@@ -112,7 +112,8 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
     check_names_exist(db, "SELECT 1 FROM servers WHERE name = ?", q.servers, "server named");
     check_names_exist(db, "SELECT 1 FROM users WHERE name = ?", q.users, "user named");
     check_names_exist(db, "SELECT 1 FROM users WHERE account = ? LIMIT 1", q.accounts, "account");
-    check_names_exist(db, "SELECT 1 FROM servers WHERE country = ? LIMIT 1", q.countries, "server in country");
+    // Codes are kept upper case; one written by hand in another case still counts.
+    check_names_exist(db, "SELECT 1 FROM servers WHERE upper(country) = ? LIMIT 1", q.countries, "server in country");
 
     // The SQL text is assembled from the fixed fragments above; every value is bound.
     bool users = false;
@@ -163,7 +164,7 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
     add_filter("s.server_id IN (SELECT id FROM servers WHERE name IN ", q.servers);
     add_filter("s.user_id IN (SELECT id FROM users WHERE name IN ", q.users);
     add_filter("s.user_id IN (SELECT id FROM users WHERE account IN ", q.accounts);
-    add_filter("s.server_id IN (SELECT id FROM servers WHERE country IN ", q.countries);
+    add_filter("s.server_id IN (SELECT id FROM servers WHERE upper(country) IN ", q.countries);
     if (!where.empty()) {
         sql += " WHERE" + where.substr(4);
     }
@@ -329,7 +330,13 @@ ReportQuery report_query_for(const ReportRequest& r) {
     q.servers = r.servers;
     q.users = r.users;
     q.accounts = r.accounts;
-    q.countries = r.countries;
+    for (const auto& c : r.countries) {
+        std::string upper;
+        if (auto p = check_country(c, upper); !p.empty()) {
+            fail(exit_code::k_usage, "--country: {}", p);
+        }
+        q.countries.push_back(upper);
+    }
     q.top = r.top;
     auto day_arg = [](std::string_view option, const std::string& text) {
         if (!parse_day(text)) {

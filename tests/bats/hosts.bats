@@ -243,3 +243,27 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$stderr" = "wp-hosts: cannot read configuration $T/etc: Is a directory" ]
     [ ! -e "$DB" ]
 }
+
+@test "--country takes ISO 3166-1 alpha-2 codes only, in either case, and keeps them upper case" {
+    run --separate-stderr "$HOSTS" add tor1 --country Canada
+    [ "$status" -eq 64 ]
+    [ "${stderr_lines[0]}" = "wp-hosts: --country: 'Canada' is not an ISO 3166-1 alpha-2 country code (two letters, e.g. CA)" ]
+    run --separate-stderr "$HOSTS" add tor1 --country XX
+    [ "$status" -eq 64 ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM servers' 2>/dev/null || echo 0)" = 0 ]
+    "$HOSTS" add tor1 --country ca
+    "$HOSTS" add par1 --country FR
+    "$HOSTS" set par1 --country ie
+    run --separate-stderr "$HOSTS" set par1 --country 'Ireland'
+    [ "$status" -eq 64 ]
+    [ "${stderr_lines[0]}" = "wp-hosts: --country: 'Ireland' is not an ISO 3166-1 alpha-2 country code (two letters, e.g. CA)" ]
+    printf 'name,country\nlon1,gb\nams1,Netherlands\n' >"$T/in.csv"
+    run --separate-stderr "$HOSTS" import "$T/in.csv"
+    [ "$status" -eq 65 ]
+    [ "$stderr" = "wp-hosts: $T/in.csv:3: column country: 'Netherlands' is not an ISO 3166-1 alpha-2 country code (two letters, e.g. CA); nothing imported" ]
+    printf 'name,country\nlon1,gb\n' >"$T/in.csv"
+    "$HOSTS" import "$T/in.csv"
+    [ "$(sqlite3 "$DB" "SELECT group_concat(name || '=' || country, ' ') FROM (SELECT * FROM servers ORDER BY name)")" = "lon1=GB par1=IE tor1=CA" ]
+    "$HOSTS" set par1 --country ''
+    [ "$(sqlite3 "$DB" "SELECT country IS NULL FROM servers WHERE name = 'par1'")" = 1 ]
+}

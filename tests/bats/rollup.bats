@@ -385,4 +385,20 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$rollup" report --month 2026-10 --by account
     [ "$status" -eq 77 ]
     [[ "$stderr" == *"WAL index"*"-shm"* ]]
+
+@test "report --country matches the code in either case" {
+    fill_usage
+    "$ROLLUP"
+    run --separate-stderr "$ROLLUP" report --month 2026-11 --by server --country CA,gb --format tsv
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$(printf '%s\n' "${lines[@]}" | cut -f1 | tr '\n' ' ')" = "server lon1 tor1 " ]
+    expect=$output
+    run --separate-stderr "$ROLLUP" report --month 2026-11 --by server --country ca,GB --format tsv
+    [ "$status" -eq 0 ]
+    [ "$output" = "$expect" ]
+    run --separate-stderr "$ROLLUP" report --month 2026-11 --country Canada
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-rollup: --country: 'Canada' is not an ISO 3166-1 alpha-2 country code (two letters, e.g. CA)" ]
+}
 }

@@ -19,6 +19,30 @@ struct Fixture : ::testing::Test {
     }
 };
 
+TEST(Validation, CountryCodes) {
+    std::string upper;
+    EXPECT_EQ(wp::check_country("ca", upper), "");
+    EXPECT_EQ(upper, "CA");
+    EXPECT_EQ(wp::check_country("GB", upper), "");
+    EXPECT_EQ(wp::check_country("zw", upper), "");
+    EXPECT_EQ(upper, "ZW");
+    for (const char* bad : {"Canada", "XX", "C", "CAN", "", "c4", "A D"}) {
+        EXPECT_NE(wp::check_country(bad, upper), "") << bad;
+    }
+}
+
+TEST_F(Fixture, CountryKeptUpperCaseAndChecked) {
+    inv.add(server("tor1", "ca"));
+    EXPECT_EQ(inv.find("tor1")->country.value_or(""), "CA");
+    EXPECT_EQ(exit_code_of([&] { inv.add(server("x1", "Canada")); }), 64);
+    wp::ServerChanges c;
+    c.country = "ie";
+    inv.change("tor1", c);
+    EXPECT_EQ(inv.find("tor1")->country.value_or(""), "IE");
+    c.country = "Ireland";
+    EXPECT_EQ(exit_code_of([&] { inv.change("tor1", c); }), 64);
+}
+
 TEST(Validation, NamesPortsVirt) {
     int port = 0;
     EXPECT_EQ(wp::check_server_name("tor1.vpsville-2_a"), "");
