@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "error.h"
 
@@ -56,6 +57,25 @@ int finish(int code) {
         std::raise(sig);
     }
     return code;
+}
+
+// CLI11 says "A subcommand is required" for a mistyped command (it never
+// names the word), or calls it an unexpected argument: name it and the
+// commands there are. Empty when the error is about something else (no
+// command at all included).
+std::string command_problem(CLI::App& app) {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); })) {
+        names.push_back(sub->get_name());
+    }
+    if (names.empty() || !app.get_subcommands().empty()) {
+        return {};
+    }
+    const auto rest = app.remaining();
+    if (rest.empty() || rest.front().starts_with("-")) {
+        return {};
+    }
+    return fmt::format("unknown command '{}': the commands are {}", rest.front(), fmt::join(names, ", "));
 }
 
 } // namespace
@@ -112,7 +132,8 @@ int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
             app.exit(e, std::cout, std::cerr);
             return finish(exit_code::k_ok);
         }
-        print_error(e.what());
+        const std::string command = command_problem(app);
+        print_error(command.empty() ? std::string(e.what()) : command);
         fmt::print(stderr, "Run with --help for more information.\n");
         return finish(exit_code::k_usage);
     }

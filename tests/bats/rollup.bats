@@ -401,4 +401,9 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     [ "$status" -eq 64 ]
     [ "$stderr" = "wp-rollup: --country: 'Canada' is not an ISO 3166-1 alpha-2 country code (two letters, e.g. CA)" ]
 }
+
+@test "an unknown command is named, with the commands there are" {
+    run --separate-stderr "$ROLLUP" reprot --month 2026-11
+    [ "$status" -eq 64 ]
+    [ "${stderr_lines[0]}" = "wp-rollup: unknown command 'reprot': the commands are report" ]
 }
