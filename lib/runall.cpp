@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -332,6 +333,62 @@ std::unique_ptr<HostRunner> make_runner(const RunallRequest& req, const CommonOp
     return make_ssh_runner(std::move(action), ssh, opts.ssh_user);
 }
 
+// `-` as the first word after the options reads the names from standard
+// input; options may still follow it, up to `--` or the command's first word
+// (CLI11 takes every word after the first positional as positional).
+void take_options_after_stdin_marker(CLI::App& app, std::vector<std::string>& words) {
+    if (words.empty() || words.front() != "-") {
+        return;
+    }
+    std::size_t i = 1;
+    auto take = [&](CLI::Option* opt, const std::string& name, std::optional<std::string> value) {
+        if (opt->get_expected_max() == 0) { // a flag
+            opt->add_result(opt->get_flag_value(name, value.value_or("")));
+        } else {
+            const int count = std::max(1, opt->get_items_expected_min());
+            std::vector<std::string> values;
+            if (value) {
+                values.push_back(*value);
+            }
+            while (static_cast<int>(values.size()) < count) {
+                if (i >= words.size()) {
+                    throw CLI::ArgumentMismatch(name, count, values.size());
+                }
+                values.push_back(words[i++]);
+            }
+            opt->add_result(values);
+        }
+        opt->run_callback();
+    };
+    while (i < words.size() && words[i].size() > 1 && words[i][0] == '-' && words[i] != "--") {
+        const std::string word = words[i++];
+        if (word.starts_with("--")) {
+            const auto eq = word.find('=');
+            const std::string name = word.substr(0, eq);
+            CLI::Option* opt = app.get_option_no_throw(name);
+            if (opt == nullptr) {
+                throw CLI::ExtrasError({word});
+            }
+            take(opt, name, eq == std::string::npos ? std::nullopt : std::optional(word.substr(eq + 1)));
+            continue;
+        }
+        // -j4, -H a,b, -vq: short options, the first that takes a value ends the word
+        for (std::size_t k = 1; k < word.size(); ++k) {
+            const std::string name = {'-', word[k]};
+            CLI::Option* opt = app.get_option_no_throw(name);
+            if (opt == nullptr) {
+                throw CLI::ExtrasError({word});
+            }
+            if (opt->get_expected_max() != 0) {
+                take(opt, name, k + 1 < word.size() ? std::optional(word.substr(k + 1)) : std::nullopt);
+                break;
+            }
+            take(opt, name, std::nullopt);
+        }
+    }
+    words.erase(words.begin() + 1, words.begin() + static_cast<std::ptrdiff_t>(i));
+}
+
 } // namespace
 
 std::chrono::seconds runall_connect_timeout(std::chrono::seconds connect_timeout, int timeout) {
@@ -373,6 +430,7 @@ void add_runall_options(CLI::App& app, RunallRequest& r) {
     app.add_option("--ssh-config", r.ssh_config, "ssh_config file (default ~/.ssh/config)");
     app.add_option("command", r.words, "remote command, or the arguments of --script / --local");
     app.positionals_at_end();
+    app.parse_complete_callback([&app, &r] { take_options_after_stdin_marker(app, r.words); });
 }
 
 int run_runall(RunallRequest req, const CommonOptions& opts) {

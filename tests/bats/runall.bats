@@ -744,7 +744,7 @@ host1" ]
     run "$RUNALL" --hosts-file "$T/hosts.txt" -x host1 --list
     [ "$output" = "host2
 host3" ]
-    run "$RUNALL" --list - <<<"host3 host2" # "-" ends the options, like a command
+    run "$RUNALL" --list - <<<"host3 host2" # "-": the names are on stdin
     [ "$output" = "host3
 host2" ]
     run --separate-stderr "$RUNALL" --hosts-file - -- echo hi <<<"host2"

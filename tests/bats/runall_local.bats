@@ -1,0 +1,43 @@
+#!/usr/bin/env bats
+# wp-runall without a fleet: the command line, selection and output of
+# --local runs (a local command once per host), settings checked before any
+# host is touched. Address block 127.0.63.* belongs to this file (nothing
+# listens there).
+bats_require_minimum_version 1.5.0
+
+setup() {
+    SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+    BIN=${WP_BIN:-$SRC/build}
+    RUNALL=$BIN/wp-runall
+    HOSTS=$BIN/wp-hosts
+    T=$(mktemp -d "${TMPDIR:-/tmp}/wp-runall-local.XXXXXX")
+    DB=$T/wp.db
+    export WP_CONFIG=$T/wp.conf
+    printf '%s = %s\n' db "$DB" connect-timeout 2 >"$WP_CONFIG"
+    local h
+    for h in web01 web02 web03; do
+        "$HOSTS" add "$h" --address 127.0.63.1 --port 1
+    done
+}
+
+teardown() {
+    rm -rf "$T"
+}
+
+@test "'-' reads the names from stdin, and options after it are still options" {
+    run --separate-stderr bash -c "echo web01 | '$RUNALL' - --list"
+    [ "$status" -eq 0 ]
+    [ "$output" = web01 ]
+    [ -z "$stderr" ]
+    run --separate-stderr bash -c "printf 'web01 web02\nweb03\n' | '$RUNALL' - -x web02 -q --local echo hi"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '== web01 ==\nweb01 hi\n== web03 ==\nweb03 hi')" ]
+    [ -z "$stderr" ]
+    # after '--' every word is the command's
+    run --separate-stderr bash -c "echo web03 | '$RUNALL' - -q --local echo -- --list"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '== web03 ==\nweb03 --list')" ]
+    run --separate-stderr bash -c "echo web01 | '$RUNALL' - --frobnicate"
+    [ "$status" -eq 64 ]
+    [[ "${stderr_lines[0]}" == "wp-runall: "*"--frobnicate" ]] # CLI11's words for an unknown option
+}
