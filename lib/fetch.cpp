@@ -1155,7 +1155,11 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         return exit_code::k_partial;
     }
     if (unreachable == servers.size()) {
-        fail(exit_code::k_unavailable, "no server answered ({} tried)", servers.size());
+        std::vector<std::string> causes;
+        for (const auto& r : reports) {
+            causes.push_back(fmt::format("{}: {}", r.server, r.message()));
+        }
+        fail(exit_code::k_unavailable, "no server answered ({} tried): {}", servers.size(), fmt::join(causes, "; "));
     }
     return failed > 0 ? exit_code::k_partial : exit_code::k_ok;
 }

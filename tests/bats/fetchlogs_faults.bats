@@ -98,7 +98,7 @@ assert_no_partial() { # assert_no_partial HOST
 
     run --separate-stderr "$FETCH" -H refused,silent
     [ "$status" -eq 69 ]
-    [ "$stderr" = "wp-fetchlogs: no server answered (2 tried)" ]
+    [ "$stderr" = "wp-fetchlogs: no server answered (2 tried): refused: connect: Connection refused; silent: connect: Timeout connecting to $FLEET_ADDR_silent" ]
     [ "$(status_of refused | cut -d'|' -f1)" = 3 ]
 
     # a success resets the count
@@ -554,4 +554,20 @@ wp-fetchlogs: 2 hosts: 1 fetched, 1 failed, 0 not reachable" ] || { echo "$stder
     [ ! -e "$claimed" ]
     [ "$(not_ours "$d")" = "$junk" ]
     [ "$(cat "$T/outside.txt")" = outside ]
+}
+
+# Servers on 127.0.54.250-251, where nothing listens: refused at once.
+closed_hosts() {
+    export WP_CONFIG=$T/wp.conf
+    printf '%s = %s\n' db "$DB" spool "$SPOOL" connect-timeout 2 >"$WP_CONFIG"
+    "$HOSTS" add closed1 --address 127.0.54.250 --port 1
+    "$HOSTS" add closed2 --address 127.0.54.251 --port 1
+}
+
+@test "when no server answers (69), the message names each server and its cause" {
+    closed_hosts
+    run --separate-stderr "$FETCH"
+    [ "$status" -eq 69 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-fetchlogs: no server answered (2 tried): closed1: connect: Connection refused; closed2: connect: Connection refused" ]
 }
