@@ -3,11 +3,14 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "error.h"
+#include "fs.h"
 #include "tool.h"
 
 namespace wp {
@@ -279,6 +282,33 @@ std::optional<std::string> Statement::column_optional_text(int index) const {
 
 // ---- Database -------------------------------------------------------------
 
+namespace {
+
+// A WAL database is read through its index (-shm). A reader that may not
+// create it finds none when no connection is open (the last one removes it);
+// with no -wal either, the database file alone holds every commit.
+bool checkpointed_without_index(const std::string& path) {
+    struct stat st {};
+    const bool has_wal = ::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > 0;
+    const bool has_index = ::stat((path + "-shm").c_str(), &st) == 0;
+    return !has_wal && !has_index;
+}
+
+// file: URI of a path, for SQLite's immutable parameter.
+std::string immutable_uri(const std::string& path) {
+    std::string uri = "file:";
+    for (unsigned char c : path) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+            uri += fmt::format("%{:02X}", c);
+        } else {
+            uri += static_cast<char>(c);
+        }
+    }
+    return uri + "?immutable=1";
+}
+
+} // namespace
+
 Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
     int flags = SQLITE_OPEN_NOMUTEX;
     switch (mode) {
@@ -297,17 +327,35 @@ Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
         if (::stat(path.c_str(), &st) != 0) {
             fail_errno(errno, fmt::format("cannot open database {}", path));
         }
+        // Said first: SQLite would blame the WAL index, or call it read-only.
+        if (::access(path.c_str(), R_OK) != 0) {
+            fail_errno(errno, fmt::format("cannot read database {}", path));
+        }
     }
-    const int rc = sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr);
+    try {
+        open(path, flags, mode);
+    } catch (const Error& e) {
+        if (mode != OpenMode::read_only || !checkpointed_without_index(path)) {
+            throw;
+        }
+        // Nothing to read but the file: read it as it is, without the index
+        // this user cannot create.
+        info(2, "database {}: read without a WAL index ({})", path, e.what());
+        open(immutable_uri(path), flags | SQLITE_OPEN_URI, mode);
+    }
+}
+
+void Database::open(const std::string& name, int flags, OpenMode mode) {
+    const int rc = sqlite3_open_v2(name.c_str(), &m_db, flags, nullptr);
     if (rc != SQLITE_OK) {
         const int err = errno;
         std::string msg = m_db != nullptr ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
         sqlite3_close(m_db);
         m_db = nullptr;
         if (rc == SQLITE_CANTOPEN && err != 0) {
-            fail_errno(err, fmt::format("cannot open database {}", path));
+            fail_errno(err, fmt::format("cannot open database {}", m_path));
         }
-        fail(exit_code_for_sqlite(rc), "cannot open database {}: {}", path, msg);
+        fail(exit_code_for_sqlite(rc), "cannot open database {}: {}", m_path, msg);
     }
     // A constructor that throws gets no destructor call: the connection is
     // closed here when the setup or the migration fails.
@@ -338,6 +386,38 @@ Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
         sqlite3_close_v2(m_db);
         m_db = nullptr;
         throw;
+    }
+}
+
+std::unique_ptr<Database> open_for_reading(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        fail_errno(errno, fmt::format("cannot open database {}", path));
+    }
+    if (::access(path.c_str(), R_OK) != 0) {
+        fail_errno(errno, fmt::format("cannot read database {}", path));
+    }
+    if (::access(path.c_str(), W_OK) == 0 && ::access(parent_directory(path).c_str(), W_OK) == 0) {
+        auto db = std::make_unique<Database>(path, OpenMode::read_write);
+        db->exec("PRAGMA query_only = ON");
+        return db;
+    }
+    try {
+        return std::make_unique<Database>(path, OpenMode::read_only);
+    } catch (const Error& e) {
+        if (e.code() != exit_code::k_no_perm && e.code() != exit_code::k_cant_create) {
+            throw;
+        }
+        if (const std::string index = path + "-shm";
+            ::access(index.c_str(), F_OK) == 0 && ::access(index.c_str(), R_OK) != 0) {
+            fail_errno(errno, fmt::format("cannot read the WAL index {} of database {}", index, path));
+        }
+        // A WAL database with commits not yet checkpointed needs its index
+        // file (-shm) even to be read.
+        fail(exit_code::k_no_perm,
+             "cannot read database {} without write access: its WAL index {}-shm is missing and cannot be "
+             "created in {} ({})",
+             path, path, parent_directory(path), e.what());
     }
 }
 

@@ -2,6 +2,7 @@
 // SQLite with RAII: connection, prepared statements, write transactions, schema.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,9 +81,18 @@ public:
     [[noreturn]] void throw_error(int rc, std::string_view context) const;
 
 private:
+    void open(const std::string& name, int flags, OpenMode mode);
     std::string m_path;
     sqlite3* m_db = nullptr;
 };
+
+/// Opens an existing database only to read it (listings, reports, checks):
+/// read-only when this user may not write it or its directory (a WAL
+/// database with nothing left in its WAL is then read from the file alone),
+/// else read-write (so that the WAL index and a pending migration work) with
+/// query_only on. Never creates a database. A file this user may not read
+/// is Error(77) naming it.
+std::unique_ptr<Database> open_for_reading(const std::string& path);
 
 /// BEGIN IMMEDIATE … COMMIT; rolled back unless commit() was called.
 class Transaction {

@@ -173,15 +173,14 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
 
 int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options) {
     const std::string command = app.get_subcommands().at(0)->get_name();
-    const bool writes = command != "list" && command != "status";
-    if (writes) {
-        make_directories(parent_directory(options.db));
+    if (command == "list" || command == "status") {
+        const auto reader = open_for_reading(options.db);
+        Inventory inv(*reader);
+        return command == "list" ? list_servers(inv, r) : status_servers(inv, r);
     }
-    Database db(options.db, writes ? OpenMode::create : OpenMode::read_write);
+    make_directories(parent_directory(options.db));
+    Database db(options.db, OpenMode::create);
     Inventory inv(db);
-    if (command == "list") {
-        return list_servers(inv, r);
-    }
     if (command == "add") {
         return add_server(inv, r);
     }
@@ -201,9 +200,8 @@ int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options
         const std::string text = read_input(r.import_file);
         const auto count = inv.import_csv(text, r.import_file == "-" ? "<stdin>" : r.import_file);
         info(1, "imported {} servers", count);
-        return exit_code::k_ok;
     }
-    return status_servers(inv, r);
+    return exit_code::k_ok;
 }
 
 } // namespace wp

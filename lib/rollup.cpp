@@ -572,29 +572,6 @@ VerifyOutcome verify_summary(Database& db, const DayCalendar& calendar) {
 
 namespace {
 
-// Reports and checks only read: without write permission the database is
-// opened read-only; with it, read-write (so the WAL index and a pending
-// migration work) but query_only, so nothing can be written by mistake.
-std::unique_ptr<Database> open_for_reading(const std::string& path) {
-    if (::access(path.c_str(), W_OK) == 0) {
-        auto db = std::make_unique<Database>(path, OpenMode::read_write);
-        db->exec("PRAGMA query_only = ON");
-        return db;
-    }
-    try {
-        return std::make_unique<Database>(path, OpenMode::read_only);
-    } catch (const Error& e) {
-        if (e.code() != exit_code::k_no_perm) {
-            throw;
-        }
-        // A WAL database needs its index file (-shm) even to be read.
-        fail(exit_code::k_no_perm,
-             "cannot read database {} without write access: its WAL index {}-shm is missing and cannot be "
-             "created in {} ({})",
-             path, path, parent_directory(path), e.what());
-    }
-}
-
 std::string name_of(Database& db, std::string_view table, std::int64_t id) {
     auto st = db.prepare(table == "servers" ? "SELECT name FROM servers WHERE id = ?"
                                             : "SELECT name FROM users WHERE id = ?");

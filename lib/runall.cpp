@@ -445,8 +445,9 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
     if (!req.list) {
         action = build_action(req, named.from_stdin); // local files checked before any host is touched
     }
-    Database db(opts.db, OpenMode::read_write);
-    Inventory inventory(db);
+    // --list only reads: it works for a user who may not write the database.
+    const auto db = req.list ? open_for_reading(opts.db) : std::make_unique<Database>(opts.db, OpenMode::read_write);
+    Inventory inventory(*db);
     const std::vector<Server> servers = selected_servers(inventory, req, named);
     std::vector<HostResult> runs = initial_runs(inventory, servers, req);
     if (req.list) {
@@ -484,7 +485,7 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
         output.end(i, run);
         if (req.local.empty()) {
             std::lock_guard lock(db_mutex);
-            record_host_status(db, servers[i].id, run);
+            record_host_status(*db, servers[i].id, run);
         }
         info(1, "{}: {}", run.host, run.outcome == RunOutcome::ok ? std::string("ok") : run.cause);
         runs[i] = std::move(run);

@@ -268,6 +268,45 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$(sqlite3 "$DB" "SELECT country IS NULL FROM servers WHERE name = 'par1'")" = 1 ]
 }
 
+@test "a user who may only read the database lists and reads status; one who may not read it is told so" {
+    [ "$(id -u)" -ne 0 ] || command -v setpriv >/dev/null || skip "needs setpriv to drop root"
+    "$HOSTS" add tor1 --country CA
+    "$HOSTS" add dub1
+    "$HOSTS" retire dub1
+    chmod 755 "$T"
+    chmod 644 "$DB" "$WP_CONFIG"
+    as_nobody=()
+    [ "$(id -u)" -ne 0 ] || as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    # nobody may not enter the build directory's parents: it runs a copy
+    cp "$HOSTS" "$T/wp-hosts"
+    chmod 755 "$T/wp-hosts"
+    [ ! -e "$DB-shm" ]
+    [ ! -e "$DB-wal" ]
+    before=$(ls -la "$T")
+    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-hosts" list --format tsv
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [ -z "$stderr" ]
+    [ "$(cut -f1,5,8 <<<"$output")" = "$(printf 'name\tcountry\tactive\ntor1\tCA\tyes')" ]
+    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-hosts" status --where "name = 'tor1'"
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [ "$output" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\ntor1\t\t\t\t0')" ]
+    [ "$(ls -la "$T")" = "$before" ]
+    # wp-runall --list only reads too
+    cp "$WP_BIN/wp-runall" "$T/wp-runall"
+    chmod 755 "$T/wp-runall"
+    before=$(ls -la "$T")
+    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-runall" --list
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [ "$output" = tor1 ]
+    [ "$(ls -la "$T")" = "$before" ]
+    # a database it may not read: permission denied, naming the file
+    chmod 600 "$DB"
+    run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-hosts" list
+    [ "$status" -eq 77 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-hosts: cannot read database $DB: Permission denied" ]
+}
+
 @test "an unknown command is named, with the commands there are" {
     run --separate-stderr "$HOSTS" lsit
     [ "$status" -eq 64 ]

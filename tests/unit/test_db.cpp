@@ -67,6 +67,19 @@ TEST(Database, MissingFileWithoutCreateIsInputMissing) {
     }
 }
 
+TEST(Database, OpenForReadingNeverCreates) {
+    TempDir dir;
+    EXPECT_EQ(exit_code_of([&] { wp::open_for_reading(dir.path("absent.db")); }), 66);
+    EXPECT_FALSE(std::filesystem::exists(dir.path("absent.db")));
+    {
+        wp::Database db(dir.path("wp.db"));
+        db.exec("INSERT INTO users(name) VALUES ('alice')");
+    }
+    const auto db = wp::open_for_reading(dir.path("wp.db"));
+    EXPECT_EQ(count(*db, "SELECT count(*) FROM users"), 1);
+    EXPECT_NE(exit_code_of([&] { db->exec("INSERT INTO users(name) VALUES ('bob')"); }), 0); // query_only
+}
+
 TEST(Database, ConstraintsKeepBadRowsOut) {
     TempDir dir;
     wp::Database db(dir.path("wp.db"));
