@@ -5,6 +5,21 @@
 
 namespace wp {
 
+std::string escape_nul(const std::string& text) {
+    if (text.find('\0') == std::string::npos) {
+        return text;
+    }
+    std::string out;
+    for (char c : text) {
+        if (c == '\0') {
+            out += "\\x00";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 int exit_code_for_errno(int err) noexcept {
     switch (err) {
     case ENOENT:

@@ -23,10 +23,13 @@ inline constexpr int k_no_perm = 77;     ///< permission denied
 inline constexpr int k_config = 78;      ///< configuration error
 } // namespace exit_code
 
+/// `\x00` for each NUL byte: what() is a C string, which would end there.
+std::string escape_nul(const std::string& text);
+
 /// An error a tool reports as `prog: message` and ends with `code`.
 class Error : public std::runtime_error {
 public:
-    Error(int code, const std::string& message) : std::runtime_error(message), m_code(code) {}
+    Error(int code, const std::string& message) : std::runtime_error(escape_nul(message)), m_code(code) {}
     int code() const noexcept { return m_code; }
 
 private:

@@ -319,3 +319,14 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$status" -eq 64 ]
     [[ "${stderr_lines[0]}" != *"unknown command"* ]]
 }
+
+@test "a binary file given to import is named in the message whole, its NUL bytes escaped" {
+    printf 'na\0me,port\nx,22\n' >"$T/bin.csv"
+    run --separate-stderr "$HOSTS" import "$T/bin.csv"
+    [ "$status" -eq 65 ]
+    [ "$stderr" = "wp-hosts: $T/bin.csv:1: unknown column 'na\\x00me' (column 1)" ]
+    printf '\177ELF\2\1\1\0\0\0,x\n' >"$T/elf.csv"
+    run --separate-stderr "$HOSTS" import "$T/elf.csv"
+    [ "$status" -eq 65 ]
+    [ "$stderr" = "wp-hosts: $T/elf.csv:1: unknown column '\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00' (column 1)" ]
+}
