@@ -323,7 +323,9 @@ void check_ssh_settings(const SshSettings& settings) {
     if (!settings.identity.empty()) {
         ssh_key key = nullptr;
         if (::access(settings.identity.c_str(), R_OK) != 0) {
-            fail_errno(errno, fmt::format("cannot read identity {}", settings.identity));
+            // A setting that does not work, whatever the reason: 78, as for ssh_config.
+            const int err = errno;
+            fail(exit_code::k_config, "cannot read identity {}: {}", settings.identity, std::strerror(err));
         }
         if (ssh_pki_import_privkey_file(settings.identity.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
             fail(exit_code::k_config,

@@ -571,3 +571,10 @@ closed_hosts() {
     [ -z "$output" ]
     [ "$stderr" = "wp-fetchlogs: no server answered (2 tried): closed1: connect: Connection refused; closed2: connect: Connection refused" ]
 }
+
+@test "a missing identity file is a configuration error (78)" {
+    closed_hosts
+    run --separate-stderr "$FETCH" --identity "$T/nonexistent"
+    [ "$status" -eq 78 ]
+    [ "$stderr" = "wp-fetchlogs: cannot read identity $T/nonexistent: No such file or directory" ]
+}

@@ -330,3 +330,13 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$status" -eq 65 ]
     [ "$stderr" = "wp-hosts: $T/elf.csv:1: unknown column '\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00' (column 1)" ]
 }
+
+@test "exit statuses as the page says: a file that is not a database is 65" {
+    echo "not a database, only text" >"$T/text.db"
+    run --separate-stderr "$HOSTS" --db "$T/text.db" list
+    [ "$status" -eq 65 ]
+    [ "$stderr" = "wp-hosts: database $T/text.db: file is not a database" ]
+    run --separate-stderr "$HOSTS" --db "$T/text.db" add tor1
+    [ "$status" -eq 65 ]
+    [ "$(cat "$T/text.db")" = "not a database, only text" ]
+}

@@ -41,3 +41,11 @@ teardown() {
     [ "$status" -eq 64 ]
     [[ "${stderr_lines[0]}" == "wp-runall: "*"--frobnicate" ]] # CLI11's words for an unknown option
 }
+
+@test "an identity file that is missing is a configuration error (78), before any host is touched" {
+    run --separate-stderr "$RUNALL" --identity "$T/nonexistent" -H web01 -- true
+    [ "$status" -eq 78 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-runall: cannot read identity $T/nonexistent: No such file or directory" ]
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM host_status')" = 0 ]
+}
