@@ -1066,14 +1066,15 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     const TransferMode mode = parse_transfer_mode(req.transfer);
     const SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
 
+    // The inventory must exist (wp-hosts creates it): a mistyped --db is an
+    // error, never a new empty database.
+    Database db(opts.db, req.dry_run ? OpenMode::read_only : OpenMode::read_write);
     // A dry run changes nothing here either: no spool, no lock, no host_status.
     std::optional<LockFile> lock;
     if (!req.dry_run) {
         make_directories(opts.spool, 0755);
         lock.emplace(opts.spool + "/.wp-fetchlogs.lock");
-        make_directories(parent_directory(opts.db));
     }
-    Database db(opts.db, req.dry_run ? OpenMode::read_only : OpenMode::create);
     const std::vector<Server> servers = select_servers(db, req);
     if (servers.empty()) {
         info(1, "no server selected");

@@ -178,8 +178,13 @@ int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options
         Inventory inv(*reader);
         return command == "list" ? list_servers(inv, r) : status_servers(inv, r);
     }
-    make_directories(parent_directory(options.db));
-    Database db(options.db, OpenMode::create);
+    // Only adding servers makes a new database: set and retire on a mistyped
+    // --db name no server and are errors.
+    const bool adds = command == "add" || command == "import";
+    if (adds) {
+        make_directories(parent_directory(options.db));
+    }
+    Database db(options.db, adds ? OpenMode::create : OpenMode::read_write);
     Inventory inv(db);
     if (command == "add") {
         return add_server(inv, r);

@@ -645,9 +645,10 @@ int run_refresh(const RollupRequest& r, const CommonOptions& o) {
         }
         window.first_day = std::min(window.first_day.value_or(*since), *since);
     }
-    make_directories(parent_directory(o.db));
+    // A refresh never creates a database: a mistyped --db is an error, not a
+    // new empty database (wp-hosts and wp-parse create it).
+    Database db(o.db, OpenMode::read_write);
     LockFile lock(o.db + ".rollup.lock");
-    Database db(o.db, OpenMode::create);
     const auto outcome = refresh_summary(db, calendar, window, now, r.dry_run);
     if (r.dry_run) {
         if (window.rebuild) {

@@ -578,3 +578,11 @@ closed_hosts() {
     [ "$status" -eq 78 ]
     [ "$stderr" = "wp-fetchlogs: cannot read identity $T/nonexistent: No such file or directory" ]
 }
+
+@test "a mistyped --db is 66 and creates nothing" {
+    closed_hosts
+    run --separate-stderr "$FETCH" --db "$T/typo.db"
+    [ "$status" -eq 66 ]
+    [ "$stderr" = "wp-fetchlogs: cannot open database $T/typo.db: No such file or directory" ]
+    [ ! -e "$T/typo.db" ]
+}

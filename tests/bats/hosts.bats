@@ -340,3 +340,15 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$status" -eq 65 ]
     [ "$(cat "$T/text.db")" = "not a database, only text" ]
 }
+
+@test "set and retire never create a database; only add and import do" {
+    for args in "set tor1 --port 23" "retire tor1" "list" "status"; do
+        # shellcheck disable=SC2086
+        run --separate-stderr "$HOSTS" --db "$T/typo.db" $args
+        [ "$status" -eq 66 ] || { echo "$args -> $status $stderr"; false; }
+        [ "$stderr" = "wp-hosts: cannot open database $T/typo.db: No such file or directory" ]
+        [ ! -e "$T/typo.db" ]
+    done
+    printf 'name\ntor1\n' | "$HOSTS" --db "$T/new/imported.db" import -
+    [ "$(sqlite3 "$T/new/imported.db" 'SELECT name FROM servers')" = tor1 ]
+}

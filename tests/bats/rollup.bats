@@ -412,6 +412,16 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     [ "$stderr" = "wp-rollup: --country: 'Canada' is not an ISO 3166-1 alpha-2 country code (two letters, e.g. CA)" ]
 }
 
+@test "refreshes and reports never create a database: a mistyped --db is 66" {
+    for args in "" "--days 2" "--verify" "report --totals"; do
+        # shellcheck disable=SC2086
+        run --separate-stderr "$ROLLUP" --db "$T/typo.db" $args
+        [ "$status" -eq 66 ] || { echo "$args -> $status $stderr"; false; }
+        [ "$stderr" = "wp-rollup: cannot open database $T/typo.db: No such file or directory" ]
+        [ -z "$(ls "$T" | grep typo)" ]
+    done
+}
+
 @test "an unknown command is named, with the commands there are" {
     run --separate-stderr "$ROLLUP" reprot --month 2026-11
     [ "$status" -eq 64 ]
