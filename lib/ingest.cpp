@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -377,6 +378,17 @@ private:
             throw;
         }
         remove_input(job);
+        if (verbosity() >= 1) {
+            std::set<std::int64_t> hours;
+            std::int64_t billed = 0;
+            bool overflow = false;
+            for (const auto& r : f.usage.rows()) {
+                hours.insert(r.hour);
+                overflow = overflow || __builtin_add_overflow(billed, r.counts.billed_bytes, &billed);
+            }
+            info(1, "{}: billed: {} lines, {} rejected, {} hours, {} billed bytes", job.path, f.lines, f.rejected,
+                 hours.size(), overflow ? "over 2^63" : std::to_string(billed));
+        }
     }
 
     void commit(Database& db, std::int64_t server_id, const FileOutcome& f, const SourceFacts& facts,

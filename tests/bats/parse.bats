@@ -199,3 +199,23 @@ s1\tpaul\t2011-01-02T23:00:00Z\t2\t10975\t21007')" ] || { echo "$output"; false;
     [ "$status" -eq 0 ]
     [[ "${lines[0]}" == '{"server":"tor1",'* ]]
 }
+
+@test "-v: one line per billed file on stderr: lines, rejected, hours, billed bytes as awk counts them" {
+    "$HOSTS" add tor1
+    "$GEN" --lines 3000 --span 10800 --seed 9 >"$T/a.log"
+    { cat "$T/a.log"; printf 'not a squid line\nnor this one\n'; } | spool_file tor1 tor1.1.log
+    "$ORACLE" "$T/a.log" >"$T/expect"
+    local hours billed
+    hours=$(cut -f2 "$T/expect" | sort -u | wc -l)
+    billed=$(awk -F'\t' '{ b += $5 } END { printf "%d", b }' "$T/expect")
+    [ "$hours" -ge 3 ]
+    run --separate-stderr "$PARSE" -v
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    printf '%s\n' "${stderr_lines[@]}" | grep -Fx "wp-parse: $T/spool/tor1/tor1.1.log: billed: 3002 lines, 2 rejected, $hours hours, $billed billed bytes"
+    # without -v only the rejects are told
+    "$GEN" --lines 10 --seed 10 | spool_file tor1 tor1.2.log
+    run --separate-stderr "$PARSE"
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+}
