@@ -440,6 +440,9 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
     if (req.timeout < 0 || req.down_after < 0) {
         fail(exit_code::k_usage, "--timeout and --down-after cannot be negative");
     }
+    if (req.gather && !req.outdir.empty()) {
+        fail(exit_code::k_usage, "--gather prints to the terminal and --outdir writes files instead: give one of them");
+    }
     const NamedHosts named = named_hosts(req);
     HostAction action;
     if (!req.list) {

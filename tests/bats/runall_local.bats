@@ -49,3 +49,15 @@ teardown() {
     [ "$stderr" = "wp-runall: cannot read identity $T/nonexistent: No such file or directory" ]
     [ "$(sqlite3 "$DB" 'SELECT count(*) FROM host_status')" = 0 ]
 }
+
+@test "--gather with --outdir is refused: the files are instead of the terminal" {
+    run --separate-stderr "$RUNALL" --gather --outdir "$T/out" --local echo
+    [ "$status" -eq 64 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-runall: --gather prints to the terminal and --outdir writes files instead: give one of them" ]
+    [ ! -e "$T/out" ]
+    run --separate-stderr "$RUNALL" -q --outdir "$T/out" --local echo
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    [ "$(cat "$T/out/web02.out")" = web02 ]
+}
