@@ -302,10 +302,16 @@ std::vector<HostResult> initial_runs(Inventory& inventory, const std::vector<Ser
         runs[i].host = servers[i].name;
         const auto f = failures.find(servers[i].name);
         const auto why = down_reason(servers[i].name, status, f == failures.end() ? 0 : f->second, req.down_after);
-        if (!why.empty() && !req.include_down) {
-            runs[i].outcome = RunOutcome::down;
-            runs[i].cause = why;
+        if (why.empty() || req.include_down) {
+            continue;
         }
+        // A server named with -H is the operator's explicit choice: tried.
+        if (std::find(req.hosts.begin(), req.hosts.end(), servers[i].name) != req.hosts.end()) {
+            info(0, "note: {} is known to be down ({}); tried because -H names it", servers[i].name, why);
+            continue;
+        }
+        runs[i].outcome = RunOutcome::down;
+        runs[i].cause = why;
     }
     return runs;
 }

@@ -621,7 +621,8 @@ $unreachable" ]
     [ -z "$output" ]
     [ "$stderr" = "wp-runall: 3 hosts: 0 ok, 3 unreachable
 $unreachable" ]
-    run --separate-stderr "$RUNALL" -H host2,refused,silent -- true
+    # selected, not named with -H (which would try them, with a note)
+    run --separate-stderr "$RUNALL" --where "name IN ('host2', 'refused', 'silent')" -- true
     [ "$status" -eq 69 ]
     [ "$stderr" = "wp-runall: 3 hosts: 0 ok, 3 skipped as down
 wp-runall: skipped as down: host2: 4 consecutive failures
@@ -679,9 +680,15 @@ host3" ]
     [ "$(status_of host3)" = "0|connect: Connection refused|1" ]
 
     # nothing but down hosts selected: nothing reachable
-    run --separate-stderr "$RUNALL" -H host2 --status-file "$T/host_status.txt" -- echo hi
+    run --separate-stderr "$RUNALL" --where "name = 'host2'" --status-file "$T/host_status.txt" -- echo hi
     [ "$status" -eq 69 ]
     [ -z "$output" ]
+    # a down host named with -H is tried all the same, with a note
+    run --separate-stderr "$RUNALL" -H host2 --status-file "$T/host_status.txt" -- echo hi
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host2 ==
+hi" ]
+    [ "${stderr_lines[1]}" = "wp-runall: note: host2 is known to be down (state 2 in the status file); tried because -H names it" ]
 }
 
 @test "--outdir: HOST.out, HOST.err, HOST.rc for every host, written whole; nothing on stdout" {

@@ -61,3 +61,19 @@ teardown() {
     [ -z "$output" ]
     [ "$(cat "$T/out/web02.out")" = web02 ]
 }
+
+@test "a server named with -H is tried even when known to be down, with a note" {
+    sqlite3 "$DB" "INSERT INTO host_status(server_id, last_error, last_error_at, consecutive_failures)
+        SELECT id, 'connect: Connection refused', 1764003600, 5 FROM servers WHERE name = 'web02'"
+    run --separate-stderr "$RUNALL" -H web02 --local echo
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '== web02 ==\nweb02')" ]
+    [ "${stderr_lines[0]}" = "wp-runall: note: web02 is known to be down (5 consecutive failures); tried because -H names it" ]
+    run --separate-stderr "$RUNALL" -H web01,web02 --list
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf 'web01\nweb02')" ]
+    # not named: skipped as before
+    run --separate-stderr "$RUNALL" -q --local echo
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '== web01 ==\nweb01\n== web03 ==\nweb03')" ]
+}
