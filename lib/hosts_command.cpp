@@ -79,19 +79,19 @@ std::string opt(const std::optional<std::string>& v) {
 
 int list_servers(Inventory& inv, const HostsRequest& r) {
     const auto servers = inv.select(r.where, r.all);
-    std::vector<Table::Column> cols = {{"name"},     {"address"}, {"port", true}, {"city"},
-                                       {"country"},  {"provider"}, {"virt"},      {"active"}};
-    if (r.all) {
-        cols.push_back({"retired_at"});
-    }
-    Table table(cols);
+    // The same columns with or without --all, so that scripts can rely on them.
+    Table table({{"name"},
+                 {"address"},
+                 {"port", true},
+                 {"city"},
+                 {"country"},
+                 {"provider"},
+                 {"virt"},
+                 {"active", false, true},
+                 {"retired_at"}});
     for (const auto& s : servers) {
-        std::vector<std::string> row = {s.name, s.address, std::to_string(s.port), opt(s.city), opt(s.country),
-                                        opt(s.provider), s.virt, s.active ? "yes" : "no"};
-        if (r.all) {
-            row.push_back(s.retired_at ? format_utc(*s.retired_at) : "");
-        }
-        table.add_row(std::move(row));
+        table.add_row({s.name, s.address, std::to_string(s.port), opt(s.city), opt(s.country), opt(s.provider), s.virt,
+                       s.active ? "yes" : "no", s.retired_at ? format_utc(*s.retired_at) : ""});
     }
     table.print(stdout, format_of(r));
     return exit_code::k_ok;

@@ -184,8 +184,11 @@ void Table::print(std::FILE* stream, OutputFormat format) const {
             fmt::format_to(it, "{{");
             for (std::size_t c = 0; c < row.size(); ++c) {
                 const bool bare = m_columns[c].numeric && !row[c].empty();
-                fmt::format_to(it, "{}{}:{}", c ? "," : "", json_quote(m_columns[c].name),
-                               bare ? row[c] : (row[c].empty() ? std::string("null") : json_quote(row[c])));
+                std::string value = bare ? row[c] : (row[c].empty() ? std::string("null") : json_quote(row[c]));
+                if (m_columns[c].yes_no && (row[c] == "yes" || row[c] == "no")) {
+                    value = row[c] == "yes" ? "true" : "false";
+                }
+                fmt::format_to(it, "{}{}:{}", c ? "," : "", json_quote(m_columns[c].name), value);
             }
             fmt::format_to(it, "}}\n");
         }

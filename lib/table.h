@@ -30,12 +30,14 @@ std::string csv_escape(std::string_view field);
 std::string json_quote(std::string_view text);
 
 /// Rows of text under named columns. Numeric columns are right-aligned on a
-/// terminal and written as bare numbers in JSON.
+/// terminal and written as bare numbers in JSON; yes/no columns are JSON
+/// booleans.
 class Table {
 public:
     struct Column {
         std::string name;
         bool numeric = false;
+        bool yes_no = false;
     };
 
     explicit Table(std::vector<Column> columns) : m_columns(std::move(columns)) {}

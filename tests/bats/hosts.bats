@@ -76,9 +76,9 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     run --separate-stderr "$HOSTS" list
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]
-    [ "${lines[0]}" = "$(printf 'name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive')" ]
-    [ "${lines[1]}" = "$(printf 'dub1\t192.0.2.20\t2222\tDublin\tIE\tMyHost.ie\topenvz\tyes')" ]
-    [ "${lines[2]}" = "$(printf 'par1\t198.51.100.7\t22\tParis, 11e\tFR\tGandi\txen\tno')" ]
+    [ "${lines[0]}" = "$(printf 'name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive\tretired_at')" ]
+    [ "${lines[1]}" = "$(printf 'dub1\t192.0.2.20\t2222\tDublin\tIE\tMyHost.ie\topenvz\tyes\t')" ]
+    [ "${lines[2]}" = "$(printf 'par1\t198.51.100.7\t22\tParis, 11e\tFR\tGandi\txen\tno\t')" ]
     [ "${#lines[@]}" -eq 5 ]
 
     "$HOSTS" set tor1 --port 2200 --virt kvm --notes "moved rack"
@@ -351,4 +351,29 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     done
     printf 'name\ntor1\n' | "$HOSTS" --db "$T/new/imported.db" import -
     [ "$(sqlite3 "$T/new/imported.db" 'SELECT name FROM servers')" = tor1 ]
+}
+
+@test "list has the same columns with and without --all; JSON has booleans; status --format json" {
+    "$HOSTS" add tor1 --country CA
+    "$HOSTS" add old1 --inactive
+    "$HOSTS" retire old1
+    local header
+    header=$(printf 'name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive\tretired_at')
+    run --separate-stderr "$HOSTS" list --format tsv
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = "$header" ]
+    [ "${lines[1]}" = "$(printf 'tor1\ttor1\t22\t\tCA\t\tunknown\tyes\t')" ]
+    run --separate-stderr "$HOSTS" list --all --format tsv
+    [ "${lines[0]}" = "$header" ]
+    local retired
+    retired=$(sqlite3 "$DB" "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', retired_at, 'unixepoch') FROM servers WHERE name = 'old1'")
+    [ "${lines[1]}" = "$(printf 'old1\told1\t22\t\t\t\tunknown\tno\t%s' "$retired")" ]
+    run --separate-stderr "$HOSTS" list --all --format json
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = "{\"name\":\"old1\",\"address\":\"old1\",\"port\":22,\"city\":null,\"country\":null,\"provider\":null,\"virt\":\"unknown\",\"active\":false,\"retired_at\":\"$retired\"}" ]
+    [ "${lines[1]}" = '{"name":"tor1","address":"tor1","port":22,"city":null,"country":"CA","provider":null,"virt":"unknown","active":true,"retired_at":null}' ]
+    python3 -c 'import json, sys; [json.loads(l) for l in sys.stdin]' <<<"$output"
+    run --separate-stderr "$HOSTS" status --format json
+    [ "$status" -eq 0 ]
+    [ "$output" = '{"name":"tor1","last_contact":null,"last_error":null,"last_error_at":null,"consecutive_failures":0}' ]
 }

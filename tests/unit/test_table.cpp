@@ -48,6 +48,17 @@ TEST(Table, JsonLines) {
               "{\"name\":\"dublin-2\",\"bytes\":12345,\"note\":\"x,\\\"y\\\"\"}\n");
 }
 
+TEST(Table, YesNoColumnsAreJsonBooleans) {
+    wp::Table t({{"name"}, {"active", false, true}});
+    t.add_row({"tor1", "yes"});
+    t.add_row({"dub1", "no"});
+    t.add_row({"par1", ""});
+    EXPECT_EQ(render(t, wp::OutputFormat::json),
+              "{\"name\":\"tor1\",\"active\":true}\n{\"name\":\"dub1\",\"active\":false}\n"
+              "{\"name\":\"par1\",\"active\":null}\n");
+    EXPECT_EQ(render(t, wp::OutputFormat::tsv), "name\tactive\ntor1\tyes\ndub1\tno\npar1\t\n");
+}
+
 TEST(Table, AutomaticOnAPipeIsTsv) {
     EXPECT_EQ(render(sample(), wp::OutputFormat::automatic), render(sample(), wp::OutputFormat::tsv));
 }
