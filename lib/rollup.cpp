@@ -643,6 +643,11 @@ int run_refresh(const RollupRequest& r, const CommonOptions& o) {
         if (!since) {
             fail(exit_code::k_usage, "--since: '{}' is not a day (YYYY-MM-DD)", r.since);
         }
+        if (const auto today = calendar.day_of(now); *since > today) {
+            // No day of usage can be there yet: a typo, not a refresh of nothing.
+            fail(exit_code::k_usage, "--since: {} is in the future (today is {} in {})", r.since, day_name(today),
+                 calendar.zone());
+        }
         window.first_day = std::min(window.first_day.value_or(*since), *since);
     }
     // A refresh never creates a database: a mistyped --db is an error, not a

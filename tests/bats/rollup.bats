@@ -422,6 +422,17 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
     done
 }
 
+@test "--since a day in the future is refused, saying so" {
+    fill_usage
+    "$ROLLUP"
+    run --separate-stderr "$ROLLUP" --since 2999-01-01
+    [ "$status" -eq 64 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-rollup: --since: 2999-01-01 is in the future (today is $(date -u +%F) in UTC)" ]
+    run --separate-stderr "$ROLLUP" --since "$(date -u +%F)"
+    [ "$status" -eq 0 ]
+}
+
 @test "an unknown command is named, with the commands there are" {
     run --separate-stderr "$ROLLUP" reprot --month 2026-11
     [ "$status" -eq 64 ]
