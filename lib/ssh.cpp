@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -23,6 +24,7 @@
 #include <libssh/sftp.h>
 
 #include "error.h"
+#include "fs.h"
 #include "sftp_client.h"
 #include "tool.h"
 
@@ -304,6 +306,78 @@ constexpr std::string_view k_pid_marker = "wp-pid:";
 constexpr const char* k_ciphers = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
                                   "aes128-ctr,aes256-ctr,aes192-ctr";
 
+// The keywords of OpenSSH's ssh_config(5) (9.x), lower case, deprecated ones
+// included: libssh ignores what it does not know without a word, OpenSSH
+// refuses it; we say so and go on.
+bool is_ssh_config_keyword(std::string_view keyword) {
+    static constexpr std::string_view k_keywords =
+        " host match addkeystoagent addressfamily batchmode bindaddress bindinterface canonicaldomains"
+        " canonicalizefallbacklocal canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames"
+        " casignaturealgorithms certificatefile channeltimeout checkhostip ciphers clearallforwardings compression"
+        " connectionattempts connecttimeout controlmaster controlpath controlpersist dynamicforward"
+        " enableescapecommandline enablesshkeysign escapechar exitonforwardfailure fingerprinthash"
+        " forkafterauthentication forwardagent forwardx11 forwardx11timeout forwardx11trusted gatewayports"
+        " globalknownhostsfile gssapiauthentication gssapidelegatecredentials hashknownhosts"
+        " hostbasedacceptedalgorithms hostbasedauthentication hostbasedkeytypes hostkeyalgorithms hostkeyalias"
+        " hostname identitiesonly identityagent identityfile ignoreunknown include ipqos"
+        " kbdinteractiveauthentication kbdinteractivedevices kexalgorithms knownhostscommand localcommand"
+        " localforward loglevel logverbose macs nohostauthenticationforlocalhost numberofpasswordprompts"
+        " obscurekeystroketiming passwordauthentication permitlocalcommand permitremoteopen pkcs11provider port"
+        " preferredauthentications proxycommand proxyjump proxyusefdpass pubkeyacceptedalgorithms"
+        " pubkeyacceptedkeytypes pubkeyauthentication rekeylimit remotecommand remoteforward requesttty"
+        " requiredrsasize revokedhostkeys securitykeyprovider sendenv serveralivecountmax serveraliveinterval"
+        " sessiontype setenv stdinnull streamlocalbindmask streamlocalbindunlink stricthostkeychecking"
+        " syslogfacility tag tcpkeepalive tunnel tunneldevice updatehostkeys user userknownhostsfile"
+        " verifyhostkeydns visualhostkey xauthlocation challengeresponseauthentication protocol cipher"
+        " rsaauthentication rhostsrsaauthentication useroaming useprivilegedport gssapikeyexchange"
+        " gssapiclientidentity gssapiserveridentity gssapirenewalforcesrekey gssapitrustdns ";
+    return k_keywords.find(fmt::format(" {} ", keyword)) != std::string_view::npos;
+}
+
+// Warns, as OpenSSH would refuse them, about the lines of an ssh_config file
+// whose keyword OpenSSH does not know (and IgnoreUnknown does not cover).
+void warn_unknown_ssh_config_keywords(const std::string& path, std::string_view text) {
+    std::vector<std::string> ignored; // IgnoreUnknown patterns seen so far
+    int number = 0;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) {
+            end = text.size();
+        }
+        std::string_view line = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++number;
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first == std::string_view::npos || line[first] == '#') {
+            continue;
+        }
+        line.remove_prefix(first);
+        const auto stop = line.find_first_of(" \t\r=");
+        std::string keyword(line.substr(0, stop));
+        std::transform(keyword.begin(), keyword.end(), keyword.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (keyword == "ignoreunknown" && stop != std::string_view::npos) {
+            std::string value(line.substr(stop));
+            std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) {
+                return c == '=' || c == ',' ? ' ' : static_cast<char>(std::tolower(c));
+            });
+            std::size_t at = 0;
+            while ((at = value.find_first_not_of(" \t\r", at)) != std::string::npos) {
+                const auto to = value.find_first_of(" \t\r", at);
+                ignored.push_back(value.substr(at, to - at));
+                at = to;
+            }
+        }
+        if (is_ssh_config_keyword(keyword) || std::any_of(ignored.begin(), ignored.end(), [&](const std::string& p) {
+                return ::fnmatch(p.c_str(), keyword.c_str(), 0) == 0;
+            })) {
+            continue;
+        }
+        warn("{}: line {}: unknown ssh_config keyword '{}', ignored", path, number, line.substr(0, stop));
+    }
+}
+
 } // namespace
 
 SshSettings ssh_settings_from(const CommonOptions& options, const std::string& ssh_config, bool accept_new) {
@@ -334,9 +408,18 @@ void check_ssh_settings(const SshSettings& settings) {
         }
         ssh_key_free(key);
     }
-    if (!settings.ssh_config.empty() && ::access(settings.ssh_config.c_str(), R_OK) != 0) {
-        const int err = errno;
-        fail(exit_code::k_config, "cannot read ssh configuration {}: {}", settings.ssh_config, std::strerror(err));
+    if (!settings.ssh_config.empty()) {
+        if (::access(settings.ssh_config.c_str(), R_OK) != 0) {
+            const int err = errno;
+            fail(exit_code::k_config, "cannot read ssh configuration {}: {}", settings.ssh_config, std::strerror(err));
+        }
+        std::string text;
+        try {
+            text = read_file(settings.ssh_config);
+        } catch (const Error& e) {
+            throw Error(exit_code::k_config, e.what());
+        }
+        warn_unknown_ssh_config_keywords(settings.ssh_config, text);
     }
 }
 

@@ -77,3 +77,20 @@ teardown() {
     [ "$status" -eq 0 ]
     [ "$output" = "$(printf '== web01 ==\nweb01\n== web03 ==\nweb03')" ]
 }
+
+@test "--ssh-config: a keyword OpenSSH does not know is warned about, naming file and line" {
+    cat >"$T/ssh_config" <<'CONF'
+# test
+Host web01
+    Frobnicate yes
+    HostName 127.0.63.1
+IgnoreUnknown UseKeychain,Add*
+UseKeychain yes
+AddThing no
+Port=1
+CONF
+    run --separate-stderr "$RUNALL" --ssh-config "$T/ssh_config" -H web01 -- true
+    [ "${stderr_lines[0]}" = "wp-runall: warning: $T/ssh_config: line 3: unknown ssh_config keyword 'Frobnicate', ignored" ]
+    [ "$(printf '%s\n' "${stderr_lines[@]}" | grep -c 'ssh_config keyword')" -eq 1 ]
+    [ "$status" -eq 69 ]
+}
