@@ -66,6 +66,17 @@ add_fault_hosts() {
     "$HOSTS" add silent --address "$FLEET_ADDR_silent" --port "$FLEET_PORT_silent"
 }
 
+# no_match GREP_ARGS...: grep selects no line (of its files, or of stdin).
+# A check that fails where `! grep` cannot (bats ignores a negated command's
+# status): it shows the lines grep selects, and fails on grep's own error too.
+no_match() {
+    local found rc=0
+    found=$(grep "$@") || rc=$?
+    [ "$rc" -ne 1 ] || return 0
+    [ "$rc" -ne 0 ] || printf 'grep %s selects:\n%s\n' "$*" "$found"
+    return 1
+}
+
 # status_of HOST: consecutive_failures|last_error|has_contact from $DB's host_status
 status_of() {
     sqlite3 "$DB" "SELECT h.consecutive_failures, h.last_error, h.last_contact IS NOT NULL
