@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The bats harness itself (ctest bats-harness): run-bats, which gives ctest a
-# suite's skips. Its fixtures (fixtures/) are no suites of the check.
-# Oracles: the fixtures' own @test lines, bats's own status.
+# suite's skips, and lint-bats, which rejects what cannot fail a test. Their
+# fixtures (fixtures/) are no suites of the check. Oracles: the fixtures' own
+# @test lines and their BAD and DUP markers.
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -88,4 +89,33 @@ test_names() {
 
     run "$HARNESS/run-bats" "$BATS"
     [ "$status" -eq 64 ]
+}
+
+@test "lint: each '!' statement reported at its line, and only those; bats confirms none of them can fail" {
+    run "$HARNESS/lint-bats" negations.bats
+    [ "$status" -eq 1 ]
+    diff <(printf '%s\n' "${lines[@]}" | cut -d: -f1,2) <(grep -n '# BAD' negations.bats | cut -d: -f1 | sed 's/^/negations.bats:/')
+    [[ "${lines[0]}" == "negations.bats:"*": a '!' statement never fails a bats test (set -e ignores it): use 'run !', or a check that fails"* ]]
+    # the fixture's first test holds them all, each negating a success, and passes
+    run bats --tap negations.bats
+    [ "$status" -eq 0 ]
+    [ "${lines[1]}" = "ok 1 statements that never fail" ]
+}
+
+@test "lint: a function defined twice, in one file or two, reported at each definition; each file's bats hooks are its own" {
+    run "$HARNESS/lint-bats" dup/one.bats dup/two.bats dup/site.bash
+    [ "$status" -eq 1 ]
+    diff <(printf '%s\n' "${lines[@]}" | cut -d: -f1,2) <(grep -n '# DUP' dup/one.bats dup/site.bash dup/two.bats | cut -d: -f1,2)
+    grep -qxF "dup/one.bats:8: function shared is also defined at dup/two.bats:6: define a shared helper once, in site.bash, and give another its own name" <<<"$output"
+    grep -qxF "dup/site.bash:3: function kw is also defined at dup/one.bats:11: define a shared helper once, in site.bash, and give another its own name" <<<"$output"
+}
+
+@test "lint: a clean file passes silently; an unreadable one is an error, 2" {
+    run --separate-stderr "$HARNESS/lint-bats" pass.bats all-skip.bats
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    [ -z "$stderr" ]
+    run --separate-stderr "$HARNESS/lint-bats" missing.bats
+    [ "$status" -eq 2 ]
+    [ "$stderr" = "lint-bats: cannot read missing.bats: No such file or directory" ]
 }
