@@ -524,12 +524,13 @@ void add_parse_options(CLI::App& app, ParseRequest& request) {
     app.add_option("-o,--output", request.output,
                    "write merged (server, user, hour) records to FILE or - and touch nothing else");
     app.add_flag("--json", request.json, "with -o: JSON lines instead of TSV");
-    app.add_option("-j,--jobs", request.jobs, "files parsed at once")->capture_default_str();
-    app.add_option("--max-reject-ratio", request.max_reject_ratio,
-                   "share of lines not understood above which a file is not billed")
-        ->check(CLI::Range(0.0, 1.0))
-        ->capture_default_str();
-    app.add_option("--zstd-level", request.zstd_level, "archive compression level (1-19)")->capture_default_str();
+    setting(app.add_option("-j,--jobs", request.jobs, "files parsed at once")->capture_default_str());
+    setting(app.add_option("--max-reject-ratio", request.max_reject_ratio,
+                           "share of lines not understood above which a file is not billed")
+                ->check(CLI::Range(0.0, 1.0))
+                ->capture_default_str());
+    setting(app.add_option("--zstd-level", request.zstd_level, "archive compression level (1-19)")
+                ->capture_default_str());
     app.add_flag("--keep", request.keep, "leave billed spool files in place");
     app.add_flag("--force-overlap", request.force_overlap,
                  "bill files that start like a billed file of the server but differ from it");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "error.h"
+#include "tool_catalog.h"
 
 namespace wp {
 
