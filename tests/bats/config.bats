@@ -175,3 +175,21 @@ for line in sys.stdin:
     [ "$status" -eq 78 ]
     [ "$stderr" = "wp-hosts: $WP_CONFIG:6: unknown section '[wp-rollups]'" ]
 }
+
+@test "command-line errors read like the tools' own: lowercase, 'tool: what: why', exit 64" {
+    run --separate-stderr "$PARSE" --bogus
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-parse: unexpected argument --bogus
+wp-parse: try 'wp-parse --help'" ]
+    run --separate-stderr "$RUNALL" -j 0 uptime
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-runall: --jobs: '0' is not a number from 1 to 64
+wp-runall: try 'wp-runall --help'" ]
+    run --separate-stderr "$HOSTS"
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-hosts: a subcommand is required
+wp-hosts: try 'wp-hosts --help'" ]
+    run --separate-stderr "$RUNALL" --push a
+    [ "$status" -eq 64 ]
+    [ "${stderr%%$'\n'*}" = "wp-runall: --push: at least 2 required but received 1" ]
+}
