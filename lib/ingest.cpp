@@ -529,8 +529,8 @@ void add_parse_options(CLI::App& app, ParseRequest& request) {
                            "share of lines not understood above which a file is not billed")
                 ->check(CLI::Range(0.0, 1.0))
                 ->capture_default_str());
-    setting(app.add_option("--zstd-level", request.zstd_level, "archive compression level (1-19)")
-                ->capture_default_str());
+    setting(
+        app.add_option("--zstd-level", request.zstd_level, "archive compression level (1-19)")->capture_default_str());
     app.add_flag("--keep", request.keep, "leave billed spool files in place");
     app.add_flag("--force-overlap", request.force_overlap,
                  "bill files that start like a billed file of the server but differ from it");

@@ -345,8 +345,8 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
                 fail(exit_code::k_config, "{}:{}: bad value for '{}': {}", file_name, e.line, e.key, why);
             } catch (const std::out_of_range&) {
                 // CLI11 counts a flag's value with std::stoll, whose out_of_range is no CLI::Error
-                fail(exit_code::k_config, "{}:{}: bad value for '{}': '{}' is out of range", file_name, e.line,
-                     e.key, e.value);
+                fail(exit_code::k_config, "{}:{}: bad value for '{}': '{}' is out of range", file_name, e.line, e.key,
+                     e.value);
             }
             from_file.insert(opt);
         }
@@ -395,8 +395,8 @@ std::string cli_error_message(const CLI::Error& error) {
     // "--push: At least 2 required…": CLI11's sentences in lowercase; the
     // words of the command line (a value, an option) as they were given
     static const std::set<std::string, std::less<>> k_sentence_starts = {
-        "A",    "At",    "Could",   "Directory", "Each", "Expected", "Exactly",    "Failed", "File",
-        "Input", "Invalid", "Missing", "Path",   "Requires", "Subcommand", "The",   "Value"};
+        "A",     "At",      "Could",   "Directory", "Each",     "Expected",   "Exactly", "Failed", "File",
+        "Input", "Invalid", "Missing", "Path",      "Requires", "Subcommand", "The",     "Value"};
     std::string out;
     std::size_t start = 0;
     while (true) {

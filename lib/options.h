@@ -56,9 +56,9 @@ bool is_setting(const CLI::Option& option);
 
 /// The long options of a tool, split as wp.conf sees them.
 struct ToolKeys {
-    std::string tool;                             ///< e.g. "wp-parse"
-    std::set<std::string, std::less<>> settings;  ///< may stand in wp.conf
-    std::set<std::string, std::less<>> choices;   ///< command line only
+    std::string tool;                            ///< e.g. "wp-parse"
+    std::set<std::string, std::less<>> settings; ///< may stand in wp.conf
+    std::set<std::string, std::less<>> choices;  ///< command line only
 };
 
 /// The keys of the tool whose command line app is (app's name), read off its

@@ -133,9 +133,9 @@ TEST(ApplyConfig, AnotherToolsSettingIsIgnored) {
 }
 
 TEST(ApplyConfig, ChoicesAreRefusedEvenWhereAnotherToolHasThemAsSettings) {
-    for (const char* text : {"output = /dev/null\n", "user = user000\n", "dry-run = true\n", "where = 1\n",
-                             "rebuild = true\n", "city = Toronto\n", "[wp-parse]\nformat = combined\n",
-                             "[wp-rollup]\nuser = u\n"}) {
+    for (const char* text :
+         {"output = /dev/null\n", "user = user000\n", "dry-run = true\n", "where = 1\n", "rebuild = true\n",
+          "city = Toronto\n", "[wp-parse]\nformat = combined\n", "[wp-rollup]\nuser = u\n"}) {
         Parse t({});
         const std::string key = wp::parse_config_text(text, "c").at(0).key;
         const int line = wp::parse_config_text(text, "c").at(0).line;

@@ -26,9 +26,9 @@ struct Row {
 
 const Row k_common[] = {
     {"", "--config", C}, // the file cannot name another file
-    {"", "--db", S},         {"", "--spool", S},     {"", "--archive", S},         {"", "--rejects", S},
-    {"", "--rules", S},      {"", "--lists", S},     {"", "--ssh-user", S},        {"", "--identity", S},
-    {"", "--known-hosts", S}, {"", "--connect-timeout", S}, {"", "--verbose", S}, {"", "--quiet", S},
+    {"", "--db", S},          {"", "--spool", S},           {"", "--archive", S},  {"", "--rejects", S},
+    {"", "--rules", S},       {"", "--lists", S},           {"", "--ssh-user", S}, {"", "--identity", S},
+    {"", "--known-hosts", S}, {"", "--connect-timeout", S}, {"", "--verbose", S},  {"", "--quiet", S},
 };
 
 const Row k_tools[] = {
@@ -138,8 +138,7 @@ const Row k_tools[] = {
     {"wp-provision", "--timeout", S},
 };
 
-const char* const k_tool_names[] = {"wp-fetchlogs", "wp-hosts",  "wp-parse",
-                                    "wp-provision", "wp-rollup", "wp-runall"};
+const char* const k_tool_names[] = {"wp-fetchlogs", "wp-hosts", "wp-parse", "wp-provision", "wp-rollup", "wp-runall"};
 
 // "wp-hosts set": the tool and subcommands an option belongs to (option groups have no name)
 std::string where_of(const CLI::App& owner) {
