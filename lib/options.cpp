@@ -334,6 +334,15 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
                 opt->clear();
                 opt->add_result(e.value);
                 opt->run_callback();
+            } catch (const CLI::ConversionError&) {
+                // CLI11 says "Could not convert: --quiet = maybe"; a flag expects no argument
+                const std::string type = opt->get_type_name();
+                fail(exit_code::k_config, "{}:{}: bad value for '{}': '{}' is not {}", file_name, e.line, e.key,
+                     e.value,
+                     opt->get_expected_max() == 0 ? "true, false or a count"
+                     : type == "INT"              ? "a whole number"
+                     : type == "FLOAT"            ? "a number"
+                                                  : "of the right type");
             } catch (const CLI::Error& err) {
                 std::string why = cli_error_message(err);
                 // CLI11 starts with the option ("--jobs: …"); the key is named already
