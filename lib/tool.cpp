@@ -9,6 +9,7 @@
 #include <string>
 
 #include "error.h"
+#include "tool_catalog.h"
 
 namespace wp {
 
@@ -112,8 +113,8 @@ int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
             app.exit(e, std::cout, std::cerr);
             return finish(exit_code::k_ok);
         }
-        print_error(e.what());
-        fmt::print(stderr, "Run with --help for more information.\n");
+        print_error(cli_error_message(e));
+        fmt::print(stderr, "{}: try '{} --help'\n", g_program, g_program);
         return finish(exit_code::k_usage);
     }
     try {
@@ -124,7 +125,7 @@ int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
         print_error(e.what());
         return finish(e.code());
     } catch (const CLI::ParseError& e) {
-        print_error(e.what());
+        print_error(cli_error_message(e));
         return finish(exit_code::k_usage);
     } catch (const std::bad_alloc&) {
         print_error("out of memory");
