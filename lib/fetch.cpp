@@ -1056,6 +1056,24 @@ HostReport fetch_server(const Server& s, TransferMode mode, const SshSettings& s
 
 } // namespace
 
+void add_fetchlogs_options(CLI::App& app, FetchRequest& request) {
+    app.add_option("-H,--hosts", request.hosts, "only these servers, comma-separated (inactive ones too)")
+        ->delimiter(',');
+    app.add_option("--where", request.where, "only servers matching this read-only SQL condition");
+    setting(app.add_option("--transfer", request.transfer, "sftp, zstd (compressed stream) or auto")
+                ->check(CLI::IsMember({"sftp", "zstd", "auto"}))
+                ->capture_default_str());
+    app.add_flag("--dry-run", request.dry_run, "connect and list what would be claimed and fetched; change nothing");
+    app.add_flag("--accept-new", request.accept_new, "record unknown host keys (changed ones are always refused)");
+    setting(app.add_option("-j,--jobs", request.jobs, "hosts fetched at once")
+                ->check(CLI::Range(1, 64))
+                ->capture_default_str());
+    setting(app.add_option("--timeout", request.timeout, "seconds allowed for one host")
+                ->check(CLI::Range(1, 86400))
+                ->capture_default_str());
+    setting(app.add_option("--ssh-config", request.ssh_config, "ssh_config file (default ~/.ssh/config)"));
+}
+
 int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     if (req.jobs < 1 || req.jobs > 64) {
         fail(exit_code::k_usage, "--jobs must be between 1 and 64");

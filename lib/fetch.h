@@ -168,6 +168,9 @@ HostReport fetch_host_logs(RemoteHost& host, const Server& server, const HostFet
 /// run left. Returns its path; Error on failure.
 std::string prepare_spool_dir(const std::string& spool, const std::string& server);
 
+/// Registers wp-fetchlogs' own options on its command line.
+void add_fetchlogs_options(CLI::App& app, FetchRequest& request);
+
 /// Runs wp-fetchlogs; returns the exit status (0, 1, 69).
 int run_fetchlogs(const FetchRequest& request, const CommonOptions& options);
 

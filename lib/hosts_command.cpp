@@ -145,7 +145,7 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     auto* list = app.add_subcommand("list", "list servers");
     list->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
     list->add_flag("--all", r.all, "include retired servers");
-    list->add_option("--format", r.format, "table, tsv, csv or json (default: table on a terminal, else tsv)");
+    setting(list->add_option("--format", r.format, "table, tsv, csv or json (default: table on a terminal, else tsv)"));
 
     auto* add = app.add_subcommand("add", "add a server");
     add->add_option("name", r.names, "server name")->required()->expected(1);
@@ -168,7 +168,7 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     auto* status = app.add_subcommand("status", "last contact, last error, consecutive failures");
     status->add_option("name", r.names, "server names (default: all)");
     status->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
-    status->add_option("--format", r.format, "table, tsv, csv or json");
+    setting(status->add_option("--format", r.format, "table, tsv, csv or json"));
 }
 
 int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options) {

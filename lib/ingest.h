@@ -23,6 +23,9 @@ struct ParseRequest {
     bool rebuild_db = false;         ///< bill the archive alone into an empty database
 };
 
+/// Registers wp-parse's own options on its command line.
+void add_parse_options(CLI::App& app, ParseRequest& request);
+
 /// Runs wp-parse; returns the exit status (DESIGN.md's table).
 int run_parse(const ParseRequest& request, const CommonOptions& options);
 

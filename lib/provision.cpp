@@ -318,12 +318,14 @@ void add_provision_commands(CLI::App& app, ProvisionRequest& r) {
     g->add_option("--answers", r.answers, "answers for asked packages: lines 'PACKAGE keep|purge'");
     g->add_flag("--learn", r.learn, "write the --answers used into the lists under --lists");
     g->add_option("--password-file", r.password_file, "bootstrap: the password on this file's first line");
-    g->add_option("--ssh-config", r.ssh_config, "ssh_config file (default ~/.ssh/config)");
+    setting(g->add_option("--ssh-config", r.ssh_config, "ssh_config file (default ~/.ssh/config)"));
     g->add_flag("--accept-new", r.accept_new, "record unknown host keys (changed ones are always refused)");
-    g->add_option("-j,--jobs", r.jobs, "hosts provisioned at once")->check(CLI::Range(1, 64))->capture_default_str();
-    g->add_option("--timeout", r.timeout, "seconds allowed for one host")
-        ->check(CLI::Range(1, 86400))
-        ->capture_default_str();
+    setting(g->add_option("-j,--jobs", r.jobs, "hosts provisioned at once")
+                ->check(CLI::Range(1, 64))
+                ->capture_default_str());
+    setting(g->add_option("--timeout", r.timeout, "seconds allowed for one host")
+                ->check(CLI::Range(1, 86400))
+                ->capture_default_str());
 }
 
 HostTarget parse_host_target(std::string_view text) {

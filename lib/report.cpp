@@ -318,9 +318,11 @@ void add_report_options(CLI::App& report, ReportRequest& r) {
     report.add_option("--day", r.day, "one day, YYYY-MM-DD (with --by hour: read hour by hour from usage)");
     report.add_option("--top", r.top, "only the N rows with the most billed bytes")->check(CLI::Range(1, 1000000));
     report.add_flag("--totals", r.totals, "the public site's figures: servers, countries, cities, bytes");
-    report.add_option("--format", r.format, "table, tsv, csv or json (default: table on a terminal, else tsv)");
-    auto* si = report.add_flag("--si", r.si, "sizes in kB, MB, GB (powers of 1000) in a table");
-    auto* iec = report.add_flag("--iec", r.iec, "sizes in KiB, MiB, GiB (powers of 1024) in a table (default)");
+    setting(
+        report.add_option("--format", r.format, "table, tsv, csv or json (default: table on a terminal, else tsv)"));
+    auto* si = setting(report.add_flag("--si", r.si, "sizes in kB, MB, GB (powers of 1000) in a table"));
+    auto* iec =
+        setting(report.add_flag("--iec", r.iec, "sizes in KiB, MiB, GiB (powers of 1024) in a table (default)"));
     si->excludes(iec);
 }
 

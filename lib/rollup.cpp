@@ -677,7 +677,7 @@ int run_refresh(const RollupRequest& r, const CommonOptions& o) {
 
 void add_rollup_commands(CLI::App& app, RollupRequest& r) {
     app.require_subcommand(0, 1);
-    app.add_option("--tz", r.tz, "time zone of the summary's days, e.g. America/Toronto (default UTC)");
+    setting(app.add_option("--tz", r.tz, "time zone of the summary's days, e.g. America/Toronto (default UTC)"));
     auto* days = app.add_option("--days", r.days, "also recompute the last N days, today included")
                      ->check(CLI::Range(1, 1000000));
     auto* since = app.add_option("--since", r.since, "also recompute every day from DAY (YYYY-MM-DD) to today");

@@ -413,10 +413,10 @@ void add_runall_options(CLI::App& app, RunallRequest& r) {
         ->delimiter(',')
         ->allow_extra_args(false);
     app.add_option("--where", r.where, "only servers matching this read-only SQL condition");
-    app.add_option("--status-file", r.status_file, "Nagios-style 'host state' file; state 2 is down");
-    app.add_option("--down-after", r.down_after, "consecutive failures after which a host is down (0: never)")
-        ->check(CLI::Range(0, 1000000))
-        ->capture_default_str();
+    setting(app.add_option("--status-file", r.status_file, "Nagios-style 'host state' file; state 2 is down"));
+    setting(app.add_option("--down-after", r.down_after, "consecutive failures after which a host is down (0: never)")
+                ->check(CLI::Range(0, 1000000))
+                ->capture_default_str());
     app.add_flag("--include-down", r.include_down, "try hosts known to be down too");
     app.add_flag("--list", r.list, "print the selected servers and exit");
     app.add_option("--push", r.push, "upload LOCAL to REMOTE (mode kept), then run the command if any")
@@ -424,16 +424,19 @@ void add_runall_options(CLI::App& app, RunallRequest& r) {
         ->type_name("LOCAL REMOTE");
     app.add_option("--script", r.script, "run this local script on each host with sh -s; the words are its args");
     app.add_option("--local", r.local, "run this local command once per host: CMD HOST ARGS...");
-    app.add_option("-j,--jobs", r.jobs, "hosts at once (1: serial)")->check(CLI::Range(1, 64))->capture_default_str();
-    app.add_option("--timeout", r.timeout,
-                   "seconds a command may run before it is ended, and at most a host may take to answer (0: no limit)")
-        ->check(CLI::Range(0, 604800))
-        ->capture_default_str();
+    setting(app.add_option("-j,--jobs", r.jobs, "hosts at once (1: serial)")
+                ->check(CLI::Range(1, 64))
+                ->capture_default_str());
+    setting(app.add_option("--timeout", r.timeout,
+                           "seconds a command may run before it is ended, and at most a host may take to answer "
+                           "(0: no limit)")
+                ->check(CLI::Range(0, 604800))
+                ->capture_default_str());
     app.add_flag("--gather", r.gather, "print identical outputs once, with their hosts");
     app.add_option("--outdir", r.outdir, "write HOST.out, HOST.err, HOST.rc here instead of the terminal");
     app.add_flag("--batch", r.batch, "never ask: --local commands get no terminal and no stdin");
     app.add_flag("--accept-new", r.accept_new, "record unknown host keys (changed ones are always refused)");
-    app.add_option("--ssh-config", r.ssh_config, "ssh_config file (default ~/.ssh/config)");
+    setting(app.add_option("--ssh-config", r.ssh_config, "ssh_config file (default ~/.ssh/config)"));
     app.add_option("command", r.words, "remote command, or the arguments of --script / --local");
     app.positionals_at_end();
     app.parse_complete_callback([&app, &r] { take_options_after_stdin_marker(app, r.words); });

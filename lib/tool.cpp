@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "error.h"
+#include "tool_catalog.h"
 
 namespace wp {
 
@@ -133,8 +134,8 @@ int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
             return finish(exit_code::k_ok);
         }
         const std::string command = command_problem(app);
-        print_error(command.empty() ? std::string(e.what()) : command);
-        fmt::print(stderr, "Run with --help for more information.\n");
+        print_error(command.empty() ? cli_error_message(e) : command);
+        fmt::print(stderr, "{}: try '{} --help'\n", g_program, g_program);
         return finish(exit_code::k_usage);
     }
     try {
@@ -145,7 +146,7 @@ int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
         print_error(e.what());
         return finish(e.code());
     } catch (const CLI::ParseError& e) {
-        print_error(e.what());
+        print_error(cli_error_message(e));
         return finish(exit_code::k_usage);
     } catch (const std::bad_alloc&) {
         print_error("out of memory");

@@ -22,22 +22,9 @@ setup() {
 }
 
 teardown() {
-    local c
-    if [ -n "${FLEET_SSHD_PID_host1:-}" ]; then
-        for c in $(descendants "$FLEET_SSHD_PID_host1"); do kill -CONT "$c" 2>/dev/null || true; done
-    fi
     "$SRC/tests/fleet/delay-relay" stop "$T/relay.pid" 2>/dev/null || true
-    "$FLEET" stop "$T/fleet" || true
+    stop_fleet
     rm -rf "$T"
-}
-
-start_fleet() { # start_fleet ARGS...
-    run "$FLEET" start "$T/fleet" "$@"
-    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
-    eval "$("$FLEET" env "$T/fleet")"
-    export WP_CONFIG=$T/wp.conf
-    printf '%s = %s\n' db "$DB" spool "$SPOOL" archive "$T/archive" rejects "$T/rejects" \
-        identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" connect-timeout 3 >"$WP_CONFIG"
 }
 
 # add_host NAME ROTATE_CMD: register a fleet host with its log
@@ -45,8 +32,6 @@ add_host() {
     local a=FLEET_ADDR_$1 p=FLEET_PORT_$1 l=FLEET_LOG_$1
     "$HOSTS" add "$1" --address "${!a}" --port "${!p}" --log-path "${!l}" --rotate-cmd "$2"
 }
-
-pw() { awk -F'\t' -v u="$1" '$1 == u { print $2 }' "$FLEET_USERS_TSV"; }
 
 # get HOST USER FILE: one proxied request, then wait until Squid logged it
 get() {

@@ -18,35 +18,20 @@ setup() {
     DB=$T/wp.db
     SPOOL=$T/spool
     EXTRA_PIDS=()
+    CONNECT_TIMEOUT=2
+    ADD_FLEET_HOSTS=yes
 }
 
 teardown() {
-    local p
+    local p c
     for p in "${EXTRA_PIDS[@]}"; do
         for c in $(descendants "$p") "$p"; do
             kill -CONT "$c" 2>/dev/null || true
             kill -KILL "$c" 2>/dev/null || true
         done
     done
-    if [ -n "${FLEET_SSHD_PID_host1:-}" ]; then
-        for c in $(descendants "$FLEET_SSHD_PID_host1"); do kill -CONT "$c" 2>/dev/null || true; done
-    fi
-    "$FLEET" stop "$T/fleet" || true
+    stop_fleet
     rm -rf "$T"
-}
-
-start_fleet() { # start_fleet ARGS...
-    run "$FLEET" start "$T/fleet" "$@"
-    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
-    eval "$("$FLEET" env "$T/fleet")"
-    export WP_CONFIG=$T/wp.conf
-    printf '%s = %s\n' db "$DB" spool "$SPOOL" identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" \
-        connect-timeout 2 >"$WP_CONFIG"
-    local h l
-    for h in $FLEET_HOSTS; do
-        local a=FLEET_ADDR_$h p=FLEET_PORT_$h l=FLEET_LOG_$h
-        "$HOSTS" add "$h" --address "${!a}" --port "${!p}" --log-path "${!l}" --rotate-cmd "touch ${!l}"
-    done
 }
 
 # big_log FILE MB: a log-shaped file of that many megabytes

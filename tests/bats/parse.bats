@@ -23,11 +23,6 @@ usage_tsv() {
         FROM usage g JOIN users u ON u.id = g.user_id ${1:-} ORDER BY 1, 2" | LC_ALL=C sort
 }
 
-spool_file() { # spool_file SERVER NAME < content
-    mkdir -p "$T/spool/$1"
-    cat >"$T/spool/$1/$2"
-}
-
 @test "real Squid: billed bytes per user equal awk's, requests equal curl calls" {
     command -v squid >/dev/null || skip "squid is not installed"
     FLEET_DIR_USED=$T/fleet
@@ -36,20 +31,19 @@ spool_file() { # spool_file SERVER NAME < content
     [ "$status" -eq 0 ] || { echo "$output"; false; }
     eval "$("$SRC/tests/fleet/fleet" env "$FLEET_DIR_USED")"
     local proxy=$FLEET_PROXY_host1 origin=$FLEET_ORIGIN
-    pw() { awk -F'\t' -v u="$1" '$1 == u { print $2 }' "$FLEET_USERS_TSV"; }
     declare -A calls
-    get() { # get USER PASSWORD PATH
+    counted_get() { # counted_get USER PASSWORD PATH
         curl -sS -o /dev/null -x "$proxy" -U "$1:$2" "$origin/$3" || true
         calls[$1]=$((${calls[$1]:-0} + 1))
     }
-    get alice "$(pw alice)" 10000.bin   # miss
-    get alice "$(pw alice)" 10000.bin   # memory hit
-    get alice "$(pw alice)" 100000.bin  # miss
-    get bob "$(pw bob)" 1000.bin        # miss
-    get bob "$(pw bob)" 10000.bin       # hit (alice fetched it)
-    get bob wrong-password 1000.bin     # TCP_DENIED/407 under bob
-    get "carol smith" "$(pw 'carol smith')" 1000.bin
-    get "carol smith" "$(pw 'carol smith')" 1000.bin
+    counted_get alice "$(pw alice)" 10000.bin   # miss
+    counted_get alice "$(pw alice)" 10000.bin   # memory hit
+    counted_get alice "$(pw alice)" 100000.bin  # miss
+    counted_get bob "$(pw bob)" 1000.bin        # miss
+    counted_get bob "$(pw bob)" 10000.bin       # hit (alice fetched it)
+    counted_get bob wrong-password 1000.bin     # TCP_DENIED/407 under bob
+    counted_get "carol smith" "$(pw 'carol smith')" 1000.bin
+    counted_get "carol smith" "$(pw 'carol smith')" 1000.bin
     curl -sS -p -x "$proxy" -U "alice:$(pw alice)" "http://$FLEET_TUNNEL/" >/dev/null || true
     calls[alice]=$((calls[alice] + 1))   # CONNECT tunnel
 

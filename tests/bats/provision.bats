@@ -7,6 +7,7 @@
 # (vps exec), the share/ lists, sqlite3 on the inventory, OpenSSH's ssh.
 # Address block 127.0.70.* belongs to this file.
 bats_require_minimum_version 1.5.0
+load site
 
 setup_file() {
     if [ "$(id -u)" != 0 ]; then
@@ -236,7 +237,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
         <(installed vps | sed 's/:.*//' | grep -E "$kernels" | LC_ALL=C sort)
     grep -qx "libpam-modules:$ARCH" <(installed vps)
     grep -qx perl-modules-5.36 <(installed vps)
-    ! grep -qE "(libpam|perl)-modules.*\(kernel package\)" <<<"$output" || false
+    no_match -E "(libpam|perl)-modules.*\(kernel package\)" <<<"$output"
 
     # the rest by apt-get -s itself, one simulation a line (simulate prints
     # "exit status|removed packages|Inst and Conf lines")
@@ -356,13 +357,13 @@ has_line() { # has_line TEXT: $output holds exactly this line
         sed 's/,/, /g'); $(grep -cE '^vps1: ASKING ' <<<"$output") asked packages left installed (listed above)" <<<"$output"
     # ... purged, not merely removed: no package left with its config files, Apache's gone
     [ -z "$(in_vps vps dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\n' | grep -v '^ii ')" ]
-    ! in_vps vps test -e /etc/apache2 || false
-    ! in_vps vps test -e /etc/exim4 || false
+    in_vps vps test ! -e /etc/apache2
+    in_vps vps test ! -e /etc/exim4
     # ... the blacklisted, the jq family and the Apache libraries among them
     local p
     for p in apache2 apache2-bin apache2-data exim4-daemon-light jq "libjq1:$ARCH" "libonig5:$ARCH" "liblua5.3-0:$ARCH"; do
         grep -qxF "$p" "$T/before"
-        ! grep -qxF "$p" "$T/after" || false
+        no_match -xF "$p" "$T/after"
     done
     # ... and nothing the rules keep: the lists, Essential, Protected, apt-Important
     local keep
@@ -389,7 +390,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$(in_vps vps hostname)" = vps1 ]
     [ "$(hostname)" = "$host_outside" ]
     in_vps vps grep -qxP '127\.0\.1\.1\tvps1' /etc/hosts
-    ! in_vps vps test -h /etc/resolv.conf || false
+    in_vps vps test ! -h /etc/resolv.conf
     [ "$(in_vps vps cat /etc/resolv.conf)" = "$(printf '# written by wp-provision\nnameserver 127.0.0.1')" ]
     [[ "$(in_vps vps lsattr /etc/hostname)" == ----i* ]]
     [[ "$(in_vps vps lsattr /etc/resolv.conf)" == ----i* ]]
@@ -399,7 +400,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$(in_vps vps stat -c %a /etc/wp-test/app.conf)" = 600 ]
     in_vps vps test -e /root/app-restarted
     [ "$(in_vps vps cat /root/motd-restarts)" = restarted ]
-    ! in_vps vps test -e /var/lib/wp-provision/pending-restarts || false
+    in_vps vps test ! -e /var/lib/wp-provision/pending-restarts
 
     # registered with its detected virtualisation, contact recorded
     [ "$(sqlite3 "$T/wp.db" "SELECT name, address, port, ssh_user, city, country, provider, virt, active FROM servers")" = \
@@ -413,7 +414,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
     [ -z "$(grep -E '^vps1: [a-z-]+: ' <<<"$output" | grep -vE '^vps1: ([a-z-]+: ok(:|$)|done: )')" ] || { echo "$output"; false; }
     [ "${lines[-1]}" = "vps1: done: 0 changed, 9 ok" ]
-    ! grep -q '^vps1: PURGING' <<<"$output" || false
+    no_match '^vps1: PURGING' <<<"$output"
     installed vps | diff "$T/after" -
     in_vps vps stat -c %Y /etc/motd /etc/hostname | diff "$T/mtimes" -
     [ "$(in_vps vps cat /root/motd-restarts)" = restarted ]
@@ -429,10 +430,10 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
     has_line "vps1: PURGING $OLDK (answer)"
     has_line "vps1: KEEPING libwrap0:$ARCH (answer)"
-    ! grep -qE "^vps1: ASKING (libwrap0|$OLDK)" <<<"$output" || false
-    ! grep -qE "libc6|libacl1" <<<"$output$stderr" || false
+    no_match -E "^vps1: ASKING (libwrap0|$OLDK)" <<<"$output"
+    no_match -E "libc6|libacl1" <<<"$output$stderr"
     installed vps >"$T/after"
-    ! grep -qx "$OLDK" "$T/after" || false
+    no_match -x "$OLDK" "$T/after"
     grep -qx "libwrap0:$ARCH" "$T/after"
     grep -qx "libc6:$ARCH" "$T/after"
     grep -qx "libacl1:$ARCH" "$T/after"
@@ -450,7 +451,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     run --separate-stderr "$PROV" plan vps1
     [ "$status" -eq 0 ]
     has_line "vps1: KEEPING libwrap0:$ARCH (whitelist)"
-    ! grep -q "$OLDK" <<<"$output" || false
+    no_match "$OLDK" <<<"$output"
 }
 
 @test "on a terminal: asked packages are prompted for; k keeps and whitelists, p purges and blacklists" {
@@ -472,7 +473,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     grep -qx "vps1: done: .*" "$T/screen"
     installed vps >"$T/after"
     grep -qx "libwrap0:$ARCH" "$T/after"
-    ! grep -qx "$OLDK" "$T/after" || false
+    no_match -x "$OLDK" "$T/after"
     # k and p are remembered; the file's answers are not (no --learn)
     [ "$(grep -v '^#' "$T/lists/packages/learned")" = libwrap0 ]
     grep -qx "$OLDK" "$T/lists/packages-blacklist"
@@ -501,7 +502,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$(in_vps vz1 cat /etc/hostname)" = vz1 ]
     [ "$(in_vps vz2 cat /etc/hostname)" = vz2 ]
     grep -qF "wp-provision: warning: vz2: immutable bit skipped: OpenVZ or Virtuozzo, which cannot be told apart from inside" <<<"$stderr"
-    ! grep -q "vz1: immutable bit skipped" <<<"$stderr" || false
+    no_match "vz1: immutable bit skipped" <<<"$stderr"
     [ "$(sqlite3 "$T/wp.db" "SELECT name, virt FROM servers ORDER BY name" | tr '\n' ' ')" = "vz1|virtuozzo vz2|unknown " ]
 
     # once the operator says openvz, the bit is set
@@ -535,7 +536,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$status" -eq 1 ]
     has_line "vps1: files: failed: restart command 'test -e /root/allow && touch /root/restarted' failed: exit status 1 (run again once it is fixed)"
     grep -qF "wp-provision: warning: vps1: failed at files: restart command" <<<"$stderr"
-    ! grep -q '^vps1: hostname' <<<"$output" || false
+    no_match '^vps1: hostname' <<<"$output"
     [ "$(in_vps vps cat /etc/hostname)" = vps-template ]
     [ "$(in_vps vps cat /etc/motd)" = motd ]
     [ "$(in_vps vps cat /var/lib/wp-provision/pending-restarts)" = "test -e /root/allow && touch /root/restarted" ]
@@ -546,7 +547,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
     has_line "vps1: files: changed: ran test -e /root/allow && touch /root/restarted; 1 pending from an earlier run"
     in_vps vps test -e /root/restarted
-    ! in_vps vps test -e /var/lib/wp-provision/pending-restarts || false
+    in_vps vps test ! -e /var/lib/wp-provision/pending-restarts
     [ "$(in_vps vps cat /etc/hostname)" = vps1 ]
 
     run --separate-stderr "$PROV" apply vps1 "${args[@]}"

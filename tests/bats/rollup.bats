@@ -3,6 +3,7 @@
 # over usage (and its 'localtime' for time zones), awk's reading of the logs
 # (tests/tools/bill-awk), python3's json and csv readers.
 bats_require_minimum_version 1.5.0
+load site
 
 setup() {
     SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -34,11 +35,6 @@ usage_sums_tsv() {
     [ -n "${1:-}" ] && day="date(hour, 'unixepoch', 'localtime')"
     TZ=${1:-UTC} sqlite3 -separator $'\t' "$DB" "SELECT $day, server_id, user_id, sum(requests), sum(bytes),
         sum(billed_bytes) FROM usage GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-}
-
-spool_file() { # spool_file SERVER NAME < content
-    mkdir -p "$T/spool/$1"
-    cat >"$T/spool/$1/$2"
 }
 
 # A small inventory and usage written with sqlite3: 3 servers, 4 users (one

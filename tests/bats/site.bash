@@ -18,11 +18,63 @@ make_test_site() {
     DB=$T/wp.db
 }
 
+# The fetch suites' fleet, in $T/fleet (their setup makes the directory).
+# start_fleet ARGS...: `fleet start ARGS` there, the fleet's FLEET_* variables
+# set here, and $WP_CONFIG written for it: $DB, $SPOOL, archive and rejects
+# under $T, the fleet's key and known hosts, connect-timeout $CONNECT_TIMEOUT
+# (3 unless setup sets it). When setup sets ADD_FLEET_HOSTS=yes, every fleet
+# host joins the inventory too, with a rotate command that recreates its log
+# as Squid's reopen does. Uses $FLEET and $HOSTS.
+start_fleet() {
+    run "$FLEET" start "$T/fleet" "$@"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    eval "$("$FLEET" env "$T/fleet")"
+    export WP_CONFIG=$T/wp.conf
+    printf '%s = %s\n' db "$DB" spool "$SPOOL" archive "$T/archive" rejects "$T/rejects" \
+        identity "$FLEET_IDENTITY" known-hosts "$FLEET_KNOWN_HOSTS" connect-timeout "${CONNECT_TIMEOUT:-3}" >"$WP_CONFIG"
+    [ "${ADD_FLEET_HOSTS:-}" = yes ] || return 0
+    local h a p l
+    for h in $FLEET_HOSTS; do
+        a=FLEET_ADDR_$h p=FLEET_PORT_$h l=FLEET_LOG_$h
+        "$HOSTS" add "$h" --address "${!a}" --port "${!p}" --log-path "${!l}" --rotate-cmd "touch ${!l}"
+    done
+}
+
+# stop_fleet: the fleet of start_fleet stopped, host1's sshd sessions that a
+# test SIGSTOPped continued first so that they can end; nothing when none ran.
+stop_fleet() {
+    local c
+    if [ -n "${FLEET_SSHD_PID_host1:-}" ]; then
+        for c in $(descendants "$FLEET_SSHD_PID_host1"); do kill -CONT "$c" 2>/dev/null || true; done
+    fi
+    "$FLEET" stop "$T/fleet" || true
+}
+
+# pw USER: USER's password on the fleet's Squids
+pw() { awk -F'\t' -v u="$1" '$1 == u { print $2 }' "$FLEET_USERS_TSV"; }
+
+# spool_file SERVER NAME < content: a file in SERVER's spool, $T/spool/SERVER
+spool_file() {
+    mkdir -p "$T/spool/$1"
+    cat >"$T/spool/$1/$2"
+}
+
 # The fleet's refused and silent fixtures (fleet start --faults) as servers
 # of the inventory; uses $HOSTS.
 add_fault_hosts() {
     "$HOSTS" add refused --address "$FLEET_ADDR_refused" --port "$FLEET_PORT_refused"
     "$HOSTS" add silent --address "$FLEET_ADDR_silent" --port "$FLEET_PORT_silent"
+}
+
+# no_match GREP_ARGS...: grep selects no line (of its files, or of stdin).
+# A check that fails where `! grep` cannot (bats ignores a negated command's
+# status): it shows the lines grep selects, and fails on grep's own error too.
+no_match() {
+    local found rc=0
+    found=$(grep "$@") || rc=$?
+    [ "$rc" -ne 1 ] || return 0
+    [ "$rc" -ne 0 ] || printf 'grep %s selects:\n%s\n' "$*" "$found"
+    return 1
 }
 
 # status_of HOST: consecutive_failures|last_error|has_contact from $DB's host_status

@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     wp::CommonOptions options;
     wp::add_common_options(app, options, "wp-fuzz");
     try {
-        wp::apply_config(app, entries, "wp.conf");
+        wp::apply_config(app, entries, "wp.conf", {});
     } catch (const wp::Error& e) {
         FUZZ_CHECK(e.code() == wp::exit_code::k_config);
     }
