@@ -1,7 +1,7 @@
 // wp-fetchlogs: bring every server's Squid log into the spool, verified.
-#include "fetch.h"
-#include "memcpy_tuning.h"
-#include "tool.h"
+#include "cmd/fetchlogs.h"
+#include "base/memcpy_tuning.h"
+#include "cmd/tool.h"
 
 int main(int argc, char** argv) {
     wp::prefer_vector_memcpy(argv); // bulk data through libssh: see memcpy_tuning.cpp

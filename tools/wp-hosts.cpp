@@ -1,6 +1,6 @@
 // wp-hosts: list, add, change, retire and import the servers of the fleet.
-#include "hosts_command.h"
-#include "tool.h"
+#include "cmd/hosts.h"
+#include "cmd/tool.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"wp-hosts: the proxy inventory without SQL", "wp-hosts"};

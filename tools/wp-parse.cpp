@@ -1,6 +1,6 @@
 // wp-parse: bill every Squid log line exactly once.
-#include "ingest.h"
-#include "tool.h"
+#include "cmd/parse.h"
+#include "cmd/tool.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"wp-parse: bill Squid access logs into hourly usage, archive them, keep what was not understood",

@@ -1,7 +1,7 @@
 // wp-provision: take a freshly bought Debian VPS to a working proxy.
-#include "memcpy_tuning.h"
-#include "provision.h"
-#include "tool.h"
+#include "base/memcpy_tuning.h"
+#include "cmd/provision.h"
+#include "cmd/tool.h"
 
 int main(int argc, char** argv) {
     wp::prefer_vector_memcpy(argv); // bulk data through libssh: see memcpy_tuning.cpp

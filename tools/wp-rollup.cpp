@@ -1,6 +1,6 @@
 // wp-rollup: keep the daily usage summary true, and print the reports read from it.
-#include "rollup.h"
-#include "tool.h"
+#include "cmd/rollup.h"
+#include "cmd/tool.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"wp-rollup: daily usage summaries (late logs included) and the reports read from them", "wp-rollup"};

@@ -1,7 +1,7 @@
 // wp-runall: run a command, push a file or run a script on every selected server.
-#include "memcpy_tuning.h"
-#include "runall.h"
-#include "tool.h"
+#include "base/memcpy_tuning.h"
+#include "cmd/runall.h"
+#include "cmd/tool.h"
 
 int main(int argc, char** argv) {
     wp::prefer_vector_memcpy(argv); // bulk data through libssh: see memcpy_tuning.cpp

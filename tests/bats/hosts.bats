@@ -282,7 +282,7 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     chmod 755 "$T/wp-hosts"
     [ ! -e "$DB-shm" ]
     [ ! -e "$DB-wal" ]
-    before=$(ls -la "$T")
+    before=$(ls -lA --full-time "$T")
     run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-hosts" list --format tsv
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     [ -z "$stderr" ]
@@ -290,15 +290,15 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-hosts" status --where "name = 'tor1'"
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     [ "$output" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\ntor1\t\t\t\t0')" ]
-    [ "$(ls -la "$T")" = "$before" ]
+    [ "$(ls -lA --full-time "$T")" = "$before" ]
     # wp-runall --list only reads too
     cp "$WP_BIN/wp-runall" "$T/wp-runall"
     chmod 755 "$T/wp-runall"
-    before=$(ls -la "$T")
+    before=$(ls -lA --full-time "$T")
     run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-runall" --list
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     [ "$output" = tor1 ]
-    [ "$(ls -la "$T")" = "$before" ]
+    [ "$(ls -lA --full-time "$T")" = "$before" ]
     # a database it may not read: permission denied, naming the file
     chmod 600 "$DB"
     run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-hosts" list

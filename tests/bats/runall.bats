@@ -501,7 +501,7 @@ wp-runall: failed: host2: exit status 1" ]
     # version from ldd. On such a machine wp-fetchlogs, wp-runall and
     # wp-provision execute themselves once more, by the path they were
     # started by, with glibc's REP MOVSB threshold at 1 GiB (see
-    # lib/memcpy_tuning.cpp); never when the caller set GLIBC_TUNABLES, nor
+    # lib/base/memcpy_tuning.cpp); never when the caller set GLIBC_TUNABLES, nor
     # when started through the dynamic loader by hand; and the tools that
     # do not move bulk data never. Elsewhere none of them does.
     strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <unistd.h>
 
-#include "squid_log.h"
+#include "billing/squid_log.h"
 
 namespace wp_fuzz {
 

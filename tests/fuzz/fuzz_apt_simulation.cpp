@@ -6,10 +6,10 @@
 
 #include <set>
 
-#include "error.h"
+#include "base/error.h"
 #include "fuzz.h"
-#include "packages.h"
-#include "provision_facts.h"
+#include "provision/packages.h"
+#include "provision/provision_facts.h"
 
 namespace {
 

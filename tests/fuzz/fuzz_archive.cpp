@@ -6,8 +6,8 @@
 // scanning again from the first batch's end finds the same later batches; a
 // batch's lines are never longer than the limit asked for.
 
-#include "archive.h"
-#include "error.h"
+#include "store/archive.h"
+#include "base/error.h"
 #include "fuzz.h"
 
 namespace {

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "billing.h"
-#include "error.h"
+#include "billing/billing.h"
+#include "base/error.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

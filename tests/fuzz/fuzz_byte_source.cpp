@@ -9,9 +9,9 @@
 
 #include <malloc.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "fuzz.h"
-#include "line_reader.h"
+#include "base/line_reader.h"
 
 namespace {
 

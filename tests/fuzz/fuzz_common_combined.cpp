@@ -4,7 +4,7 @@
 // differently by a second matcher (the matcher keeps no state between lines).
 
 #include "fuzz.h"
-#include "squid_log.h"
+#include "billing/squid_log.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const wp::LogGrammar common = wp::LogGrammar::common();

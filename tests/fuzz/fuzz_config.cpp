@@ -4,9 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "error.h"
+#include "base/error.h"
 #include "fuzz.h"
-#include "options.h"
+#include "cmd/options.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text = wp_fuzz::as_text(data, size);

@@ -4,10 +4,10 @@
 // give has a valid Debian name (only such names reach a remote command);
 // plain_package_name drops nothing but ":arch".
 
-#include "error.h"
+#include "base/error.h"
 #include "fuzz.h"
-#include "packages.h"
-#include "provision_facts.h"
+#include "provision/packages.h"
+#include "provision/provision_facts.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text = wp_fuzz::as_text(data, size);

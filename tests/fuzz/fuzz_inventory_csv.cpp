@@ -2,10 +2,10 @@
 // database. Property: the records parse_csv finds, written back as CSV with
 // every field quoted, parse to the same fields.
 
-#include "db.h"
-#include "error.h"
+#include "store/db.h"
+#include "base/error.h"
 #include "fuzz.h"
-#include "inventory.h"
+#include "store/inventory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text = wp_fuzz::as_text(data, size);

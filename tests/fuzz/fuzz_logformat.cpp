@@ -6,9 +6,9 @@
 
 #include <optional>
 
-#include "error.h"
+#include "base/error.h"
 #include "fuzz.h"
-#include "squid_log.h"
+#include "billing/squid_log.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input = wp_fuzz::as_text(data, size);

@@ -9,9 +9,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "../unit/whole_line_oracle.h"
+#include "../unit/support/whole_line_oracle.h"
 #include "fuzz.h"
-#include "squid_log.h"
+#include "billing/squid_log.h"
 
 namespace {
 

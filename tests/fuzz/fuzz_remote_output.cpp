@@ -1,4 +1,4 @@
-// What fetching reads back from a host's shell (lib/fetch.h): the survey
+// What fetching reads back from a host's shell (lib/cmd/fetchlogs.h): the survey
 // listing (parse_listing), the size and SHA-256 of `wc -c` plus
 // `sha256sum`/`openssl dgst -r` (parse_remote_digest), the same in
 // `wp-digest:` lines on zstd's stderr (take_stream_digest), a claimed file's
@@ -10,8 +10,8 @@
 
 #include <algorithm>
 
-#include "error.h"
-#include "fetch.h"
+#include "base/error.h"
+#include "cmd/fetchlogs.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,4 +1,4 @@
-// The SFTP replies a download reads (lib/sftp_client.h): packet framing,
+// The SFTP replies a download reads (lib/remote/sftp_client.h): packet framing,
 // VERSION, HANDLE, ATTRS, DATA and STATUS, and pipelined reads put back in
 // order. The first byte picks one of two servers:
 //
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "fuzz.h"
-#include "sftp_client.h"
+#include "remote/sftp_client.h"
 
 namespace {
 

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 
-#include "error.h"
+#include "base/error.h"
 #include "fuzz.h"
-#include "inventory.h"
-#include "runall.h"
+#include "store/inventory.h"
+#include "cmd/runall.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text = wp_fuzz::as_text(data, size);

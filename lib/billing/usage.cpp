@@ -1,0 +1,105 @@
+#include "billing/usage.h"
+
+#include <algorithm>
+#include <map>
+
+#include "store/db.h"
+#include "billing/squid_log.h"
+
+namespace wp {
+
+UsageCounts& HourlyUsage::at(std::string_view logged_user, std::int64_t hour) {
+    if (m_last != nullptr && hour == m_last_hour && logged_user == m_last_user) {
+        return *m_last;
+    }
+    // Users interleave line by line: a small direct-mapped table of recent
+    // users saves hashing the whole name on most lines.
+    Recent& recent = m_recent[recent_slot(logged_user)];
+    if (recent.hours == nullptr || *recent.name != logged_user) {
+        auto it = m_users.find(logged_user);
+        if (it == m_users.end()) {
+            it = m_users.emplace(std::string(logged_user), Hours{}).first;
+        }
+        recent.name = &it->first; // map nodes do not move
+        recent.hours = &it->second;
+    }
+    Hours& hours = *recent.hours;
+    UsageCounts* found = nullptr;
+    for (auto h = hours.rbegin(); h != hours.rend(); ++h) { // recent hours last
+        if (h->first == hour) {
+            found = &h->second;
+            break;
+        }
+    }
+    if (found == nullptr) {
+        hours.emplace_back(hour, UsageCounts{});
+        found = &hours.back().second;
+    }
+    m_last_user.assign(logged_user);
+    m_last_hour = hour;
+    m_last = found;
+    return *found;
+}
+
+std::vector<UsageRow> HourlyUsage::rows() const {
+    std::map<std::pair<std::string, std::int64_t>, UsageCounts> merged;
+    for (const auto& [logged, hours] : m_users) {
+        const std::string user = decode_user(logged);
+        for (const auto& [hour, counts] : hours) {
+            merged[{user, hour}].add(counts);
+        }
+    }
+    std::vector<UsageRow> out;
+    out.reserve(merged.size());
+    for (const auto& [key, counts] : merged) {
+        out.push_back({key.first, key.second, counts});
+    }
+    return out;
+}
+
+std::size_t HourlyUsage::recent_slot(std::string_view user) {
+    std::size_t h = user.size() * 0x9e3779b1u;
+    for (std::size_t i = user.size() > 4 ? user.size() - 4 : 0; i < user.size(); ++i)
+        h = h * 31 + static_cast<unsigned char>(user[i]);
+    if (!user.empty())
+        h += static_cast<unsigned char>(user.front()) * 0x85ebca6bu;
+    return (h ^ (h >> 9)) % k_recent;
+}
+
+void HourlyUsage::clear() {
+    m_users.clear();
+    m_recent.fill({});
+    m_last = nullptr;
+    m_last_hour = -1;
+    m_last_user.clear();
+}
+
+UsageWriter::UsageWriter(Database& db) : m_db(db) {}
+
+std::int64_t UsageWriter::user_id(const std::string& name) {
+    if (auto it = m_user_ids.find(name); it != m_user_ids.end()) {
+        return it->second;
+    }
+    auto ins = m_db.prepare("INSERT INTO users(name) VALUES (?) ON CONFLICT(name) DO NOTHING");
+    ins.bind(1, name).run();
+    auto sel = m_db.prepare("SELECT id FROM users WHERE name = ?");
+    sel.bind(1, name);
+    sel.step();
+    const std::int64_t id = sel.column_int64(0);
+    m_user_ids.emplace(name, id);
+    return id;
+}
+
+void UsageWriter::add(std::int64_t server_id, const std::vector<UsageRow>& rows) {
+    auto up = m_db.prepare(
+        "INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(server_id, user_id, hour) DO UPDATE SET requests = requests + excluded.requests, "
+        "bytes = bytes + excluded.bytes, billed_bytes = billed_bytes + excluded.billed_bytes");
+    for (const auto& r : rows) {
+        up.bind(1, server_id).bind(2, user_id(r.user)).bind(3, r.hour);
+        up.bind(4, r.counts.requests).bind(5, r.counts.bytes).bind(6, r.counts.billed_bytes);
+        up.run();
+    }
+}
+
+} // namespace wp

@@ -1,0 +1,212 @@
+#include "cmd/hosts.h"
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+#include "base/error.h"
+#include "base/fs.h"
+#include "base/table.h"
+#include "base/diagnostics.h"
+
+namespace wp {
+
+namespace {
+
+void add_field_options(CLI::App* sub, HostsRequest& r) {
+    sub->add_option_function<std::string>("--address", [&r](const std::string& v) { r.changes.address = v; },
+                                          "host name or IP address (default: NAME)");
+    sub->add_option_function<std::string>(
+        "--port",
+        [&r](const std::string& v) {
+            int port = 0;
+            if (auto p = check_port(v, port); !p.empty()) {
+                throw CLI::ValidationError("--port", p);
+            }
+            r.changes.port = port;
+        },
+        "SSH port (default 22)");
+    sub->add_option_function<std::string>("--ssh-user", [&r](const std::string& v) { r.changes.ssh_user = v; },
+                                          "remote user for this server");
+    sub->add_option_function<std::string>("--city", [&r](const std::string& v) { r.changes.city = v; }, "city");
+    sub->add_option_function<std::string>(
+        "--country",
+        [&r](const std::string& v) {
+            std::string upper;
+            if (auto p = check_country(v, upper); !v.empty() && !p.empty()) {
+                throw CLI::ValidationError("--country", p);
+            }
+            r.changes.country = upper;
+        },
+        "ISO 3166-1 alpha-2 country code, e.g. CA");
+    sub->add_option_function<std::string>("--provider", [&r](const std::string& v) { r.changes.provider = v; },
+                                          "VPS provider");
+    sub->add_option_function<std::string>("--virt", [&r](const std::string& v) { r.changes.virt = v; },
+                                          "xen, openvz, virtuozzo, kvm, vmware, lxc, physical, unknown");
+    sub->add_option_function<std::string>("--log-path", [&r](const std::string& v) { r.changes.log_path = v; },
+                                          "Squid access log (default /var/log/squid/access.log)");
+    sub->add_option_function<std::string>("--rotate-cmd", [&r](const std::string& v) { r.changes.rotate_cmd = v; },
+                                          "command that makes Squid reopen its log (default 'squid -k rotate')");
+    sub->add_option_function<std::string>("--notes", [&r](const std::string& v) { r.changes.notes = v; }, "notes");
+}
+
+// add and set both take --active yes|no and its short form --inactive.
+void add_active_options(CLI::App* sub, HostsRequest& r) {
+    auto* active = sub->add_option_function<std::string>(
+        "--active",
+        [&r](const std::string& v) {
+            if (v == "yes" || v == "1" || v == "true") {
+                r.changes.active = true;
+            } else if (v == "no" || v == "0" || v == "false") {
+                r.changes.active = false;
+            } else {
+                throw CLI::ValidationError("--active", fmt::format("'{}' is not yes or no", v));
+            }
+        },
+        "yes or no (no: not contacted by any tool)");
+    sub->add_flag_callback(
+           "--inactive", [&r] { r.changes.active = false; }, "the same as --active no")
+        ->excludes(active);
+}
+
+OutputFormat format_of(const HostsRequest& r) {
+    return r.format.empty() ? OutputFormat::automatic : parse_output_format(r.format);
+}
+
+std::string opt(const std::optional<std::string>& v) {
+    return v.value_or("");
+}
+
+int list_servers(Inventory& inv, const HostsRequest& r) {
+    const auto servers = inv.select(r.where, r.all);
+    // The same columns with or without --all, so that scripts can rely on them.
+    Table table({{"name"},
+                 {"address"},
+                 {"port", true},
+                 {"city"},
+                 {"country"},
+                 {"provider"},
+                 {"virt"},
+                 {"active", false, true},
+                 {"retired_at"}});
+    for (const auto& s : servers) {
+        table.add_row({s.name, s.address, std::to_string(s.port), opt(s.city), opt(s.country), opt(s.provider), s.virt,
+                       s.active ? "yes" : "no", s.retired_at ? format_utc(*s.retired_at) : ""});
+    }
+    table.print(stdout, format_of(r));
+    return exit_code::k_ok;
+}
+
+int add_server(Inventory& inv, const HostsRequest& r) {
+    Server s;
+    s.name = r.names.at(0);
+    const auto& c = r.changes;
+    s.address = c.address.value_or("");
+    s.port = c.port.value_or(22);
+    s.ssh_user = c.ssh_user;
+    s.city = c.city;
+    s.country = c.country;
+    s.provider = c.provider;
+    s.virt = c.virt.value_or("unknown");
+    s.active = c.active.value_or(true);
+    if (c.log_path) s.log_path = *c.log_path;
+    if (c.rotate_cmd) s.rotate_cmd = *c.rotate_cmd;
+    s.notes = c.notes;
+    inv.add(s);
+    return exit_code::k_ok;
+}
+
+int status_servers(Inventory& inv, const HostsRequest& r) {
+    Table table({{"name"}, {"last_contact"}, {"last_error"}, {"last_error_at"}, {"consecutive_failures", true}});
+    for (const auto& h : inv.status(r.names, r.where)) {
+        table.add_row({h.name, h.last_contact ? format_utc(*h.last_contact) : "", opt(h.last_error),
+                       h.last_error_at ? format_utc(*h.last_error_at) : "",
+                       std::to_string(h.consecutive_failures)});
+    }
+    table.print(stdout, format_of(r));
+    return exit_code::k_ok;
+}
+
+std::string read_input(const std::string& path) {
+    if (path == "-") {
+        std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+        if (std::cin.bad()) {
+            fail(exit_code::k_io, "cannot read standard input");
+        }
+        return text;
+    }
+    return read_file(path);
+}
+
+} // namespace
+
+void add_hosts_commands(CLI::App& app, HostsRequest& r) {
+    app.require_subcommand(1);
+    auto* list = app.add_subcommand("list", "list servers");
+    list->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
+    list->add_flag("--all", r.all, "include retired servers");
+    setting(list->add_option("--format", r.format, "table, tsv, csv or json (default: table on a terminal, else tsv)"));
+
+    auto* add = app.add_subcommand("add", "add a server");
+    add->add_option("name", r.names, "server name")->required()->expected(1);
+    add_field_options(add, r);
+    add_active_options(add, r);
+
+    auto* set = app.add_subcommand("set", "change a server's fields");
+    set->add_option("name", r.names, "server name")->required()->expected(1);
+    add_field_options(set, r);
+    add_active_options(set, r);
+    set->add_option_function<std::string>("--rename", [&r](const std::string& v) { r.changes.name = v; },
+                                          "new name");
+
+    auto* retire = app.add_subcommand("retire", "retire servers (their history is kept)");
+    retire->add_option("name", r.names, "server names")->required();
+
+    auto* import = app.add_subcommand("import", "import servers from CSV with a header row");
+    import->add_option("file", r.import_file, "CSV file, or - for standard input")->required();
+
+    auto* status = app.add_subcommand("status", "last contact, last error, consecutive failures");
+    status->add_option("name", r.names, "server names (default: all)");
+    status->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
+    setting(status->add_option("--format", r.format, "table, tsv, csv or json"));
+}
+
+int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options) {
+    const std::string command = app.get_subcommands().at(0)->get_name();
+    if (command == "list" || command == "status") {
+        const auto reader = open_for_reading(options.db);
+        Inventory inv(*reader);
+        return command == "list" ? list_servers(inv, r) : status_servers(inv, r);
+    }
+    // Only adding servers makes a new database: set and retire on a mistyped
+    // --db name no server and are errors.
+    const bool adds = command == "add" || command == "import";
+    if (adds) {
+        make_directories(parent_directory(options.db));
+    }
+    Database db(options.db, adds ? OpenMode::create : OpenMode::read_write);
+    Inventory inv(db);
+    if (command == "add") {
+        return add_server(inv, r);
+    }
+    if (command == "set") {
+        inv.change(r.names.at(0), r.changes);
+        return exit_code::k_ok;
+    }
+    if (command == "retire") {
+        Transaction tx(db);
+        for (const auto& n : r.names) {
+            inv.retire(n);
+        }
+        tx.commit();
+        return exit_code::k_ok;
+    }
+    if (command == "import") {
+        const std::string text = read_input(r.import_file);
+        const auto count = inv.import_csv(text, r.import_file == "-" ? "<stdin>" : r.import_file);
+        info(1, "imported {} servers", count);
+    }
+    return exit_code::k_ok;
+}
+
+} // namespace wp

@@ -1,0 +1,519 @@
+#include "cmd/runall.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "store/db.h"
+#include "base/error.h"
+#include "base/fs.h"
+#include "base/host_pool.h"
+#include "runall/runall_hosts.h"
+#include "runall/runall_output.h"
+#include "remote/ssh.h"
+#include "base/diagnostics.h"
+
+namespace wp {
+
+namespace {
+
+// Calls f(line_number, line) for each line of text.
+template <typename F> void for_each_line(std::string_view text, F&& f) {
+    int number = 0;
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        ++number;
+        f(number, text.substr(0, nl));
+        if (nl == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(nl + 1);
+    }
+}
+
+std::vector<std::string_view> split_words(std::string_view line, std::string_view separators) {
+    std::vector<std::string_view> words;
+    for (;;) {
+        const auto start = line.find_first_not_of(separators);
+        if (start == std::string_view::npos) {
+            return words;
+        }
+        line.remove_prefix(start);
+        const auto end = line.find_first_of(separators);
+        words.push_back(line.substr(0, end));
+        if (end == std::string_view::npos) {
+            return words;
+        }
+        line.remove_prefix(end);
+    }
+}
+
+} // namespace
+
+std::vector<std::string> parse_host_names(std::string_view text, std::string_view source) {
+    std::vector<std::string> names;
+    for_each_line(text, [&](int number, std::string_view line) {
+        line = line.substr(0, line.find('#'));
+        for (const auto word : split_words(line, " \t\r,")) {
+            if (const auto why = check_server_name(word); !why.empty()) {
+                fail(exit_code::k_data, "{}:{}: host name {}", source, number, why);
+            }
+            names.emplace_back(word);
+        }
+    });
+    return names;
+}
+
+StatusFile parse_status_file(std::string_view text) {
+    StatusFile status;
+    for_each_line(text, [&](int number, std::string_view line) {
+        const auto words = split_words(line, " \t\r");
+        if (words.empty() || words[0].front() == '#') {
+            return;
+        }
+        const std::string_view state = words.size() >= 2 ? words[1] : std::string_view();
+        if (state.empty() || state.size() > 3 ||
+            !std::all_of(state.begin(), state.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            status.bad_lines.push_back(number);
+            return;
+        }
+        status.states[std::string(words[0])] = std::stoi(std::string(state));
+    });
+    return status;
+}
+
+std::string down_reason(std::string_view host, const StatusFile& status, std::int64_t consecutive_failures,
+                        int down_after) {
+    if (const auto it = status.states.find(host); it != status.states.end() && it->second == 2) {
+        return "state 2 in the status file";
+    }
+    if (down_after > 0 && consecutive_failures >= down_after) {
+        return fmt::format("{} consecutive failures", consecutive_failures);
+    }
+    return {};
+}
+
+std::vector<Server> select_hosts(const SelectionInput& in) {
+    const std::set<std::string, std::less<>> known(in.known.begin(), in.known.end());
+    std::vector<std::string> unknown;
+    for (const auto* list : {&in.named, &in.excluded}) {
+        for (const auto& name : *list) {
+            if (!known.contains(name) && std::find(unknown.begin(), unknown.end(), name) == unknown.end()) {
+                unknown.push_back(name);
+            }
+        }
+    }
+    if (!unknown.empty()) {
+        fail(exit_code::k_no_input, "no server named {} in the inventory", fmt::join(unknown, ", "));
+    }
+    const std::set<std::string, std::less<>> excluded(in.excluded.begin(), in.excluded.end());
+    std::vector<Server> out;
+    if (in.named.empty()) {
+        for (const auto& s : in.matching) {
+            if (s.active && !s.retired_at && !excluded.contains(s.name)) {
+                out.push_back(s);
+            }
+        }
+        return out;
+    }
+    for (const auto& name : in.named) {
+        const auto it =
+            std::find_if(in.matching.begin(), in.matching.end(), [&](const Server& s) { return s.name == name; });
+        const bool taken = std::any_of(out.begin(), out.end(), [&](const Server& s) { return s.name == name; });
+        if (it != in.matching.end() && !taken && !excluded.contains(name)) {
+            out.push_back(*it);
+        }
+    }
+    return out;
+}
+
+namespace {
+
+std::string read_stdin() {
+    std::string text;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+        if (n < 0 && errno == EINTR && !interrupted()) {
+            continue;
+        }
+        if (n < 0) {
+            fail_errno(errno, "cannot read host names from standard input");
+        }
+        if (n == 0) {
+            return text;
+        }
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+// The hosts the command line names; explicit is false when none was named
+// in any way (then the whole active inventory is meant).
+struct NamedHosts {
+    std::vector<std::string> names;
+    bool explicit_list = false;
+    bool from_stdin = false;
+};
+
+NamedHosts named_hosts(RunallRequest& req) {
+    NamedHosts named;
+    // A leading "-" word: names on stdin, then the command (after an optional "--").
+    if (!req.words.empty() && req.words.front() == "-") {
+        named.from_stdin = true;
+        req.words.erase(req.words.begin());
+        if (!req.words.empty() && req.words.front() == "--") {
+            req.words.erase(req.words.begin());
+        }
+    }
+    for (const auto& h : req.hosts) {
+        if (h == "-") {
+            named.from_stdin = true;
+            continue;
+        }
+        if (const auto why = check_server_name(h); !why.empty()) {
+            fail(exit_code::k_usage, "-H: host name {}", why);
+        }
+        named.names.push_back(h);
+    }
+    if (req.hosts_file == "-") {
+        named.from_stdin = true;
+    } else if (!req.hosts_file.empty()) {
+        const auto more = parse_host_names(read_file(req.hosts_file), req.hosts_file);
+        named.names.insert(named.names.end(), more.begin(), more.end());
+    }
+    if (named.from_stdin) {
+        const auto more = parse_host_names(read_stdin(), "standard input");
+        named.names.insert(named.names.end(), more.begin(), more.end());
+    }
+    named.explicit_list = named.from_stdin || !req.hosts.empty() || !req.hosts_file.empty();
+    for (const auto& x : req.exclude) {
+        if (const auto why = check_server_name(x); !why.empty()) {
+            fail(exit_code::k_usage, "-x: host name {}", why);
+        }
+    }
+    return named;
+}
+
+HostAction build_action(const RunallRequest& req, bool names_from_stdin) {
+    const int kinds = static_cast<int>(!req.push.empty()) + static_cast<int>(!req.script.empty()) +
+                      static_cast<int>(!req.local.empty());
+    if (kinds > 1) {
+        fail(exit_code::k_usage, "--push, --script and --local exclude each other");
+    }
+    HostAction action;
+    action.timeout = std::chrono::seconds(req.timeout);
+    if (!req.local.empty()) {
+        resolve_local_command(req.local);
+        action.local_argv.push_back(req.local);
+        action.local_argv.insert(action.local_argv.end(), req.words.begin(), req.words.end());
+        action.local_interactive = !req.batch && req.jobs == 1 && !names_from_stdin;
+    } else if (!req.script.empty()) {
+        action.stdin_data = read_file(req.script);
+        action.command = script_command(req.words);
+    } else if (!req.push.empty()) {
+        if (req.push.size() != 2) {
+            fail(exit_code::k_usage, "--push needs LOCAL and REMOTE");
+        }
+        struct stat st {};
+        if (::stat(req.push[0].c_str(), &st) != 0 || ::access(req.push[0].c_str(), R_OK) != 0) {
+            fail_errno(errno, fmt::format("cannot read {}", req.push[0]));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            fail(exit_code::k_no_input, "cannot push {}: not a regular file", req.push[0]);
+        }
+        action.push_local = req.push[0];
+        action.push_remote = req.push[1];
+        action.push_mode = st.st_mode & 07777;
+        action.command = join_command_words(req.words);
+    } else if (req.words.empty()) {
+        fail(exit_code::k_usage, "nothing to run: give a command (after --), --push, --script or --local");
+    } else {
+        action.command = join_command_words(req.words);
+    }
+    return action;
+}
+
+StatusFile load_status_file(const std::string& path) {
+    if (path.empty()) {
+        return {};
+    }
+    std::string text;
+    try {
+        text = read_file(path);
+    } catch (const Error& e) {
+        // Monitoring may not have written it yet: nobody is down by it then.
+        warn("{}; no host is taken as down by it", e.what());
+        return {};
+    }
+    StatusFile status = parse_status_file(text);
+    if (!status.bad_lines.empty()) {
+        warn("{}: {} line{} not in the form 'host state' ignored (first: line {})", path, status.bad_lines.size(),
+             status.bad_lines.size() == 1 ? "" : "s", status.bad_lines.front());
+    }
+    return status;
+}
+
+void record_host_status(Database& db, std::int64_t server_id, const HostResult& run) {
+    if (run.contacted) {
+        Inventory(db).record_contact(server_id);
+    } else if (run.connect_failed && run.outcome != RunOutcome::interrupted) {
+        Inventory(db).record_failure(server_id, run.cause);
+    }
+}
+
+void print_lines(const std::vector<std::string>& lines) {
+    std::fflush(stdout);
+    for (const auto& line : lines) {
+        fmt::print(stderr, "{}: {}\n", program_name(), escape_control(line));
+    }
+}
+
+std::vector<Server> selected_servers(Inventory& inventory, const RunallRequest& req, const NamedHosts& named) {
+    if (named.explicit_list && named.names.empty()) {
+        return {}; // an empty list names no host; it does not mean all of them
+    }
+    SelectionInput input;
+    input.matching = inventory.select(req.where, true);
+    for (const auto& s : req.where.empty() ? input.matching : inventory.select("", true)) {
+        input.known.push_back(s.name);
+    }
+    input.named = named.names;
+    input.excluded = req.exclude;
+    return select_hosts(input);
+}
+
+// One result per server, those known to be down already final.
+std::vector<HostResult> initial_runs(Inventory& inventory, const std::vector<Server>& servers,
+                                     const RunallRequest& req) {
+    const StatusFile status = load_status_file(req.status_file);
+    std::map<std::string, std::int64_t, std::less<>> failures;
+    for (const auto& h : inventory.status({})) {
+        failures[h.name] = h.consecutive_failures;
+    }
+    std::vector<HostResult> runs(servers.size());
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+        runs[i].host = servers[i].name;
+        const auto f = failures.find(servers[i].name);
+        const auto why = down_reason(servers[i].name, status, f == failures.end() ? 0 : f->second, req.down_after);
+        if (why.empty() || req.include_down) {
+            continue;
+        }
+        // A server named with -H is the operator's explicit choice: tried.
+        if (std::find(req.hosts.begin(), req.hosts.end(), servers[i].name) != req.hosts.end()) {
+            info(0, "note: {} is known to be down ({}); tried because -H names it", servers[i].name, why);
+            continue;
+        }
+        runs[i].outcome = RunOutcome::down;
+        runs[i].cause = why;
+    }
+    return runs;
+}
+
+void print_list(const std::vector<HostResult>& runs) {
+    std::vector<std::string> skipped;
+    for (const auto& r : runs) {
+        if (r.outcome == RunOutcome::down) {
+            skipped.push_back(fmt::format("skipped as down: {}: {}", r.host, r.cause));
+        } else {
+            fmt::print("{}\n", r.host);
+        }
+    }
+    if (verbosity() >= 0) {
+        print_lines(skipped);
+    }
+}
+
+std::unique_ptr<HostRunner> make_runner(const RunallRequest& req, const CommonOptions& opts, HostAction action) {
+    if (!req.local.empty()) {
+        return make_local_runner(std::move(action), opts.ssh_user);
+    }
+    SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
+    ssh.connect_timeout = runall_connect_timeout(ssh.connect_timeout, req.timeout);
+    return make_ssh_runner(std::move(action), ssh, opts.ssh_user);
+}
+
+// `-` as the first word after the options reads the names from standard
+// input; options may still follow it, up to `--` or the command's first word
+// (CLI11 takes every word after the first positional as positional).
+void take_options_after_stdin_marker(CLI::App& app, std::vector<std::string>& words) {
+    if (words.empty() || words.front() != "-") {
+        return;
+    }
+    std::size_t i = 1;
+    auto take = [&](CLI::Option* opt, const std::string& name, std::optional<std::string> value) {
+        if (opt->get_expected_max() == 0) { // a flag
+            opt->add_result(opt->get_flag_value(name, value.value_or("")));
+        } else {
+            const int count = std::max(1, opt->get_items_expected_min());
+            std::vector<std::string> values;
+            if (value) {
+                values.push_back(*value);
+            }
+            while (static_cast<int>(values.size()) < count) {
+                if (i >= words.size()) {
+                    throw CLI::ArgumentMismatch(name, count, values.size());
+                }
+                values.push_back(words[i++]);
+            }
+            opt->add_result(values);
+        }
+        opt->run_callback();
+    };
+    while (i < words.size() && words[i].size() > 1 && words[i][0] == '-' && words[i] != "--") {
+        const std::string word = words[i++];
+        if (word.starts_with("--")) {
+            const auto eq = word.find('=');
+            const std::string name = word.substr(0, eq);
+            CLI::Option* opt = app.get_option_no_throw(name);
+            if (opt == nullptr) {
+                throw CLI::ExtrasError({word});
+            }
+            take(opt, name, eq == std::string::npos ? std::nullopt : std::optional(word.substr(eq + 1)));
+            continue;
+        }
+        // -j4, -H a,b, -vq: short options, the first that takes a value ends the word
+        for (std::size_t k = 1; k < word.size(); ++k) {
+            const std::string name = {'-', word[k]};
+            CLI::Option* opt = app.get_option_no_throw(name);
+            if (opt == nullptr) {
+                throw CLI::ExtrasError({word});
+            }
+            if (opt->get_expected_max() != 0) {
+                take(opt, name, k + 1 < word.size() ? std::optional(word.substr(k + 1)) : std::nullopt);
+                break;
+            }
+            take(opt, name, std::nullopt);
+        }
+    }
+    words.erase(words.begin() + 1, words.begin() + static_cast<std::ptrdiff_t>(i));
+}
+
+} // namespace
+
+std::chrono::seconds runall_connect_timeout(std::chrono::seconds connect_timeout, int timeout) {
+    if (timeout > 0 && connect_timeout > std::chrono::seconds(timeout)) {
+        return std::chrono::seconds(timeout);
+    }
+    return connect_timeout;
+}
+
+void add_runall_options(CLI::App& app, RunallRequest& r) {
+    app.add_option("-H,--hosts", r.hosts, "only these servers, comma-separated (inactive ones too; - reads stdin)")
+        ->delimiter(',')
+        ->allow_extra_args(false);
+    app.add_option("--hosts-file", r.hosts_file, "only the servers named in this file (- for stdin)");
+    app.add_option("-x,--exclude", r.exclude, "never these servers, comma-separated")
+        ->delimiter(',')
+        ->allow_extra_args(false);
+    app.add_option("--where", r.where, "only servers matching this read-only SQL condition");
+    setting(app.add_option("--status-file", r.status_file, "Nagios-style 'host state' file; state 2 is down"));
+    setting(app.add_option("--down-after", r.down_after, "consecutive failures after which a host is down (0: never)")
+                ->check(CLI::Range(0, 1000000))
+                ->capture_default_str());
+    app.add_flag("--include-down", r.include_down, "try hosts known to be down too");
+    app.add_flag("--list", r.list, "print the selected servers and exit");
+    app.add_option("--push", r.push, "upload LOCAL to REMOTE (mode kept), then run the command if any")
+        ->expected(2)
+        ->type_name("LOCAL REMOTE");
+    app.add_option("--script", r.script, "run this local script on each host with sh -s; the words are its args");
+    app.add_option("--local", r.local, "run this local command once per host: CMD HOST ARGS...");
+    setting(app.add_option("-j,--jobs", r.jobs, "hosts at once (1: serial)")
+                ->check(CLI::Range(1, 64))
+                ->capture_default_str());
+    setting(app.add_option("--timeout", r.timeout,
+                           "seconds a command may run before it is ended, and at most a host may take to answer "
+                           "(0: no limit)")
+                ->check(CLI::Range(0, 604800))
+                ->capture_default_str());
+    app.add_flag("--gather", r.gather, "print identical outputs once, with their hosts");
+    app.add_option("--outdir", r.outdir, "write HOST.out, HOST.err, HOST.rc here instead of the terminal");
+    app.add_flag("--batch", r.batch, "never ask: --local commands get no terminal and no stdin");
+    app.add_flag("--accept-new", r.accept_new, "record unknown host keys (changed ones are always refused)");
+    setting(app.add_option("--ssh-config", r.ssh_config, "ssh_config file (default ~/.ssh/config)"));
+    app.add_option("command", r.words, "remote command, or the arguments of --script / --local");
+    app.positionals_at_end();
+    app.parse_complete_callback([&app, &r] { take_options_after_stdin_marker(app, r.words); });
+}
+
+int run_runall(RunallRequest req, const CommonOptions& opts) {
+    if (req.jobs < 1 || req.jobs > 64) {
+        fail(exit_code::k_usage, "--jobs must be between 1 and 64");
+    }
+    if (req.timeout < 0 || req.down_after < 0) {
+        fail(exit_code::k_usage, "--timeout and --down-after cannot be negative");
+    }
+    if (req.gather && !req.outdir.empty()) {
+        fail(exit_code::k_usage, "--gather prints to the terminal and --outdir writes files instead: give one of them");
+    }
+    const NamedHosts named = named_hosts(req);
+    HostAction action;
+    if (!req.list) {
+        action = build_action(req, named.from_stdin); // local files checked before any host is touched
+    }
+    // --list only reads: it works for a user who may not write the database.
+    const auto db = req.list ? open_for_reading(opts.db) : std::make_unique<Database>(opts.db, OpenMode::read_write);
+    Inventory inventory(*db);
+    const std::vector<Server> servers = selected_servers(inventory, req, named);
+    std::vector<HostResult> runs = initial_runs(inventory, servers, req);
+    if (req.list) {
+        print_list(runs);
+        return exit_code::k_ok;
+    }
+    if (servers.empty()) {
+        info(1, "no server selected");
+        return exit_code::k_ok;
+    }
+    const auto runner = make_runner(req, opts, std::move(action));
+    if (!req.outdir.empty()) {
+        make_directories(req.outdir, 0755);
+    }
+
+    OutputSettings output_settings;
+    output_settings.prefixed = req.jobs > 1;
+    output_settings.gather = req.gather;
+    output_settings.outdir = req.outdir;
+    std::vector<std::string> names;
+    std::vector<std::size_t> todo;
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+        names.push_back(servers[i].name);
+        if (runs[i].outcome != RunOutcome::down) {
+            todo.push_back(i);
+        }
+    }
+    RunOutput output(output_settings, names);
+    std::mutex db_mutex;
+    HostPool pool(req.jobs);
+    pool.run(todo.size(), [&](std::size_t k) {
+        const std::size_t i = todo[k];
+        output.begin(i);
+        HostResult run = runner->run(servers[i], output.sink(i));
+        output.end(i, run);
+        if (req.local.empty()) {
+            std::lock_guard lock(db_mutex);
+            record_host_status(*db, servers[i].id, run);
+        }
+        info(1, "{}: {}", run.host, run.outcome == RunOutcome::ok ? std::string("ok") : run.cause);
+        runs[i] = std::move(run);
+    });
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        if (runs[i].outcome == RunOutcome::down || runs[i].outcome == RunOutcome::not_run) {
+            output.end(i, runs[i]); // their --outdir files
+        }
+    }
+    output.finish(runs);
+
+    const int code = runall_exit_status(runs);
+    if (verbosity() >= 0 || code != exit_code::k_ok) {
+        print_lines(summary_lines(runs));
+    }
+    return code;
+}
+
+} // namespace wp

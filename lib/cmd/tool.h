@@ -1,0 +1,20 @@
+#pragma once
+// What every tool's main shares: parsing, config, signals, exit status.
+
+#include <functional>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+#include "base/diagnostics.h"
+#include "cmd/options.h"
+
+namespace wp {
+
+/// Parses the command line (errors -> 64), loads wp.conf (errors -> 78), runs
+/// body, and turns a wp::Error into `prog: message` and its exit status. Also
+/// sets SIGPIPE to default, turns SIGINT/SIGTERM into a flag (re-raised at the
+/// end), and checks that stdout was written before returning 0.
+int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
+             const std::function<int()>& body);
+
+} // namespace wp

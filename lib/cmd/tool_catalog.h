@@ -1,0 +1,28 @@
+#pragma once
+// Every wp tool's command line in one place, so that wp.conf is judged against
+// what the tools register (a key is some tool's setting, a choice, or a typo).
+
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd/options.h"
+
+namespace wp {
+
+/// Calls visit with the command line of each wp tool, built as the tool's main
+/// builds it (its options bound to throwaway requests), app named after the tool.
+void for_each_tool(const std::function<void(CLI::App& app)>& visit);
+
+/// keys_of() every wp tool.
+std::vector<ToolKeys> every_tool_keys();
+
+/// Finds the configuration file (--config, $WP_CONFIG, default), checks it
+/// against every tool (keys, and values on each tool's own command line), and
+/// applies to app, the parsed command line of the running tool, its settings.
+/// Errors are Error(78) naming file and line.
+void load_config(CLI::App& app, CommonOptions& options);
+
+} // namespace wp

@@ -1,0 +1,502 @@
+#include "store/db.h"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "base/error.h"
+#include "base/fs.h"
+#include "base/diagnostics.h"
+
+namespace wp {
+
+namespace {
+
+int exit_code_for_sqlite(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return exit_code::k_temp_fail;
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+        return exit_code::k_no_perm;
+    case SQLITE_CANTOPEN:
+        return exit_code::k_cant_create;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+        return exit_code::k_io;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return exit_code::k_data;
+    default:
+        return exit_code::k_io;
+    }
+}
+
+// Migration 1: the whole schema of DESIGN.md. Times are UTC epoch seconds.
+constexpr std::string_view k_migration_1 = R"SQL(
+CREATE TABLE servers (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE
+                CHECK (name <> '' AND name NOT GLOB '*[^A-Za-z0-9._-]*' AND substr(name, 1, 1) GLOB '[A-Za-z0-9]'),
+    address     TEXT NOT NULL CHECK (address <> ''),
+    port        INTEGER NOT NULL DEFAULT 22 CHECK (port BETWEEN 1 AND 65535),
+    ssh_user    TEXT,
+    city        TEXT,
+    country     TEXT,
+    provider    TEXT,
+    virt        TEXT NOT NULL DEFAULT 'unknown'
+                CHECK (virt IN ('xen','openvz','virtuozzo','kvm','vmware','lxc','physical','unknown')),
+    active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    log_path    TEXT NOT NULL DEFAULT '/var/log/squid/access.log' CHECK (substr(log_path, 1, 1) = '/'),
+    rotate_cmd  TEXT NOT NULL DEFAULT 'squid -k rotate',
+    added_at    INTEGER NOT NULL,
+    retired_at  INTEGER,
+    notes       TEXT,
+    CHECK (retired_at IS NULL OR active = 0)
+);
+
+CREATE TABLE host_status (
+    server_id            INTEGER PRIMARY KEY REFERENCES servers(id),
+    last_contact         INTEGER,
+    last_error           TEXT,
+    last_error_at        INTEGER,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0)
+);
+
+CREATE TABLE users (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    account TEXT
+);
+
+CREATE TABLE usage (
+    server_id    INTEGER NOT NULL REFERENCES servers(id),
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    hour         INTEGER NOT NULL CHECK (hour % 3600 = 0),
+    requests     INTEGER NOT NULL CHECK (requests >= 0),
+    bytes        INTEGER NOT NULL CHECK (bytes >= 0),
+    billed_bytes INTEGER NOT NULL CHECK (billed_bytes >= 0),
+    PRIMARY KEY (server_id, user_id, hour)
+) WITHOUT ROWID;
+CREATE INDEX usage_by_hour ON usage(hour);
+
+CREATE TABLE ingested_files (
+    id          INTEGER PRIMARY KEY,
+    sha256      TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),
+    server_id   INTEGER NOT NULL REFERENCES servers(id),
+    source_name TEXT NOT NULL,
+    lines       INTEGER NOT NULL CHECK (lines >= 0),
+    rejected    INTEGER NOT NULL CHECK (rejected >= 0 AND rejected <= lines),
+    first_ts    INTEGER,
+    last_ts     INTEGER,
+    ingested_at INTEGER NOT NULL
+);
+
+CREATE TABLE archive_files (
+    path           TEXT PRIMARY KEY,
+    committed_size INTEGER NOT NULL CHECK (committed_size >= 0)
+);
+
+CREATE TABLE dirty_days (
+    server_id INTEGER NOT NULL REFERENCES servers(id),
+    day       TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    PRIMARY KEY (server_id, day)
+) WITHOUT ROWID;
+
+CREATE TABLE sum_usage_daily (
+    day          TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    server_id    INTEGER NOT NULL REFERENCES servers(id),
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    requests     INTEGER NOT NULL CHECK (requests >= 0),
+    bytes        INTEGER NOT NULL CHECK (bytes >= 0),
+    billed_bytes INTEGER NOT NULL CHECK (billed_bytes >= 0),
+    PRIMARY KEY (day, server_id, user_id)
+) WITHOUT ROWID;
+)SQL";
+
+// Migration 2: the time zone wp-rollup built sum_usage_daily's days in.
+constexpr std::string_view k_migration_2 = R"SQL(
+CREATE TABLE rollup_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    zone         TEXT NOT NULL CHECK (zone <> ''),
+    rebuilt_at   INTEGER,
+    refreshed_at INTEGER NOT NULL
+);
+)SQL";
+
+// Migration 3: the overlap guard's key on the ledger, and sums that stay
+// 64-bit integers (SQLite turns an overflowing integer sum into a REAL).
+constexpr std::string_view k_migration_3 = R"SQL(
+ALTER TABLE ingested_files ADD COLUMN first_line_sha256 TEXT CHECK (first_line_sha256 IS NULL OR length(first_line_sha256) = 64);
+CREATE INDEX ingested_files_by_first_line ON ingested_files(server_id, first_line_sha256);
+CREATE TRIGGER usage_sums_insert BEFORE INSERT ON usage
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'usage sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER usage_sums_update BEFORE UPDATE ON usage
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'usage sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER daily_sums_insert BEFORE INSERT ON sum_usage_daily
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER daily_sums_update BEFORE UPDATE ON sum_usage_daily
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
+)SQL";
+
+} // namespace
+
+// ---- Statement ------------------------------------------------------------
+
+Statement::Statement(Database& db, std::string_view sql) : m_db(&db) {
+    const char* tail = nullptr;
+    const int rc = sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &m_stmt, &tail);
+    if (rc != SQLITE_OK) {
+        db.throw_error(rc, "cannot prepare statement");
+    }
+}
+
+Statement::~Statement() {
+    sqlite3_finalize(m_stmt);
+}
+
+Statement::Statement(Statement&& other) noexcept : m_db(other.m_db), m_stmt(other.m_stmt) {
+    other.m_stmt = nullptr;
+}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+    if (this != &other) {
+        sqlite3_finalize(m_stmt);
+        m_db = other.m_db;
+        m_stmt = other.m_stmt;
+        other.m_stmt = nullptr;
+    }
+    return *this;
+}
+
+void Statement::check_bind(int rc, int index) {
+    if (rc != SQLITE_OK) {
+        m_db->throw_error(rc, fmt::format("cannot bind parameter {}", index));
+    }
+}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+    check_bind(sqlite3_bind_int64(m_stmt, index, value), index);
+    return *this;
+}
+
+Statement& Statement::bind(int index, double value) {
+    check_bind(sqlite3_bind_double(m_stmt, index, value), index);
+    return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+    check_bind(sqlite3_bind_text64(m_stmt, index, value.data(), value.size(), SQLITE_TRANSIENT,
+                                   SQLITE_UTF8),
+               index);
+    return *this;
+}
+
+Statement& Statement::bind(int index, std::nullptr_t) {
+    check_bind(sqlite3_bind_null(m_stmt, index), index);
+    return *this;
+}
+
+Statement& Statement::bind(int index, const std::optional<std::string>& value) {
+    return value ? bind(index, std::string_view(*value)) : bind(index, nullptr);
+}
+
+Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) {
+    return value ? bind(index, *value) : bind(index, nullptr);
+}
+
+bool Statement::step() {
+    const int rc = sqlite3_step(m_stmt);
+    if (rc == SQLITE_ROW) {
+        return true;
+    }
+    if (rc == SQLITE_DONE) {
+        return false;
+    }
+    sqlite3_reset(m_stmt);
+    m_db->throw_error(rc, "statement failed");
+}
+
+void Statement::run() {
+    while (step()) {
+    }
+    reset();
+}
+
+void Statement::reset() {
+    sqlite3_reset(m_stmt);
+    sqlite3_clear_bindings(m_stmt);
+}
+
+int Statement::column_count() const {
+    return sqlite3_column_count(m_stmt);
+}
+
+std::string Statement::column_name(int index) const {
+    const char* name = sqlite3_column_name(m_stmt, index);
+    return name != nullptr ? name : "";
+}
+
+bool Statement::is_null(int index) const {
+    return sqlite3_column_type(m_stmt, index) == SQLITE_NULL;
+}
+
+std::int64_t Statement::column_int64(int index) const {
+    return sqlite3_column_int64(m_stmt, index);
+}
+
+double Statement::column_double(int index) const {
+    return sqlite3_column_double(m_stmt, index);
+}
+
+std::string Statement::column_text(int index) const {
+    const auto* text = sqlite3_column_text(m_stmt, index);
+    if (text == nullptr) {
+        return {};
+    }
+    return {reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, index))};
+}
+
+std::optional<std::string> Statement::column_optional_text(int index) const {
+    if (is_null(index)) {
+        return std::nullopt;
+    }
+    return column_text(index);
+}
+
+// ---- Database -------------------------------------------------------------
+
+namespace {
+
+// A WAL database is read through its index (-shm). A reader that may not
+// create it finds none when no connection is open (the last one removes it);
+// with no -wal either, the database file alone holds every commit.
+bool checkpointed_without_index(const std::string& path) {
+    struct stat st {};
+    const bool has_wal = ::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > 0;
+    const bool has_index = ::stat((path + "-shm").c_str(), &st) == 0;
+    return !has_wal && !has_index;
+}
+
+// file: URI of a path, for SQLite's immutable parameter.
+std::string immutable_uri(const std::string& path) {
+    std::string uri = "file:";
+    for (unsigned char c : path) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+            uri += fmt::format("%{:02X}", c);
+        } else {
+            uri += static_cast<char>(c);
+        }
+    }
+    return uri + "?immutable=1";
+}
+
+} // namespace
+
+Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
+    int flags = SQLITE_OPEN_NOMUTEX;
+    switch (mode) {
+    case OpenMode::read_only:
+        flags |= SQLITE_OPEN_READONLY;
+        break;
+    case OpenMode::read_write:
+        flags |= SQLITE_OPEN_READWRITE;
+        break;
+    case OpenMode::create:
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        break;
+    }
+    if (mode != OpenMode::create) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) {
+            fail_errno(errno, fmt::format("cannot open database {}", path));
+        }
+        // Said first: SQLite would blame the WAL index, or call it read-only.
+        if (::access(path.c_str(), R_OK) != 0) {
+            fail_errno(errno, fmt::format("cannot read database {}", path));
+        }
+    }
+    try {
+        open(path, flags, mode);
+    } catch (const Error& e) {
+        if (mode != OpenMode::read_only || !checkpointed_without_index(path)) {
+            throw;
+        }
+        // Nothing to read but the file: read it as it is, without the index
+        // this user cannot create.
+        info(2, "database {}: read without a WAL index ({})", path, e.what());
+        open(immutable_uri(path), flags | SQLITE_OPEN_URI, mode);
+    }
+}
+
+void Database::open(const std::string& name, int flags, OpenMode mode) {
+    const int rc = sqlite3_open_v2(name.c_str(), &m_db, flags, nullptr);
+    if (rc != SQLITE_OK) {
+        const int err = errno;
+        std::string msg = m_db != nullptr ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
+        sqlite3_close(m_db);
+        m_db = nullptr;
+        if (rc == SQLITE_CANTOPEN && err != 0) {
+            fail_errno(err, fmt::format("cannot open database {}", m_path));
+        }
+        fail(exit_code_for_sqlite(rc), "cannot open database {}: {}", m_path, msg);
+    }
+    // A constructor that throws gets no destructor call: the connection is
+    // closed here when the setup or the migration fails.
+    try {
+        sqlite3_extended_result_codes(m_db, 1);
+        // Waits up to 10 s for a writer of another process, but gives up at once
+        // on SIGINT/SIGTERM so that an interrupted run ends promptly.
+        sqlite3_busy_handler(
+            m_db,
+            [](void*, int tries) -> int {
+                if (interrupted() || tries >= 1000) {
+                    return 0;
+                }
+                sqlite3_sleep(10);
+                return 1;
+            },
+            nullptr);
+        exec("PRAGMA foreign_keys = ON");
+        if (mode != OpenMode::read_only) {
+            exec("PRAGMA journal_mode = WAL");
+            // FULL: a commit is on disk (the WAL fsynced) before the call returns,
+            // so a spool file deleted after its commit cannot outlive the commit
+            // in a power loss. It costs one WAL sync per ingested file.
+            exec("PRAGMA synchronous = FULL");
+        }
+        migrate(*this);
+    } catch (...) {
+        sqlite3_close_v2(m_db);
+        m_db = nullptr;
+        throw;
+    }
+}
+
+std::unique_ptr<Database> open_for_reading(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        fail_errno(errno, fmt::format("cannot open database {}", path));
+    }
+    if (::access(path.c_str(), R_OK) != 0) {
+        fail_errno(errno, fmt::format("cannot read database {}", path));
+    }
+    if (::access(path.c_str(), W_OK) == 0 && ::access(parent_directory(path).c_str(), W_OK) == 0) {
+        auto db = std::make_unique<Database>(path, OpenMode::read_write);
+        db->exec("PRAGMA query_only = ON");
+        return db;
+    }
+    try {
+        return std::make_unique<Database>(path, OpenMode::read_only);
+    } catch (const Error& e) {
+        if (e.code() != exit_code::k_no_perm && e.code() != exit_code::k_cant_create) {
+            throw;
+        }
+        if (const std::string index = path + "-shm";
+            ::access(index.c_str(), F_OK) == 0 && ::access(index.c_str(), R_OK) != 0) {
+            fail_errno(errno, fmt::format("cannot read the WAL index {} of database {}", index, path));
+        }
+        // A WAL database with commits not yet checkpointed needs its index
+        // file (-shm) even to be read.
+        fail(exit_code::k_no_perm,
+             "cannot read database {} without write access: its WAL index {}-shm is missing and cannot be "
+             "created in {} ({})",
+             path, path, parent_directory(path), e.what());
+    }
+}
+
+Database::~Database() {
+    sqlite3_close_v2(m_db);
+}
+
+void Database::exec(std::string_view sql) {
+    std::string text(sql);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(m_db, text.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+        std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+        sqlite3_free(err);
+        throw Error(exit_code_for_sqlite(rc), fmt::format("database {}: {}", m_path, msg));
+    }
+}
+
+std::int64_t Database::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(m_db);
+}
+
+int Database::changes() const {
+    return sqlite3_changes(m_db);
+}
+
+void Database::throw_error(int rc, std::string_view context) const {
+    throw Error(exit_code_for_sqlite(rc),
+                fmt::format("database {}: {}: {}", m_path, context, sqlite3_errmsg(m_db)));
+}
+
+// ---- Transaction ----------------------------------------------------------
+
+Transaction::Transaction(Database& db) : m_db(db) {
+    m_db.exec("BEGIN IMMEDIATE");
+}
+
+Transaction::~Transaction() {
+    if (!m_done) {
+        sqlite3_exec(m_db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+}
+
+void Transaction::commit() {
+    m_db.exec("COMMIT");
+    m_done = true;
+}
+
+// ---- Migrations -----------------------------------------------------------
+
+void migrate(Database& db) {
+    auto version_of = [&db] {
+        Statement st(db, "PRAGMA user_version");
+        st.step();
+        return static_cast<int>(st.column_int64(0));
+    };
+    int version = version_of();
+    if (version > k_schema_version) {
+        fail(exit_code::k_config,
+             "database {} has schema version {}, newer than this wp-tools understands ({}): upgrade wp-tools",
+             db.path(), version, k_schema_version);
+    }
+    if (version == k_schema_version) {
+        return;
+    }
+    if (sqlite3_db_readonly(db.handle(), "main") == 1) {
+        fail(exit_code::k_config, "database {} needs schema migration but is opened read-only", db.path());
+    }
+    Transaction tx(db);
+    version = version_of(); // another process may have migrated meanwhile
+    if (version < 1) {
+        db.exec(k_migration_1);
+        db.exec("PRAGMA user_version = 1");
+    }
+    if (version < 2) {
+        db.exec(k_migration_2);
+        db.exec("PRAGMA user_version = 2");
+    }
+    if (version < 3) {
+        db.exec(k_migration_3);
+        db.exec("PRAGMA user_version = 3");
+    }
+    tx.commit();
+}
+
+} // namespace wp

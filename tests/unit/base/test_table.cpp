@@ -1,0 +1,71 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "base/table.h"
+#include "cmd/tool.h"
+
+namespace {
+
+std::string render(const wp::Table& t, wp::OutputFormat f) {
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* mem = open_memstream(&buf, &len);
+    t.print(mem, f);
+    std::fclose(mem);
+    std::string out(buf, len);
+    std::free(buf);
+    return out;
+}
+
+wp::Table sample() {
+    wp::Table t({{"name"}, {"bytes", true}, {"note"}});
+    t.add_row({"tor1", "5", "a\tb"});
+    t.add_row({"dublin-2", "12345", "x,\"y\""});
+    return t;
+}
+
+TEST(Table, TsvHasHeaderAndEscapes) {
+    EXPECT_EQ(render(sample(), wp::OutputFormat::tsv),
+              "name\tbytes\tnote\ntor1\t5\ta\\tb\ndublin-2\t12345\tx,\"y\"\n");
+}
+
+TEST(Table, CsvQuotesWhenNeeded) {
+    EXPECT_EQ(render(sample(), wp::OutputFormat::csv),
+              "name,bytes,note\ntor1,5,a\tb\ndublin-2,12345,\"x,\"\"y\"\"\"\n");
+}
+
+TEST(Table, AlignedTableRightAlignsNumbers) {
+    EXPECT_EQ(render(sample(), wp::OutputFormat::table),
+              "name      bytes  note\n"
+              "tor1          5  a\\tb\n"
+              "dublin-2  12345  x,\"y\"\n");
+}
+
+TEST(Table, JsonLines) {
+    EXPECT_EQ(render(sample(), wp::OutputFormat::json),
+              "{\"name\":\"tor1\",\"bytes\":5,\"note\":\"a\\tb\"}\n"
+              "{\"name\":\"dublin-2\",\"bytes\":12345,\"note\":\"x,\\\"y\\\"\"}\n");
+}
+
+TEST(Table, YesNoColumnsAreJsonBooleans) {
+    wp::Table t({{"name"}, {"active", false, true}});
+    t.add_row({"tor1", "yes"});
+    t.add_row({"dub1", "no"});
+    t.add_row({"par1", ""});
+    EXPECT_EQ(render(t, wp::OutputFormat::json),
+              "{\"name\":\"tor1\",\"active\":true}\n{\"name\":\"dub1\",\"active\":false}\n"
+              "{\"name\":\"par1\",\"active\":null}\n");
+    EXPECT_EQ(render(t, wp::OutputFormat::tsv), "name\tactive\ntor1\tyes\ndub1\tno\npar1\t\n");
+}
+
+TEST(Table, AutomaticOnAPipeIsTsv) {
+    EXPECT_EQ(render(sample(), wp::OutputFormat::automatic), render(sample(), wp::OutputFormat::tsv));
+}
+
+TEST(EscapeControl, MakesTerminalSafe) {
+    EXPECT_EQ(wp::escape_control("ok\x1b[31mred\n"), "ok\\x1b[31mred\\x0a");
+    EXPECT_EQ(wp::tsv_escape("a\\b\nc"), "a\\\\b\\nc");
+}
+
+} // namespace

@@ -1,0 +1,211 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cmd/options.h"
+#include "cmd/tool_catalog.h"
+
+namespace {
+
+enum class Kind { setting, choice };
+constexpr Kind S = Kind::setting;
+constexpr Kind C = Kind::choice;
+
+// Every long option of every tool, decided one by one: a setting holds for
+// every run and may stand in wp.conf; a choice names what one run does or on
+// what, and is refused there. A new option fails this test until it is added
+// here, so that none becomes settable from the file by accident.
+struct Row {
+    const char* where; // tool, then subcommands
+    const char* option;
+    Kind kind;
+};
+
+const Row k_common[] = {
+    {"", "--config", C}, // the file cannot name another file
+    {"", "--db", S},          {"", "--spool", S},           {"", "--archive", S},  {"", "--rejects", S},
+    {"", "--rules", S},       {"", "--lists", S},           {"", "--ssh-user", S}, {"", "--identity", S},
+    {"", "--known-hosts", S}, {"", "--connect-timeout", S}, {"", "--verbose", S},  {"", "--quiet", S},
+};
+
+const Row k_tools[] = {
+    {"wp-fetchlogs", "--hosts", C},
+    {"wp-fetchlogs", "--where", C},
+    {"wp-fetchlogs", "--transfer", S},
+    {"wp-fetchlogs", "--dry-run", C},
+    {"wp-fetchlogs", "--accept-new", C}, // trusting new host keys is decided per run
+    {"wp-fetchlogs", "--jobs", S},
+    {"wp-fetchlogs", "--timeout", S},
+    {"wp-fetchlogs", "--ssh-config", S},
+
+    {"wp-parse", "--server", C},
+    {"wp-parse", "--format", C}, // of the inputs named on this command line
+    {"wp-parse", "--output", C}, // records instead of billing: never the hourly run's
+    {"wp-parse", "--json", C},
+    {"wp-parse", "--jobs", S},
+    {"wp-parse", "--max-reject-ratio", S},
+    {"wp-parse", "--zstd-level", S},
+    {"wp-parse", "--keep", C},
+    {"wp-parse", "--force-overlap", C},
+    {"wp-parse", "--rebuild-db", C},
+
+    {"wp-rollup", "--tz", S},
+    {"wp-rollup", "--days", C},
+    {"wp-rollup", "--since", C},
+    {"wp-rollup", "--rebuild", C},
+    {"wp-rollup", "--verify", C},
+    {"wp-rollup", "--dry-run", C},
+    {"wp-rollup report", "--by", C},
+    {"wp-rollup report", "--server", C},
+    {"wp-rollup report", "--user", C},
+    {"wp-rollup report", "--account", C},
+    {"wp-rollup report", "--country", C},
+    {"wp-rollup report", "--from", C},
+    {"wp-rollup report", "--to", C},
+    {"wp-rollup report", "--month", C},
+    {"wp-rollup report", "--day", C},
+    {"wp-rollup report", "--top", C},
+    {"wp-rollup report", "--totals", C},
+    {"wp-rollup report", "--format", S}, // how to print, not what
+    {"wp-rollup report", "--si", S},
+    {"wp-rollup report", "--iec", S},
+
+    {"wp-hosts list", "--where", C},
+    {"wp-hosts list", "--all", C},
+    {"wp-hosts list", "--format", S},
+    {"wp-hosts status", "--where", C},
+    {"wp-hosts status", "--format", S},
+    {"wp-hosts add", "--address", C}, // a server's fields, never every server's
+    {"wp-hosts add", "--port", C},
+    {"wp-hosts add", "--ssh-user", C},
+    {"wp-hosts add", "--city", C},
+    {"wp-hosts add", "--country", C},
+    {"wp-hosts add", "--provider", C},
+    {"wp-hosts add", "--virt", C},
+    {"wp-hosts add", "--log-path", C},
+    {"wp-hosts add", "--rotate-cmd", C},
+    {"wp-hosts add", "--notes", C},
+    {"wp-hosts add", "--inactive", C},
+    {"wp-hosts add", "--active", C},
+    {"wp-hosts set", "--address", C},
+    {"wp-hosts set", "--port", C},
+    {"wp-hosts set", "--ssh-user", C},
+    {"wp-hosts set", "--city", C},
+    {"wp-hosts set", "--country", C},
+    {"wp-hosts set", "--provider", C},
+    {"wp-hosts set", "--virt", C},
+    {"wp-hosts set", "--log-path", C},
+    {"wp-hosts set", "--rotate-cmd", C},
+    {"wp-hosts set", "--notes", C},
+    {"wp-hosts set", "--active", C},
+    {"wp-hosts set", "--inactive", C},
+    {"wp-hosts set", "--rename", C},
+
+    {"wp-runall", "--hosts", C},
+    {"wp-runall", "--hosts-file", C},
+    {"wp-runall", "--exclude", C},
+    {"wp-runall", "--where", C},
+    {"wp-runall", "--status-file", S},
+    {"wp-runall", "--down-after", S},
+    {"wp-runall", "--include-down", C},
+    {"wp-runall", "--list", C},
+    {"wp-runall", "--push", C},
+    {"wp-runall", "--script", C},
+    {"wp-runall", "--local", C},
+    {"wp-runall", "--jobs", S},
+    {"wp-runall", "--timeout", S},
+    {"wp-runall", "--gather", C},
+    {"wp-runall", "--outdir", C},
+    {"wp-runall", "--batch", C},
+    {"wp-runall", "--accept-new", C},
+    {"wp-runall", "--ssh-config", S},
+
+    {"wp-provision", "--name", C},
+    {"wp-provision", "--city", C},
+    {"wp-provision", "--country", C},
+    {"wp-provision", "--provider", C},
+    {"wp-provision", "--to-release", C},
+    {"wp-provision", "--files", C}, // what this run pushes
+    {"wp-provision", "--hostname", C},
+    {"wp-provision", "--resolver", C},
+    {"wp-provision", "--no-ask", C},
+    {"wp-provision", "--answers", C},
+    {"wp-provision", "--learn", C},
+    {"wp-provision", "--password-file", C},
+    {"wp-provision", "--ssh-config", S},
+    {"wp-provision", "--accept-new", C},
+    {"wp-provision", "--jobs", S},
+    {"wp-provision", "--timeout", S},
+};
+
+const char* const k_tool_names[] = {"wp-fetchlogs", "wp-hosts", "wp-parse", "wp-provision", "wp-rollup", "wp-runall"};
+
+// "wp-hosts set": the tool and subcommands an option belongs to (option groups have no name)
+std::string where_of(const CLI::App& owner) {
+    std::string where;
+    for (const CLI::App* a = &owner; a != nullptr; a = a->get_parent()) {
+        if (!a->get_name().empty()) {
+            where = where.empty() ? a->get_name() : a->get_name() + " " + where;
+        }
+    }
+    return where;
+}
+
+std::map<std::string, Kind> expected_table() {
+    std::map<std::string, Kind> table;
+    for (const char* tool : k_tool_names) {
+        for (const Row& r : k_common) {
+            table[std::string(tool) + " " + r.option] = r.kind;
+        }
+    }
+    for (const Row& r : k_tools) {
+        EXPECT_TRUE(table.emplace(std::string(r.where) + " " + r.option, r.kind).second)
+            << r.where << " " << r.option << " is listed twice";
+    }
+    return table;
+}
+
+TEST(ToolCatalog, EveryLongOptionIsASettingOrAChoiceOnPurpose) {
+    const std::map<std::string, Kind> expected = expected_table();
+    std::set<std::string> seen;
+    std::set<std::string> tools;
+    wp::for_each_tool([&](CLI::App& app) {
+        tools.insert(app.get_name());
+        wp::for_each_long_option(app, [&](const CLI::App& owner, const CLI::Option& opt) {
+            const std::string key = where_of(owner) + " --" + opt.get_lnames().front();
+            seen.insert(key);
+            const auto it = expected.find(key);
+            if (it == expected.end()) {
+                ADD_FAILURE() << key << " is neither a setting nor a choice here: decide, and add it to k_tools";
+                return;
+            }
+            EXPECT_EQ(wp::is_setting(opt), it->second == Kind::setting)
+                << key << (wp::is_setting(opt) ? " is marked a setting" : " is not marked a setting");
+        });
+    });
+    EXPECT_EQ(tools, std::set<std::string>(std::begin(k_tool_names), std::end(k_tool_names)));
+    for (const auto& [key, kind] : expected) {
+        EXPECT_EQ(seen.count(key), 1u) << key << " is in the table but no tool has it";
+    }
+}
+
+TEST(ToolCatalog, KeysOfATool) {
+    const auto keys = wp::every_tool_keys();
+    ASSERT_EQ(keys.size(), 6u);
+    const auto& hosts = keys[1];
+    ASSERT_EQ(hosts.tool, "wp-hosts");
+    // the shared --ssh-user is a setting, though `add --ssh-user` is a choice
+    EXPECT_EQ(hosts.settings.count("ssh-user"), 1u);
+    EXPECT_EQ(hosts.choices.count("ssh-user"), 0u);
+    EXPECT_EQ(hosts.settings.count("format"), 1u);
+    EXPECT_EQ(hosts.choices.count("city"), 1u);
+    EXPECT_EQ(hosts.choices.count("config"), 1u);
+    EXPECT_EQ(hosts.settings.count("help"), 0u);
+    EXPECT_EQ(hosts.choices.count("help"), 0u);
+    EXPECT_EQ(hosts.choices.count("version"), 0u);
+}
+
+} // namespace
