@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <random>
+#include <vector>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
+#include "base/fd.h"
 
 namespace wp {
 
@@ -50,16 +52,13 @@ std::string parent_directory(const std::string& path) {
 }
 
 void fsync_directory(const std::string& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
+    const Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
         fail_errno(errno, fmt::format("cannot open directory {}", dir));
     }
-    if (::fsync(fd) != 0 && errno != EINVAL) {
-        const int err = errno;
-        ::close(fd);
-        fail_errno(err, fmt::format("cannot sync directory {}", dir));
+    if (::fsync(fd.get()) != 0 && errno != EINVAL) {
+        fail_errno(errno, fmt::format("cannot sync directory {}", dir));
     }
-    ::close(fd);
 }
 
 void write_all(int fd, std::string_view data, std::string_view what) {
@@ -79,41 +78,37 @@ AtomicFile::AtomicFile(std::string path, mode_t mode) : m_path(std::move(path)) 
     std::random_device rd;
     for (int attempt = 0; attempt < 100; ++attempt) {
         m_temp = fmt::format("{}.tmp.{}.{:08x}", m_path, ::getpid(), rd());
-        m_fd = ::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (m_fd >= 0 || errno != EEXIST) {
+        m_fd.reset(::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+        if (m_fd || errno != EEXIST) {
             break;
         }
     }
-    if (m_fd < 0) {
+    if (!m_fd) {
         const int err = errno;
         throw Error(err == EACCES || err == EPERM ? exit_code::k_no_perm : exit_code::k_cant_create,
                     fmt::format("cannot create {}: {}", m_temp, std::strerror(err)));
     }
-    ::fchmod(m_fd, mode); // the umask must not loosen or tighten what the caller asked for
+    ::fchmod(m_fd.get(), mode); // the umask must not loosen or tighten what the caller asked for
 }
 
 AtomicFile::~AtomicFile() {
-    if (m_fd >= 0) {
-        ::close(m_fd);
-    }
+    m_fd.reset();
     if (!m_committed) {
         ::unlink(m_temp.c_str());
     }
 }
 
 void AtomicFile::write(std::string_view data) {
-    write_all(m_fd, data, m_temp);
+    write_all(m_fd.get(), data, m_temp);
 }
 
 void AtomicFile::commit() {
-    if (::fsync(m_fd) != 0) {
+    if (::fsync(m_fd.get()) != 0) {
         fail_errno(errno, fmt::format("cannot sync {}", m_temp));
     }
-    if (::close(m_fd) != 0) {
-        m_fd = -1;
+    if (m_fd.close() != 0) {
         fail_errno(errno, fmt::format("cannot close {}", m_temp));
     }
-    m_fd = -1;
     if (::rename(m_temp.c_str(), m_path.c_str()) != 0) {
         fail_errno(errno, fmt::format("cannot rename {} to {}", m_temp, m_path));
     }
@@ -127,53 +122,57 @@ void atomic_write_file(const std::string& path, std::string_view content, mode_t
     file.commit();
 }
 
-std::string read_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fail_errno(errno, fmt::format("cannot open {}", path));
+void read_file_chunks(const std::string& path, const std::function<void(std::string_view)>& sink,
+                      std::string_view label, int open_flags) {
+    const auto failure = [&](std::string_view verb) {
+        return label.empty() ? fmt::format("cannot {} {}", verb, path) : fmt::format("cannot read {}", label);
+    };
+    const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | open_flags));
+    if (!fd) {
+        fail_errno(errno, failure("open"));
     }
-    std::string out;
-    char buf[65536];
+    std::vector<char> buf(1 << 16);
     for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
+        const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            const int err = errno;
-            ::close(fd);
-            fail_errno(err, fmt::format("cannot read {}", path));
+            fail_errno(errno, failure("read"));
         }
         if (n == 0) {
-            break;
+            return;
         }
-        out.append(buf, static_cast<std::size_t>(n));
+        sink(std::string_view(buf.data(), static_cast<std::size_t>(n)));
     }
-    ::close(fd);
+}
+
+std::string read_file(const std::string& path) {
+    std::string out;
+    read_file_chunks(path, [&out](std::string_view chunk) { out.append(chunk); });
     return out;
 }
 
 LockFile::LockFile(const std::string& path) {
-    m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (m_fd < 0) {
+    m_fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!m_fd) {
         fail_errno(errno, fmt::format("cannot open lock file {}", path));
     }
     lock(path);
 }
 
 LockFile::LockFile(const std::string& path, OnFile) {
-    m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (m_fd < 0) {
+    m_fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!m_fd) {
         fail_errno(errno, fmt::format("cannot open {} to lock it", path));
     }
     lock(path);
 }
 
 void LockFile::lock(const std::string& path) {
-    if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(m_fd.get(), LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
-        ::close(m_fd);
-        m_fd = -1;
+        m_fd.reset();
         if (err == EWOULDBLOCK) {
             fail(exit_code::k_temp_fail, "another run holds the lock {}", path);
         }
@@ -181,10 +180,6 @@ void LockFile::lock(const std::string& path) {
     }
 }
 
-LockFile::~LockFile() {
-    if (m_fd >= 0) {
-        ::close(m_fd);
-    }
-}
+LockFile::~LockFile() = default;
 
 } // namespace wp

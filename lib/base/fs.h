@@ -1,9 +1,12 @@
 #pragma once
 // File-system steps that must survive a crash: atomic replace, fsync, locks.
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+
+#include "base/fd.h"
 
 namespace wp {
 
@@ -30,13 +33,13 @@ public:
     void write(std::string_view data);
     /// fsync, rename over the final path, fsync the directory.
     void commit();
-    int fd() const { return m_fd; }
+    int fd() const { return m_fd.get(); }
     const std::string& temp_path() const { return m_temp; }
 
 private:
     std::string m_path;
     std::string m_temp;
-    int m_fd = -1;
+    Fd m_fd;
     bool m_committed = false;
 };
 
@@ -45,6 +48,13 @@ void atomic_write_file(const std::string& path, std::string_view content, mode_t
 
 /// Writes all of data to fd, retrying on partial writes and EINTR.
 void write_all(int fd, std::string_view data, std::string_view what);
+
+/// Streams a whole file to sink in chunks (EINTR retried). A failure is an
+/// Error by errno (a missing file 66) saying "cannot open PATH" or "cannot
+/// read PATH", or "cannot read LABEL" for both when label is given;
+/// open_flags are added to O_RDONLY | O_CLOEXEC (e.g. O_NOFOLLOW).
+void read_file_chunks(const std::string& path, const std::function<void(std::string_view)>& sink,
+                      std::string_view label = {}, int open_flags = 0);
 
 /// Reads a whole file; a missing file is Error(66) naming it.
 std::string read_file(const std::string& path);
@@ -65,7 +75,7 @@ public:
 
 private:
     void lock(const std::string& path);
-    int m_fd = -1;
+    Fd m_fd;
 };
 
 } // namespace wp

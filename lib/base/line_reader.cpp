@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/sha256.h"
 #include "base/diagnostics.h"
 
@@ -28,12 +29,7 @@ constexpr int k_zstd_window_log_max = 25;
 class FdSource : public ByteSource {
 public:
     /// Takes fd over (closes it) when path is not "-".
-    FdSource(int fd, std::string path) : m_fd(fd), m_path(std::move(path)) {}
-    ~FdSource() override {
-        if (m_path != "-") {
-            ::close(m_fd);
-        }
-    }
+    FdSource(int fd, std::string path) : m_fd(fd), m_owned(path == "-" ? -1 : fd), m_path(std::move(path)) {}
     FdSource(const FdSource&) = delete;
     FdSource& operator=(const FdSource&) = delete;
 
@@ -125,6 +121,7 @@ private:
     }
 
     int m_fd;
+    Fd m_owned; // closes m_fd unless it is standard input
     std::string m_path;
     struct stat m_at_open {};
     bool m_regular = false;

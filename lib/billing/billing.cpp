@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/fs.h"
 
 namespace wp {
 
@@ -333,25 +334,8 @@ BillingRules BillingRules::parse(std::string_view text, std::string_view file_na
 }
 
 BillingRules BillingRules::load(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail_errno(errno, "cannot read billing rules " + path);
     std::string text;
-    char buffer[8192];
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            const int err = errno;
-            ::close(fd);
-            fail_errno(err, "cannot read billing rules " + path);
-        }
-        if (n == 0)
-            break;
-        text.append(buffer, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
+    read_file_chunks(path, [&text](std::string_view chunk) { text.append(chunk); }, "billing rules " + path);
     return parse(text, path);
 }
 

@@ -23,6 +23,7 @@
 #include <libssh/sftp.h>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/fs.h"
 #include "remote/sftp_client.h"
 #include "base/diagnostics.h"
@@ -553,20 +554,20 @@ struct SshSession::Impl {
     // (and parallel runs) never interleave their lines.
     void record_host_key(const HostKeyFacts& facts) {
         const std::string& file = facts.known_hosts;
-        const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0) {
+        Fd lock(::open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+        if (!lock) {
             const int err = errno;
             throw SshError(FailureClass::answered, "host key",
                            fmt::format("cannot record {} key {} of {} in {}: {}", facts.key_type, facts.fingerprint,
                                        facts.endpoint, file, std::strerror(err)));
         }
-        ::flock(fd, LOCK_EX);
+        ::flock(lock.get(), LOCK_EX);
         const auto state = known_hosts_state(ssh_session_is_known_server(session));
         int rc = SSH_OK;
         if (state == KnownHostsState::unknown || state == KnownHostsState::no_file) {
             rc = ssh_session_update_known_hosts(session);
         }
-        ::close(fd);
+        lock.reset();
         if (state != KnownHostsState::ok && state != KnownHostsState::unknown && state != KnownHostsState::no_file) {
             HostKeyFacts now = facts;
             now.state = state;
@@ -954,14 +955,10 @@ std::uint64_t SshSession::sftp_download(const std::string& remote_path, std::uin
 
 void SshSession::sftp_upload(const std::string& local_path, const std::string& remote_path, mode_t mode) {
     Impl& s = *m_impl;
-    const int fd = ::open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    const Fd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
         fail_errno(errno, fmt::format("cannot open {}", local_path));
     }
-    struct FdCloser {
-        int fd;
-        ~FdCloser() { ::close(fd); }
-    } fd_closer{fd};
     s.ensure_sftp();
     IdleGuard guard(s.watchdog, s.settings.io_timeout);
     const auto slash = remote_path.rfind('/');
@@ -995,7 +992,7 @@ void SshSession::sftp_upload(const std::string& local_path, const std::string& r
         } closer{file};
         std::vector<char> buf(k_sftp_write_chunk);
         for (;;) {
-            const ssize_t n = ::read(fd, buf.data(), buf.size());
+            const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
             if (n < 0) {
                 if (errno == EINTR) {
                     continue;

@@ -19,6 +19,7 @@
 
 #include "base/calendar.h"
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/fs.h"
 
 namespace wp {
@@ -236,17 +237,14 @@ bool pread_all(int fd, void* buf, std::size_t n, std::int64_t offset) {
 class ReadOnlyFile {
 public:
     explicit ReadOnlyFile(const std::string& path) : m_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) {
-        if (m_fd < 0) {
+        if (!m_fd) {
             fail_errno(errno, fmt::format("cannot open archive {}", path));
         }
     }
-    ~ReadOnlyFile() { ::close(m_fd); }
-    ReadOnlyFile(const ReadOnlyFile&) = delete;
-    ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
-    int fd() const { return m_fd; }
+    int fd() const { return m_fd.get(); }
 
 private:
-    int m_fd;
+    Fd m_fd;
 };
 
 bool zeros_to_end(int fd, std::int64_t pos, std::int64_t size) {
@@ -336,7 +334,7 @@ struct ArchiveAppender::Day {
     std::int64_t start = 0;
     std::string relative;
     std::string path;
-    int fd = -1;
+    Fd fd;
     ZSTD_CCtx* cctx = nullptr;
     std::string input;
     std::vector<char> output;
@@ -354,9 +352,7 @@ ArchiveAppender::ArchiveAppender(std::string root, std::string server, std::stri
 
 ArchiveAppender::~ArchiveAppender() {
     for (auto& [start, day] : m_days) {
-        if (day->fd >= 0) {
-            ::close(day->fd);
-        }
+        day->fd.reset();
         ZSTD_freeCCtx(day->cctx);
     }
 }
@@ -384,31 +380,31 @@ ArchiveAppender::Day& ArchiveAppender::open_day(std::int64_t day_start) {
         make_directories(parent_directory(fresh->path));
         struct stat sb {};
         fresh->created = ::lstat(fresh->path.c_str(), &sb) != 0;
-        fresh->fd = ::open(fresh->path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (fresh->fd < 0) {
+        fresh->fd.reset(::open(fresh->path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+        if (!fresh->fd) {
             fail_errno(errno, fmt::format("cannot open archive {}", fresh->path));
         }
         const std::int64_t committed = m_committed(fresh->relative);
-        const std::int64_t size = file_size(fresh->fd, fresh->path);
+        const std::int64_t size = file_size(fresh->fd.get(), fresh->path);
         if (size != committed) {
             // The start-up reconciliation leaves every file at its committed
             // size; anything else is damage that a person must look at.
-            ::close(fresh->fd);
+            fresh->fd.reset();
             fail(exit_code::k_io, "archive {} is {} bytes, not the {} bytes committed: refusing to append", fresh->path,
                  size, committed);
         }
         fresh->size_before = size;
         day = fresh.get();
         m_days.emplace(day_start, std::move(fresh));
-        if (::lseek(day->fd, 0, SEEK_END) < 0) {
+        if (::lseek(day->fd.get(), 0, SEEK_END) < 0) {
             fail_errno(errno, fmt::format("cannot seek in {}", day->path));
         }
-        write_all(day->fd, skippable_frame(begin_payload(m_batch_id, m_server, m_format)),
+        write_all(day->fd.get(), skippable_frame(begin_payload(m_batch_id, m_server, m_format)),
                   fmt::format("archive {}", day->path));
     } else {
         day = it->second.get();
-        day->fd = ::open(day->path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-        if (day->fd < 0) {
+        day->fd.reset(::open(day->path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
+        if (!day->fd) {
             fail_errno(errno, fmt::format("cannot open archive {}", day->path));
         }
     }
@@ -433,8 +429,7 @@ void ArchiveAppender::suspend(Day& day) {
     if (day.frame_open) {
         compress(day, true);
     }
-    ::close(day.fd);
-    day.fd = -1;
+    day.fd.reset();
     ZSTD_freeCCtx(day.cctx);
     day.cctx = nullptr;
     std::string().swap(day.input);
@@ -454,7 +449,7 @@ void ArchiveAppender::compress(Day& day, bool end_frame) {
         if (ZSTD_isError(rc) != 0) {
             fail(exit_code::k_io, "cannot compress for {}: {}", day.path, ZSTD_getErrorName(rc));
         }
-        write_all(day.fd, std::string_view(day.output.data(), out.pos), fmt::format("archive {}", day.path));
+        write_all(day.fd.get(), std::string_view(day.output.data(), out.pos), fmt::format("archive {}", day.path));
         const bool done = end_frame ? rc == 0 : in.pos == in.size;
         if (done) {
             break;
@@ -494,8 +489,8 @@ void ArchiveAppender::finish(const SourceFacts& source) {
             day->cctx = nullptr;
             --m_open;
         } else {
-            day->fd = ::open(day->path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-            if (day->fd < 0) {
+            day->fd.reset(::open(day->path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
+            if (!day->fd) {
                 fail_errno(errno, fmt::format("cannot open archive {}", day->path));
             }
         }
@@ -513,13 +508,12 @@ void ArchiveAppender::finish(const SourceFacts& source) {
         r.first_ts = source.first_ts;
         r.last_ts = source.last_ts;
         r.ingested_at = source.ingested_at;
-        write_all(day->fd, skippable_frame(end_payload(r)), fmt::format("archive {}", day->path));
-        if (::fsync(day->fd) != 0) {
+        write_all(day->fd.get(), skippable_frame(end_payload(r)), fmt::format("archive {}", day->path));
+        if (::fsync(day->fd.get()) != 0) {
             fail_errno(errno, fmt::format("cannot sync archive {}", day->path));
         }
-        m_sizes[day->relative] = file_size(day->fd, day->path);
-        ::close(day->fd);
-        day->fd = -1;
+        m_sizes[day->relative] = file_size(day->fd.get(), day->path);
+        day->fd.reset();
         if (day->created) {
             new_dirs.push_back(parent_directory(day->path));
         }
@@ -536,10 +530,7 @@ void ArchiveAppender::finish(const SourceFacts& source) {
 
 void ArchiveAppender::abandon() noexcept {
     for (auto& [start, day] : m_days) {
-        if (day->fd >= 0) {
-            ::close(day->fd);
-            day->fd = -1;
-        }
+        day->fd.reset();
         if (day->created) {
             ::unlink(day->path.c_str());
         } else if (::truncate(day->path.c_str(), day->size_before) != 0) {
@@ -716,16 +707,13 @@ std::vector<std::string> list_archive_files(const std::string& root) {
 }
 
 void cut_archive(const std::string& path, std::int64_t size) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
+    const Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
         fail_errno(errno, fmt::format("cannot open archive {}", path));
     }
-    if (::ftruncate(fd, size) != 0 || ::fsync(fd) != 0) {
-        const int err = errno;
-        ::close(fd);
-        fail_errno(err, fmt::format("cannot cut archive {} to {} bytes", path, size));
+    if (::ftruncate(fd.get(), size) != 0 || ::fsync(fd.get()) != 0) {
+        fail_errno(errno, fmt::format("cannot cut archive {} to {} bytes", path, size));
     }
-    ::close(fd);
 }
 
 } // namespace wp

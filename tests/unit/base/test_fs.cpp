@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <filesystem>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -66,6 +67,44 @@ TEST(ReadFile, MissingIsInputMissing) {
         EXPECT_EQ(e.code(), 66);
         EXPECT_EQ(std::string(e.what()), "cannot open /nonexistent/wp-file: No such file or directory");
     }
+}
+
+TEST(ReadFileChunks, HandsOverEveryByteInOrderAcrossChunks) {
+    TempDir dir;
+    const std::string path = dir.path() + "/big";
+    std::string content;
+    for (int i = 0; content.size() < 200000; ++i) {
+        content += std::to_string(i) + '\n';
+    }
+    wp::atomic_write_file(path, content);
+    std::string got;
+    int chunks = 0;
+    wp::read_file_chunks(path, [&](std::string_view chunk) {
+        got.append(chunk);
+        ++chunks;
+    });
+    EXPECT_EQ(got, content);
+    EXPECT_GT(chunks, 1);
+}
+
+TEST(ReadFileChunks, ALabelNamesTheFileInEveryFailure) {
+    try {
+        wp::read_file_chunks("/nonexistent/wp-rules", [](std::string_view) {}, "billing rules /nonexistent/wp-rules");
+        FAIL();
+    } catch (const wp::Error& e) {
+        EXPECT_EQ(e.code(), 66);
+        EXPECT_EQ(std::string(e.what()), "cannot read billing rules /nonexistent/wp-rules: No such file or directory");
+    }
+}
+
+TEST(ReadFileChunks, NoFollowRefusesASymbolicLink) {
+    TempDir dir;
+    wp::atomic_write_file(dir.path() + "/real", "x");
+    fs::create_symlink(dir.path() + "/real", dir.path() + "/link");
+    EXPECT_THROW(wp::read_file_chunks(dir.path() + "/link", [](std::string_view) {}, {}, O_NOFOLLOW), wp::Error);
+    std::string got;
+    wp::read_file_chunks(dir.path() + "/link", [&](std::string_view c) { got.append(c); });
+    EXPECT_EQ(got, "x");
 }
 
 TEST(LockFile, SecondHolderGetsExit75AndFileStays) {
