@@ -1,36 +1,102 @@
 #include "cmd/tool_catalog.h"
 
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "base/error.h"
+#include "base/memcpy_tuning.h"
 #include "cmd/fetchlogs.h"
 #include "cmd/hosts.h"
 #include "cmd/parse.h"
 #include "cmd/provision.h"
 #include "cmd/rollup.h"
 #include "cmd/runall.h"
+#include "cmd/tool.h"
 
 namespace wp {
 
 namespace {
 
-template <typename Request>
-void visit_tool(const char* name, void (*add_options)(CLI::App&, Request&),
-                const std::function<void(CLI::App&)>& visit) {
-    CLI::App app{"", name};
-    CommonOptions options;
-    add_common_options(app, options, name);
-    Request request;
-    add_options(app, request);
-    visit(app);
+/// The run of a tool, bound to the request its options fill.
+using ToolRun = std::function<int()>;
+
+/// One tool: what its main needs besides argc and argv.
+struct ToolEntry {
+    std::string_view name;
+    std::string_view description;
+    bool bulk_ssh_data; ///< moves bulk data through libssh: see base/memcpy_tuning.cpp
+    /// Registers the tool's own options on app (after the common ones) and
+    /// returns its run; app and options must outlive the run.
+    std::function<ToolRun(CLI::App& app, const CommonOptions& options)> attach;
+};
+
+/// An entry's attach for a tool whose options fill a Request and whose run
+/// is run(app, request, options).
+template <typename Request, typename Run>
+auto attach(void (*add_options)(CLI::App&, Request&), Run run) {
+    return [add_options, run](CLI::App& app, const CommonOptions& options) -> ToolRun {
+        auto request = std::make_shared<Request>();
+        add_options(app, *request);
+        return [&app, &options, request, run] { return run(app, *request, options); };
+    };
+}
+
+const std::vector<ToolEntry>& tools() {
+    static const std::vector<ToolEntry> table = {
+        {"wp-fetchlogs",
+         "wp-fetchlogs: claim each server's Squid log, fetch every claimed file into the spool, verified", true,
+         attach(add_fetchlogs_options,
+                [](CLI::App&, const FetchRequest& r, const CommonOptions& o) { return run_fetchlogs(r, o); })},
+        {"wp-hosts", "wp-hosts: the proxy inventory without SQL", false, attach(add_hosts_commands, run_hosts)},
+        {"wp-parse",
+         "wp-parse: bill Squid access logs into hourly usage, archive them, keep what was not understood", false,
+         attach(add_parse_options,
+                [](CLI::App&, const ParseRequest& r, const CommonOptions& o) { return run_parse(r, o); })},
+        {"wp-provision", "wp-provision: plan and apply a new proxy's setup; bootstrap its key", true,
+         attach(add_provision_commands,
+                [](CLI::App&, const ProvisionRequest& r, const CommonOptions& o) { return run_provision(r, o); })},
+        {"wp-rollup", "wp-rollup: daily usage summaries (late logs included) and the reports read from them", false,
+         attach(add_rollup_commands, run_rollup)},
+        {"wp-runall",
+         "wp-runall: run a command, push a file or run a script on every selected server, serially or in "
+         "parallel, with a summary",
+         true,
+         attach(add_runall_options,
+                [](CLI::App&, const RunallRequest& r, const CommonOptions& o) { return run_runall(r, o); })},
+    };
+    return table;
 }
 
 } // namespace
 
+int tool_main(std::string_view program, int argc, char** argv) {
+    for (const ToolEntry& tool : tools()) {
+        if (tool.name != program) {
+            continue;
+        }
+        if (tool.bulk_ssh_data) {
+            prefer_vector_memcpy(argv);
+        }
+        CLI::App app{std::string(tool.description), std::string(tool.name)};
+        CommonOptions options;
+        add_common_options(app, options, tool.name);
+        const ToolRun run = tool.attach(app, options);
+        return run_tool(app, options, argc, argv, run);
+    }
+    fmt::print(stderr, "{}: no such wp tool\n", program);
+    return exit_code::k_software;
+}
+
 void for_each_tool(const std::function<void(CLI::App& app)>& visit) {
-    visit_tool("wp-fetchlogs", add_fetchlogs_options, visit);
-    visit_tool("wp-hosts", add_hosts_commands, visit);
-    visit_tool("wp-parse", add_parse_options, visit);
-    visit_tool("wp-provision", add_provision_commands, visit);
-    visit_tool("wp-rollup", add_rollup_commands, visit);
-    visit_tool("wp-runall", add_runall_options, visit);
+    for (const ToolEntry& tool : tools()) {
+        CLI::App app{"", std::string(tool.name)};
+        CommonOptions options;
+        add_common_options(app, options, tool.name);
+        tool.attach(app, options);
+        visit(app);
+    }
 }
 
 std::vector<ToolKeys> every_tool_keys() {

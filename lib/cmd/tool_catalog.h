@@ -1,6 +1,8 @@
 #pragma once
-// Every wp tool's command line in one place, so that wp.conf is judged against
-// what the tools register (a key is some tool's setting, a choice, or a typo).
+// Every wp tool in one table: its name, its description, how its options are
+// registered and how it runs. A tool's main and wp.conf's check build the
+// command line from the same entry, so wp.conf is judged against exactly what
+// the tools register (a key is some tool's setting, a choice, or a typo).
 
 #include <functional>
 #include <string_view>
@@ -12,7 +14,12 @@
 
 namespace wp {
 
-/// Calls visit with the command line of each wp tool, built as the tool's main
+/// The whole of a tool's main: builds the command line of the tool named
+/// program from its entry, then run_tool (parse, wp.conf, signals, the run,
+/// the exit status). A name with no entry is a programming error (70).
+int tool_main(std::string_view program, int argc, char** argv);
+
+/// Calls visit with the command line of each wp tool, built as its main
 /// builds it (its options bound to throwaway requests), app named after the tool.
 void for_each_tool(const std::function<void(CLI::App& app)>& visit);
 

@@ -208,4 +208,17 @@ TEST(ToolCatalog, KeysOfATool) {
     EXPECT_EQ(hosts.choices.count("version"), 0u);
 }
 
+TEST(ToolCatalog, EveryToolOfTheTreeHasAnEntryAndNoOtherDoes) {
+    std::set<std::string> names;
+    wp::for_each_tool([&names](CLI::App& app) { names.insert(app.get_name()); });
+    const std::set<std::string> expected = {"wp-fetchlogs", "wp-hosts", "wp-parse",
+                                            "wp-provision", "wp-rollup", "wp-runall"};
+    EXPECT_EQ(names, expected);
+    std::string argv0 = "wp-nothing";
+    char* argv[] = {argv0.data(), nullptr};
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(wp::tool_main("wp-nothing", 1, argv), 70);
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "wp-nothing: no such wp tool\n");
+}
+
 } // namespace
