@@ -44,6 +44,12 @@ bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+// Whether every character of text is a letter, a digit or one of extra.
+bool only_of(std::string_view text, std::string_view extra) {
+    return std::all_of(text.begin(), text.end(),
+                       [extra](char c) { return is_alnum(c) || extra.find(c) != std::string_view::npos; });
+}
+
 void require(const std::string& problem, std::string_view field) {
     if (!problem.empty()) {
         fail(exit_code::k_usage, "{}: {}", field, problem);
@@ -133,10 +139,8 @@ std::string check_server_name(std::string_view name) {
     if (!is_alnum(name[0])) {
         return fmt::format("'{}' must start with a letter or digit", name);
     }
-    for (char c : name) {
-        if (!is_alnum(c) && c != '.' && c != '_' && c != '-') {
-            return fmt::format("'{}' may contain only letters, digits, '.', '_' and '-'", name);
-        }
+    if (!only_of(name, "._-")) {
+        return fmt::format("'{}' may contain only letters, digits, '.', '_' and '-'", name);
     }
     return {};
 }
@@ -146,13 +150,11 @@ std::string check_address(std::string_view address) {
     if (address.empty()) {
         return "must not be empty";
     }
-    if (!is_alnum(address[0]) && address[0] != ':' && address[0] != '[') {
+    if (!only_of(address.substr(0, 1), ":[")) {
         return fmt::format("'{}' must start with a letter, digit, ':' or '['", address);
     }
-    for (char c : address) {
-        if (!is_alnum(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']' && c != '_' && c != '%') {
-            return fmt::format("'{}' is not a host name or IP address", address);
-        }
+    if (!only_of(address, ".-:[]_%")) {
+        return fmt::format("'{}' is not a host name or IP address", address);
     }
     return {};
 }
@@ -179,13 +181,8 @@ std::string check_virt(std::string_view virt) {
 }
 
 std::string check_ssh_user(std::string_view user) {
-    if (user.empty() || user.size() > 32 || !(is_alnum(user[0]) || user[0] == '_')) {
+    if (user.empty() || user.size() > 32 || !only_of(user.substr(0, 1), "_") || !only_of(user, "_.-")) {
         return fmt::format("'{}' is not a valid user name", user);
-    }
-    for (char c : user) {
-        if (!is_alnum(c) && c != '_' && c != '.' && c != '-') {
-            return fmt::format("'{}' is not a valid user name", user);
-        }
     }
     return {};
 }
