@@ -1,5 +1,5 @@
 #pragma once
-// Errors that carry the exit status a tool ends with (DESIGN.md's table).
+// Errors that carry the exit status a tool ends with (each man page's EXIT STATUS lists them).
 
 #include <stdexcept>
 #include <string>

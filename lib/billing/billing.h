@@ -1,6 +1,6 @@
 #pragma once
 // Billing rules: how many times a logged transfer is billed, from its Squid
-// result tag and hierarchy code (share/billing.rules, DESIGN.md's table).
+// result tag and hierarchy code (share/billing.rules holds the default table).
 
 #include <cstdint>
 #include <string>

@@ -13,7 +13,7 @@
 
 namespace wp {
 
-/// How a host failed, which decides how loudly it is reported (DESIGN.md:
+/// How a host failed, which decides how loudly it is reported (the man pages:
 /// a host that does not answer is counted, one that answered and then failed
 /// is a warning).
 enum class FailureClass {

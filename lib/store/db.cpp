@@ -39,7 +39,7 @@ int exit_code_for_sqlite(int rc) {
     }
 }
 
-// Migration 1: the whole schema of DESIGN.md. Times are UTC epoch seconds.
+// Migration 1: the first schema (docs/ARCHITECTURE.md names its readers). Times are UTC epoch seconds.
 constexpr std::string_view k_migration_1 = R"SQL(
 CREATE TABLE servers (
     id          INTEGER PRIMARY KEY,

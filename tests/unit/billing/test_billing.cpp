@@ -34,7 +34,7 @@ std::string norm(std::string_view tag) {
     return std::string(wp::normalise_tag(tag, scratch));
 }
 
-// DESIGN.md's table, as Squid logs the tags (with their TCP_ prefix).
+// share/billing.rules' default table, as Squid logs the tags (with their TCP_ prefix).
 struct Row {
     const char* raw_tag;
     int factor;
