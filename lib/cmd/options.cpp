@@ -207,6 +207,10 @@ CLI::Option* setting(CLI::Option* option) {
     return option->configurable(true);
 }
 
+CLI::Option* add_jobs_option(CLI::App& app, int& jobs, const std::string& what) {
+    return setting(app.add_option("-j,--jobs", jobs, what)->check(CLI::Range(1, 64))->capture_default_str());
+}
+
 bool is_setting(const CLI::Option& option) {
     return option.get_configurable();
 }

@@ -58,6 +58,10 @@ void add_common_options(CLI::App& app, CommonOptions& options, std::string_view 
 /// preferences). Every other option is a choice of one run, refused there.
 CLI::Option* setting(CLI::Option* option);
 
+/// Registers -j/--jobs, a setting from 1 to 64 (what: "hosts fetched at
+/// once"); every tool that fans out checks its range here and only here.
+CLI::Option* add_jobs_option(CLI::App& app, int& jobs, const std::string& what);
+
 /// True if the option was marked with setting().
 bool is_setting(const CLI::Option& option);
 
