@@ -1,5 +1,5 @@
-// What fetching reads back from a host's shell (lib/cmd/fetchlogs.h): the survey
-// listing (parse_listing), the size and SHA-256 of `wc -c` plus
+// What fetching reads back from a host's shell (fetch/claim.h,
+// fetch/digest.h): the survey listing (parse_listing), the size and SHA-256 of `wc -c` plus
 // `sha256sum`/`openssl dgst -r` (parse_remote_digest), the same in
 // `wp-digest:` lines on zstd's stderr (take_stream_digest), a claimed file's
 // stamp (claimed_stamp) and the rotate outcome (parse_rotate_outcome).
@@ -11,7 +11,8 @@
 #include <algorithm>
 
 #include "base/error.h"
-#include "cmd/fetchlogs.h"
+#include "fetch/claim.h"
+#include "fetch/digest.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -32,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                        listing.claimed.end());
         FUZZ_CHECK(!(listing.live_size && listing.live_is_symlink));
     } catch (const wp::Error& e) {
-        FUZZ_CHECK(e.code() == wp::exit_code::k_data); // as fetch.h documents
+        FUZZ_CHECK(e.code() == wp::exit_code::k_data); // as claim.h documents
     }
 
     const auto check_digest = [](const wp::RemoteDigest& d) {
