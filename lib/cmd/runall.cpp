@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
