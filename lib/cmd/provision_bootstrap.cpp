@@ -7,41 +7,16 @@
 
 #include <fmt/format.h>
 
-#include "base/error.h"
-#include "base/fs.h"
 #include "base/diagnostics.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/fs.h"
+#include "provision/host_target.h"
+#include "provision/provision_steps.h"
+#include "remote/password_session.h"
+#include "remote/ssh.h"
 
 namespace wp {
-
-struct PasswordSession::Impl {
-    Impl(const SshTarget& target, const SshSettings& settings) : session(target, settings), io_timeout(settings.io_timeout) {}
-    SshSession session;
-    std::chrono::seconds io_timeout;
-};
-
-PasswordSession::PasswordSession(const SshTarget& target, const SshSettings& settings, const std::string& password) {
-    SshSettings by_password = settings;
-    by_password.password = password;
-    by_password.accept_new = true; // a first contact: the key is recorded, a changed one refused
-    m_impl = std::make_unique<Impl>(target, by_password);
-}
-
-PasswordSession::~PasswordSession() = default;
-
-const std::string& PasswordSession::host_key_note() const {
-    return m_impl->session.host_key_note();
-}
-
-ExecResult PasswordSession::run(const std::string& command, std::string_view input) {
-    ExecOptions options;
-    options.timeout = m_impl->io_timeout;
-    options.stdin_data = input;
-    return m_impl->session.exec(command, options);
-}
-
-void PasswordSession::upload(const std::string& /*local_path*/, const std::string& remote_path, mode_t /*mode*/) {
-    fail(exit_code::k_usage, "bootstrap does not upload files ({})", remote_path);
-}
 
 std::string read_password(const std::string& password_file, const std::string& prompt) {
     if (!password_file.empty()) {
@@ -58,10 +33,13 @@ std::string read_password(const std::string& password_file, const std::string& p
         }
         return text;
     }
-    const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
+    Fd tty_fd(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
+    if (!tty_fd) {
         fail(exit_code::k_usage, "no terminal to ask for the password on: use --password-file FILE");
     }
+    const int fd = tty_fd.get();
+    // Echo comes back however this ends (an error, Ctrl-C unwinding); the
+    // descriptor is closed after it, by tty_fd.
     struct Tty {
         int fd;
         termios saved{};
@@ -70,7 +48,6 @@ std::string read_password(const std::string& password_file, const std::string& p
             if (restore) {
                 ::tcsetattr(fd, TCSAFLUSH, &saved);
             }
-            ::close(fd);
         }
     } tty{fd};
     if (::tcgetattr(fd, &tty.saved) == 0) {

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,122 +17,13 @@
 #include "base/host_pool.h"
 #include "runall/runall_hosts.h"
 #include "runall/runall_output.h"
+#include "runall/selection.h"
+#include "store/host_status.h"
+#include "store/inventory.h"
 #include "remote/ssh.h"
 #include "base/diagnostics.h"
 
 namespace wp {
-
-namespace {
-
-// Calls f(line_number, line) for each line of text.
-template <typename F> void for_each_line(std::string_view text, F&& f) {
-    int number = 0;
-    while (!text.empty()) {
-        const auto nl = text.find('\n');
-        ++number;
-        f(number, text.substr(0, nl));
-        if (nl == std::string_view::npos) {
-            break;
-        }
-        text.remove_prefix(nl + 1);
-    }
-}
-
-std::vector<std::string_view> split_words(std::string_view line, std::string_view separators) {
-    std::vector<std::string_view> words;
-    for (;;) {
-        const auto start = line.find_first_not_of(separators);
-        if (start == std::string_view::npos) {
-            return words;
-        }
-        line.remove_prefix(start);
-        const auto end = line.find_first_of(separators);
-        words.push_back(line.substr(0, end));
-        if (end == std::string_view::npos) {
-            return words;
-        }
-        line.remove_prefix(end);
-    }
-}
-
-} // namespace
-
-std::vector<std::string> parse_host_names(std::string_view text, std::string_view source) {
-    std::vector<std::string> names;
-    for_each_line(text, [&](int number, std::string_view line) {
-        line = line.substr(0, line.find('#'));
-        for (const auto word : split_words(line, " \t\r,")) {
-            if (const auto why = check_server_name(word); !why.empty()) {
-                fail(exit_code::k_data, "{}:{}: host name {}", source, number, why);
-            }
-            names.emplace_back(word);
-        }
-    });
-    return names;
-}
-
-StatusFile parse_status_file(std::string_view text) {
-    StatusFile status;
-    for_each_line(text, [&](int number, std::string_view line) {
-        const auto words = split_words(line, " \t\r");
-        if (words.empty() || words[0].front() == '#') {
-            return;
-        }
-        const std::string_view state = words.size() >= 2 ? words[1] : std::string_view();
-        if (state.empty() || state.size() > 3 ||
-            !std::all_of(state.begin(), state.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-            status.bad_lines.push_back(number);
-            return;
-        }
-        status.states[std::string(words[0])] = std::stoi(std::string(state));
-    });
-    return status;
-}
-
-std::string down_reason(std::string_view host, const StatusFile& status, std::int64_t consecutive_failures,
-                        int down_after) {
-    if (const auto it = status.states.find(host); it != status.states.end() && it->second == 2) {
-        return "state 2 in the status file";
-    }
-    if (down_after > 0 && consecutive_failures >= down_after) {
-        return fmt::format("{} consecutive failures", consecutive_failures);
-    }
-    return {};
-}
-
-std::vector<Server> select_hosts(const SelectionInput& in) {
-    const std::set<std::string, std::less<>> known(in.known.begin(), in.known.end());
-    std::vector<std::string> unknown;
-    for (const auto* list : {&in.named, &in.excluded}) {
-        for (const auto& name : *list) {
-            if (!known.contains(name) && std::find(unknown.begin(), unknown.end(), name) == unknown.end()) {
-                unknown.push_back(name);
-            }
-        }
-    }
-    if (!unknown.empty()) {
-        fail(exit_code::k_no_input, "no server named {} in the inventory", fmt::join(unknown, ", "));
-    }
-    const std::set<std::string, std::less<>> excluded(in.excluded.begin(), in.excluded.end());
-    std::vector<Server> out;
-    if (in.named.empty()) {
-        for (const auto& s : in.matching) {
-            if (s.active && !s.retired_at && !excluded.contains(s.name)) {
-                out.push_back(s);
-            }
-        }
-        return out;
-    }
-    for (const auto& name : in.named) {
-        const auto it =
-            std::find_if(in.matching.begin(), in.matching.end(), [&](const Server& s) { return s.name == name; });
-        const bool taken = std::any_of(out.begin(), out.end(), [&](const Server& s) { return s.name == name; });
-        if (it != in.matching.end() && !taken && !excluded.contains(name)) {
-            out.push_back(*it);
-        }
-    }
-    return out;
-}
 
 namespace {
 
@@ -240,34 +131,6 @@ HostAction build_action(const RunallRequest& req, bool names_from_stdin) {
     return action;
 }
 
-StatusFile load_status_file(const std::string& path) {
-    if (path.empty()) {
-        return {};
-    }
-    std::string text;
-    try {
-        text = read_file(path);
-    } catch (const Error& e) {
-        // Monitoring may not have written it yet: nobody is down by it then.
-        warn("{}; no host is taken as down by it", e.what());
-        return {};
-    }
-    StatusFile status = parse_status_file(text);
-    if (!status.bad_lines.empty()) {
-        warn("{}: {} line{} not in the form 'host state' ignored (first: line {})", path, status.bad_lines.size(),
-             status.bad_lines.size() == 1 ? "" : "s", status.bad_lines.front());
-    }
-    return status;
-}
-
-void record_host_status(Database& db, std::int64_t server_id, const HostResult& run) {
-    if (run.contacted) {
-        Inventory(db).record_contact(server_id);
-    } else if (run.connect_failed && run.outcome != RunOutcome::interrupted) {
-        Inventory(db).record_failure(server_id, run.cause);
-    }
-}
-
 void print_lines(const std::vector<std::string>& lines) {
     std::fflush(stdout);
     for (const auto& line : lines) {
@@ -290,16 +153,16 @@ std::vector<Server> selected_servers(Inventory& inventory, const RunallRequest& 
 }
 
 // One result per server, those known to be down already final.
-std::vector<HostResult> initial_runs(Inventory& inventory, const std::vector<Server>& servers,
+std::vector<RunResult> initial_runs(Inventory& inventory, const std::vector<Server>& servers,
                                      const RunallRequest& req) {
     const StatusFile status = load_status_file(req.status_file);
     std::map<std::string, std::int64_t, std::less<>> failures;
     for (const auto& h : inventory.status({})) {
         failures[h.name] = h.consecutive_failures;
     }
-    std::vector<HostResult> runs(servers.size());
+    std::vector<RunResult> runs(servers.size());
     for (std::size_t i = 0; i < servers.size(); ++i) {
-        runs[i].host = servers[i].name;
+        runs[i].host.server = servers[i].name;
         const auto f = failures.find(servers[i].name);
         const auto why = down_reason(servers[i].name, status, f == failures.end() ? 0 : f->second, req.down_after);
         if (why.empty() || req.include_down) {
@@ -310,19 +173,19 @@ std::vector<HostResult> initial_runs(Inventory& inventory, const std::vector<Ser
             info(0, "note: {} is known to be down ({}); tried because -H names it", servers[i].name, why);
             continue;
         }
-        runs[i].outcome = RunOutcome::down;
-        runs[i].cause = why;
+        runs[i].host.outcome = HostOutcome::down;
+        runs[i].host.cause = why;
     }
     return runs;
 }
 
-void print_list(const std::vector<HostResult>& runs) {
+void print_list(const std::vector<RunResult>& runs) {
     std::vector<std::string> skipped;
     for (const auto& r : runs) {
-        if (r.outcome == RunOutcome::down) {
-            skipped.push_back(fmt::format("skipped as down: {}: {}", r.host, r.cause));
+        if (r.host.outcome == HostOutcome::down) {
+            skipped.push_back(fmt::format("skipped as down: {}: {}", r.host.server, r.host.message()));
         } else {
-            fmt::print("{}\n", r.host);
+            fmt::print("{}\n", r.host.server);
         }
     }
     if (verbosity() >= 0) {
@@ -397,13 +260,6 @@ void take_options_after_stdin_marker(CLI::App& app, std::vector<std::string>& wo
 
 } // namespace
 
-std::chrono::seconds runall_connect_timeout(std::chrono::seconds connect_timeout, int timeout) {
-    if (timeout > 0 && connect_timeout > std::chrono::seconds(timeout)) {
-        return std::chrono::seconds(timeout);
-    }
-    return connect_timeout;
-}
-
 void add_runall_options(CLI::App& app, RunallRequest& r) {
     app.add_option("-H,--hosts", r.hosts, "only these servers, comma-separated (inactive ones too; - reads stdin)")
         ->delimiter(',')
@@ -424,9 +280,7 @@ void add_runall_options(CLI::App& app, RunallRequest& r) {
         ->type_name("LOCAL REMOTE");
     app.add_option("--script", r.script, "run this local script on each host with sh -s; the words are its args");
     app.add_option("--local", r.local, "run this local command once per host: CMD HOST ARGS...");
-    setting(app.add_option("-j,--jobs", r.jobs, "hosts at once (1: serial)")
-                ->check(CLI::Range(1, 64))
-                ->capture_default_str());
+    add_jobs_option(app, r.jobs, "hosts at once (1: serial)");
     setting(app.add_option("--timeout", r.timeout,
                            "seconds a command may run before it is ended, and at most a host may take to answer "
                            "(0: no limit)")
@@ -443,9 +297,6 @@ void add_runall_options(CLI::App& app, RunallRequest& r) {
 }
 
 int run_runall(RunallRequest req, const CommonOptions& opts) {
-    if (req.jobs < 1 || req.jobs > 64) {
-        fail(exit_code::k_usage, "--jobs must be between 1 and 64");
-    }
     if (req.timeout < 0 || req.down_after < 0) {
         fail(exit_code::k_usage, "--timeout and --down-after cannot be negative");
     }
@@ -461,7 +312,7 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
     const auto db = req.list ? open_for_reading(opts.db) : std::make_unique<Database>(opts.db, OpenMode::read_write);
     Inventory inventory(*db);
     const std::vector<Server> servers = selected_servers(inventory, req, named);
-    std::vector<HostResult> runs = initial_runs(inventory, servers, req);
+    std::vector<RunResult> runs = initial_runs(inventory, servers, req);
     if (req.list) {
         print_list(runs);
         return exit_code::k_ok;
@@ -483,7 +334,7 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < servers.size(); ++i) {
         names.push_back(servers[i].name);
-        if (runs[i].outcome != RunOutcome::down) {
+        if (runs[i].host.outcome != HostOutcome::down) {
             todo.push_back(i);
         }
     }
@@ -493,17 +344,17 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
     pool.run(todo.size(), [&](std::size_t k) {
         const std::size_t i = todo[k];
         output.begin(i);
-        HostResult run = runner->run(servers[i], output.sink(i));
+        RunResult run = runner->run(servers[i], output.sink(i));
         output.end(i, run);
         if (req.local.empty()) {
             std::lock_guard lock(db_mutex);
-            record_host_status(*db, servers[i].id, run);
+            record_host_status(inventory, servers[i].id, run.host);
         }
-        info(1, "{}: {}", run.host, run.outcome == RunOutcome::ok ? std::string("ok") : run.cause);
+        info(1, "{}: {}", run.host.server, run.host.outcome == HostOutcome::ok ? std::string("ok") : run.host.message());
         runs[i] = std::move(run);
     });
     for (std::size_t i = 0; i < runs.size(); ++i) {
-        if (runs[i].outcome == RunOutcome::down || runs[i].outcome == RunOutcome::not_run) {
+        if (runs[i].host.outcome == HostOutcome::down || runs[i].host.outcome == HostOutcome::not_run) {
             output.end(i, runs[i]); // their --outdir files
         }
     }

@@ -41,11 +41,6 @@ std::string quoted_words(const std::vector<std::string>& words) {
     return out;
 }
 
-std::string parent_of(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == 0 || slash == std::string::npos ? std::string("/") : path.substr(0, slash);
-}
-
 std::string octal(mode_t mode) {
     return fmt::format("{:o}", static_cast<unsigned>(mode & 07777));
 }
@@ -399,7 +394,7 @@ namespace {
 
 class Provisioner {
 public:
-    Provisioner(ProvisionHost& host, const ProvisionSettings& settings, std::string inventory_virt,
+    Provisioner(RemoteHost& host, const ProvisionSettings& settings, std::string inventory_virt,
                 const std::function<void(const std::string&)>& line,
                 const std::function<void(const std::string&)>& warn)
         : m_host(host), m_s(settings), m_inventory_virt(std::move(inventory_virt)), m_line(line), m_warn(warn) {}
@@ -454,7 +449,9 @@ private:
     }
 
     ExecResult must(const std::string& command, std::string_view what, std::string_view input = {}) {
-        ExecResult r = m_host.run(command, input);
+        ExecOptions options;
+        options.stdin_data = input;
+        ExecResult r = m_host.run(command, options);
         if (!r.ok()) {
             throw StepFailure(fmt::format("{}: {}", what, r.describe()));
         }
@@ -769,7 +766,7 @@ private:
         for (const auto& c : commands)
             content += c + "\n";
         const std::string path(k_pending_restarts_path);
-        must(fmt::format("mkdir -p -- {d} && cat >{t} && mv -f -- {t} {p}", fmt::arg("d", shell_quote(parent_of(path))),
+        must(fmt::format("mkdir -p -- {d} && cat >{t} && mv -f -- {t} {p}", fmt::arg("d", shell_quote(parent_directory(path))),
                          fmt::arg("t", shell_quote(path + ".wp-tmp")), fmt::arg("p", shell_quote(path))),
              "record the pending restarts", content);
     }
@@ -820,7 +817,7 @@ private:
         write_pending(commands);
         std::set<std::string> dirs;
         for (const auto* f : changed)
-            dirs.insert(parent_of(f->remote));
+            dirs.insert(parent_directory(f->remote));
         if (!dirs.empty()) {
             must("mkdir -p --" + quoted_words({dirs.begin(), dirs.end()}), "create directories");
         }
@@ -918,7 +915,7 @@ private:
         return result(changes, d + immutable_note());
     }
 
-    ProvisionHost& m_host;
+    RemoteHost& m_host;
     const ProvisionSettings& m_s;
     std::string m_inventory_virt;
     const std::function<void(const std::string&)>& m_line;
@@ -933,7 +930,7 @@ private:
 
 } // namespace
 
-HostRun provision_host(ProvisionHost& host, const ProvisionSettings& settings, const std::string& inventory_virt,
+HostRun provision_host(RemoteHost& host, const ProvisionSettings& settings, const std::string& inventory_virt,
                        const std::function<void(const std::string&)>& line,
                        const std::function<void(const std::string&)>& warn) {
     return Provisioner(host, settings, inventory_virt, line, warn).run();

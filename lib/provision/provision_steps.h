@@ -13,23 +13,11 @@
 
 #include "provision/packages.h"
 #include "provision/provision_facts.h"
+#include "remote/remote_host.h"
 #include "remote/ssh.h"
 #include "provision/virt.h"
 
 namespace wp {
-
-/// What provisioning needs from a host: a shell and a way to put a file
-/// there. An SSH session in production, a fake in unit tests.
-class ProvisionHost {
-public:
-    virtual ~ProvisionHost() = default;
-    /// Runs a command with /bin/sh; input is its standard input. A non-zero
-    /// exit is a result; a lost connection is SshError.
-    virtual ExecResult run(const std::string& command, std::string_view input = {}) = 0;
-    /// Writes local_path to remote_path under a temporary name, sets mode,
-    /// then renames it into place.
-    virtual void upload(const std::string& local_path, const std::string& remote_path, mode_t mode) = 0;
-};
 
 /// How a step ended.
 enum class StepStatus { ok, would_change, changed, failed };
@@ -184,7 +172,7 @@ struct HostRun {
 /// A failed step ends the run; whatever throws (SshError, Error) is that
 /// step's failure. inventory_virt is the inventory's word ("unknown" for a
 /// server not in it yet).
-HostRun provision_host(ProvisionHost& host, const ProvisionSettings& settings, const std::string& inventory_virt,
+HostRun provision_host(RemoteHost& host, const ProvisionSettings& settings, const std::string& inventory_virt,
                        const std::function<void(const std::string&)>& line,
                        const std::function<void(const std::string&)>& warn);
 

@@ -173,4 +173,12 @@ ImmutablePolicy immutable_policy(std::string_view inventory_virt, const VirtDete
                                                                             : std::string(inventory_virt))};
 }
 
+std::string virt_for_inventory(std::string_view current, const VirtDetection& detected) {
+    if (detected.openvz_family && (current == "openvz" || current == "virtuozzo")) {
+        return std::string(current);
+    }
+    const std::string d = detected.inventory_virt();
+    return d == "unknown" ? std::string(current) : d;
+}
+
 } // namespace wp

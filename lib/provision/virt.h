@@ -68,4 +68,9 @@ struct ImmutablePolicy {
 /// container lacks CAP_LINUX_IMMUTABLE, and says so).
 ImmutablePolicy immutable_policy(std::string_view inventory_virt, const VirtDetection& detected);
 
+/// The inventory's virt for a server: the detected one, except that an
+/// OpenVZ-family host keeps what the operator set (openvz or virtuozzo:
+/// nothing inside tells them apart) and "unknown" never overwrites a value.
+std::string virt_for_inventory(std::string_view current, const VirtDetection& detected);
+
 } // namespace wp

@@ -15,14 +15,23 @@
 
 #include <fmt/format.h>
 
-#include "base/error.h"
 #include "base/diagnostics.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "remote/remote_host.h"
 
 extern char** environ;
 
 namespace wp {
 
 using Clock = std::chrono::steady_clock;
+
+std::chrono::seconds runall_connect_timeout(std::chrono::seconds connect_timeout, int timeout) {
+    if (timeout > 0 && connect_timeout > std::chrono::seconds(timeout)) {
+        return std::chrono::seconds(timeout);
+    }
+    return connect_timeout;
+}
 
 std::string join_command_words(const std::vector<std::string>& words) {
     return fmt::format("{}", fmt::join(words, " "));
@@ -113,14 +122,14 @@ std::string resolve_local_command(const std::string& command) {
 
 namespace {
 
-void fill_command_result(HostResult& r, int exit_status, std::string exit_signal, std::string describe) {
+void fill_command_result(RunResult& r, int exit_status, std::string exit_signal, std::string describe) {
     r.exit_status = exit_status;
     r.exit_signal = std::move(exit_signal);
     if (r.exit_status == 0 && r.exit_signal.empty()) {
-        r.outcome = RunOutcome::ok;
+        r.host.outcome = HostOutcome::ok;
     } else {
-        r.outcome = RunOutcome::failed;
-        r.cause = std::move(describe);
+        r.host.outcome = HostOutcome::command_failed;
+        r.host.cause = std::move(describe);
     }
 }
 
@@ -129,9 +138,9 @@ public:
     SshRunner(HostAction action, SshSettings settings, std::string user)
         : m_action(std::move(action)), m_settings(std::move(settings)), m_user(std::move(user)) {}
 
-    HostResult run(const Server& s, HostSink& sink) override {
-        HostResult r;
-        r.host = s.name;
+    RunResult run(const Server& s, HostSink& sink) override {
+        RunResult r;
+        r.host.server = s.name;
         SshTarget target;
         target.name = s.name;
         target.address = s.address;
@@ -141,22 +150,30 @@ public:
         try {
             session = std::make_unique<SshSession>(target, m_settings);
         } catch (const SshError& e) {
-            r.connect_failed = true;
-            r.outcome = e.failure_class() == FailureClass::unreachable ? RunOutcome::unreachable : RunOutcome::failed;
-            r.cause = fmt::format("{}: {}", e.step().empty() ? "connect" : e.step(), e.what());
+            r.host.outcome = e.failure_class() == FailureClass::unreachable ? HostOutcome::unreachable
+                                                                            : HostOutcome::failed;
+            r.host.step = e.step().empty() ? "connect" : e.step();
+            r.host.cause = e.what();
             if (interrupted()) {
-                r.outcome = RunOutcome::interrupted;
+                r.host.outcome = HostOutcome::interrupted;
             }
             return r;
         }
-        r.contacted = true;
-        if (!m_action.push_local.empty() && !push(*session, r)) {
+        r.host.contacted = true;
+        SshHost host(*session);
+        if (!m_action.push_local.empty() && !push(host, r)) {
             return r;
         }
         if (m_action.command.empty()) {
-            r.outcome = RunOutcome::ok;
+            r.host.outcome = HostOutcome::ok;
             return r;
         }
+        run_command(host, sink, r);
+        return r;
+    }
+
+private:
+    void run_command(RemoteHost& host, HostSink& sink, RunResult& r) {
         ExecOptions options;
         options.timeout = m_action.timeout;
         options.stdin_data = m_action.stdin_data;
@@ -164,41 +181,42 @@ public:
         r.command_ran = true;
         const auto started = Clock::now();
         try {
-            const ExecResult x = session->exec(m_action.command, options);
+            const ExecResult x = host.run(m_action.command, options);
             sink.err(x.err);
             fill_command_result(r, x.exit_status, x.exit_signal, x.describe());
         } catch (const SshError& e) {
             if (interrupted()) {
-                r.outcome = RunOutcome::interrupted;
+                r.host.outcome = HostOutcome::interrupted;
             } else if (m_action.timeout.count() > 0 && Clock::now() - started >= m_action.timeout) {
-                r.outcome = RunOutcome::timed_out;
+                r.host.outcome = HostOutcome::timed_out;
             } else {
-                r.outcome = RunOutcome::failed;
+                r.host.outcome = HostOutcome::failed; // the connection, not the command, gave out
             }
-            r.cause = e.what();
+            r.host.cause = e.what();
         }
-        return r;
     }
 
-private:
-    bool push(SshSession& session, HostResult& r) {
+    // A push that fails is one of our steps failing on a host that answered.
+    bool push(RemoteHost& host, RunResult& r) {
         std::string remote = push_target_path(m_action.push_remote, m_action.push_local);
         try {
             // An existing directory receives the file under its own name, as
             // with cp(1); renaming the temporary onto it would not do that.
             ExecOptions probe;
             probe.timeout = m_settings.io_timeout;
-            if (session.exec(fmt::format("test -d {}", shell_quote(remote)), probe).ok()) {
+            if (host.run(fmt::format("test -d {}", shell_quote(remote)), probe).ok()) {
                 remote = push_target_path(remote + "/", m_action.push_local);
             }
-            session.sftp_upload(m_action.push_local, remote, m_action.push_mode);
+            host.upload(m_action.push_local, remote, m_action.push_mode);
             return true;
         } catch (const SshError& e) {
-            r.outcome = interrupted() ? RunOutcome::interrupted : RunOutcome::failed;
-            r.cause = fmt::format("push {}: {}", remote, e.what());
+            r.host.outcome = interrupted() ? HostOutcome::interrupted : HostOutcome::failed;
+            r.host.step = fmt::format("push {}", remote);
+            r.host.cause = e.what();
         } catch (const Error& e) {
-            r.outcome = RunOutcome::failed;
-            r.cause = fmt::format("push {}: {}", remote, e.what());
+            r.host.outcome = HostOutcome::failed;
+            r.host.step = fmt::format("push {}", remote);
+            r.host.cause = e.what();
         }
         return false;
     }
@@ -206,24 +224,6 @@ private:
     HostAction m_action;
     SshSettings m_settings;
     std::string m_user;
-};
-
-class Fd {
-public:
-    explicit Fd(int fd = -1) : m_fd(fd) {}
-    ~Fd() { reset(); }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return m_fd; }
-    void reset() {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-        m_fd = -1;
-    }
-
-private:
-    int m_fd;
 };
 
 // Every live descendant of pid, from /proc.
@@ -265,9 +265,9 @@ class LocalRunner : public HostRunner {
 public:
     LocalRunner(HostAction action, std::string user) : m_action(std::move(action)), m_user(std::move(user)) {}
 
-    HostResult run(const Server& s, HostSink& sink) override {
-        HostResult r;
-        r.host = s.name;
+    RunResult run(const Server& s, HostSink& sink) override {
+        RunResult r;
+        r.host.server = s.name;
         std::vector<std::string> args;
         args.push_back(m_action.local_argv.at(0));
         args.push_back(s.name);
@@ -298,7 +298,7 @@ public:
 
 private:
     pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, int out_fd, int err_fd,
-                HostResult& r) {
+                RunResult& r) {
         std::vector<char*> argv;
         for (const auto& a : args) {
             argv.push_back(const_cast<char*>(a.c_str()));
@@ -338,8 +338,8 @@ private:
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
         if (rc != 0) {
-            r.outcome = RunOutcome::failed;
-            r.cause = fmt::format("cannot run {}: {}", args[0], std::strerror(rc));
+            r.host.outcome = HostOutcome::failed;
+            r.host.cause = fmt::format("cannot run {}: {}", args[0], std::strerror(rc));
             return -1;
         }
         return pid;
@@ -347,7 +347,7 @@ private:
 
     // Reads both pipes until the command has ended and they are drained;
     // a timeout or Ctrl-C sends SIGTERM, then SIGKILL after a grace period.
-    void collect(pid_t pid, Fd& out_read, Fd& err_read, HostSink& sink, HostResult& r) {
+    void collect(pid_t pid, Fd& out_read, Fd& err_read, HostSink& sink, RunResult& r) {
         const auto started = Clock::now();
         const auto deadline = m_action.timeout.count() > 0 ? started + m_action.timeout : Clock::time_point::max();
         Clock::time_point kill_at = Clock::time_point::max();
@@ -397,11 +397,11 @@ private:
             if (!stopping && (interrupted() || now >= deadline)) {
                 stopping = true;
                 if (interrupted()) {
-                    r.outcome = RunOutcome::interrupted;
-                    r.cause = "interrupted";
+                    r.host.outcome = HostOutcome::interrupted;
+                    r.host.cause = "interrupted";
                 } else {
-                    r.outcome = RunOutcome::timed_out;
-                    r.cause = fmt::format("timed out after {} s", m_action.timeout.count());
+                    r.host.outcome = HostOutcome::timed_out;
+                    r.host.cause = fmt::format("timed out after {} s", m_action.timeout.count());
                 }
                 signal_command(SIGTERM);
                 kill_at = now + std::chrono::seconds(5);

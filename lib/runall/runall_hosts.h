@@ -32,8 +32,15 @@ struct HostAction {
 class HostRunner {
 public:
     virtual ~HostRunner() = default;
-    virtual HostResult run(const Server& server, HostSink& sink) = 0;
+    /// The host's result; host.contacted when an SSH session was made.
+    virtual RunResult run(const Server& server, HostSink& sink) = 0;
 };
+
+/// How long a host may take to answer and authenticate: the connect
+/// timeout, or --timeout (seconds, 0: none) when that is shorter, so that a
+/// host that accepts the connection and then hangs (a stopped sshd, a wedged
+/// box) holds the run no longer than a command may run.
+std::chrono::seconds runall_connect_timeout(std::chrono::seconds connect_timeout, int timeout);
 
 /// The SSH runner: connect (host key checked), push if asked, then run the
 /// command with the timeout, standard output streamed to the sink.

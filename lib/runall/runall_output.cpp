@@ -11,30 +11,57 @@
 
 namespace wp {
 
-std::string outcome_label(const HostResult& run) {
-    switch (run.outcome) {
-    case RunOutcome::ok:
-        return {};
-    case RunOutcome::failed:
-        if (run.command_ran && !run.exit_signal.empty()) {
-            return fmt::format("killed by signal {}", run.exit_signal);
+namespace {
+
+// The one set of words for the outcomes a run reports, in the summary's
+// order: what the summary calls each, and the word host.rc holds when the
+// command gave no exit status (single words, for scripts that read it).
+// Headers and gathered groups use store's outcome_word.
+struct OutcomeWords {
+    HostOutcome outcome;
+    std::string_view summary;
+    std::string_view rc;
+};
+constexpr OutcomeWords k_outcome_words[] = {
+    {HostOutcome::command_failed, "failed", "failed"},
+    {HostOutcome::failed, "failed", "failed"},
+    {HostOutcome::timed_out, "timed out", "timeout"},
+    {HostOutcome::unreachable, "unreachable", "unreachable"},
+    {HostOutcome::down, "skipped as down", "down"},
+    {HostOutcome::interrupted, "interrupted", "interrupted"},
+    {HostOutcome::not_run, "not run", "not-run"},
+};
+
+const OutcomeWords* words_of(HostOutcome outcome) {
+    for (const auto& w : k_outcome_words) {
+        if (w.outcome == outcome) {
+            return &w;
         }
-        if (run.command_ran && run.exit_status >= 0) {
-            return fmt::format("exit status {}", run.exit_status);
-        }
-        return run.cause.empty() ? std::string("failed") : run.cause;
-    case RunOutcome::timed_out:
-        return "timed out";
-    case RunOutcome::unreachable:
-        return "unreachable";
-    case RunOutcome::down:
-        return "down";
-    case RunOutcome::interrupted:
-        return "interrupted";
-    case RunOutcome::not_run:
-        return "not run";
     }
-    return {};
+    return nullptr; // ok
+}
+
+bool is_failure(HostOutcome outcome) {
+    return outcome == HostOutcome::command_failed || outcome == HostOutcome::failed;
+}
+
+} // namespace
+
+std::string outcome_label(const RunResult& run) {
+    if (run.host.outcome == HostOutcome::ok) {
+        return {};
+    }
+    if (!is_failure(run.host.outcome)) {
+        return std::string(outcome_word(run.host.outcome));
+    }
+    if (run.command_ran && !run.exit_signal.empty()) {
+        return fmt::format("killed by signal {}", run.exit_signal);
+    }
+    if (run.command_ran && run.exit_status >= 0) {
+        return fmt::format("exit status {}", run.exit_status);
+    }
+    const std::string why = run.host.message();
+    return why.empty() ? std::string("failed") : why;
 }
 
 std::string LinePrefixer::feed(std::string_view data) {
@@ -62,10 +89,10 @@ std::string LinePrefixer::finish() {
     return out;
 }
 
-std::vector<OutputGroup> gather_outputs(const std::vector<HostResult>& runs, const std::vector<std::string>& outputs) {
+std::vector<OutputGroup> gather_outputs(const std::vector<RunResult>& runs, const std::vector<std::string>& outputs) {
     std::vector<OutputGroup> groups;
     for (std::size_t i = 0; i < runs.size(); ++i) {
-        const HostResult& run = runs[i];
+        const RunResult& run = runs[i];
         if (!run.command_ran) {
             continue;
         }
@@ -74,9 +101,9 @@ std::vector<OutputGroup> gather_outputs(const std::vector<HostResult>& runs, con
         auto it = std::find_if(groups.begin(), groups.end(),
                                [&](const OutputGroup& g) { return g.label == label && g.output == output; });
         if (it == groups.end()) {
-            groups.push_back({{run.host}, label, output});
+            groups.push_back({{run.host.server}, label, output});
         } else {
-            it->hosts.push_back(run.host);
+            it->hosts.push_back(run.host.server);
         }
     }
     return groups;
@@ -94,51 +121,53 @@ std::string format_groups(const std::vector<OutputGroup>& groups) {
     return text;
 }
 
-int runall_exit_status(const std::vector<HostResult>& runs) {
+int runall_exit_status(const std::vector<RunResult>& runs) {
     if (runs.empty()) {
         return exit_code::k_ok;
     }
-    const bool none_reached = std::all_of(runs.begin(), runs.end(), [](const HostResult& r) {
-        return r.outcome == RunOutcome::unreachable || r.outcome == RunOutcome::down;
+    const bool none_reached = std::all_of(runs.begin(), runs.end(), [](const RunResult& r) {
+        return r.host.outcome == HostOutcome::unreachable || r.host.outcome == HostOutcome::down;
     });
     if (none_reached) {
         return exit_code::k_unavailable;
     }
-    const bool all_fine = std::all_of(runs.begin(), runs.end(), [](const HostResult& r) {
-        return r.outcome == RunOutcome::ok || r.outcome == RunOutcome::down;
+    const bool all_fine = std::all_of(runs.begin(), runs.end(), [](const RunResult& r) {
+        return r.host.outcome == HostOutcome::ok || r.host.outcome == HostOutcome::down;
     });
     return all_fine ? exit_code::k_ok : exit_code::k_partial;
 }
 
-std::vector<std::string> summary_lines(const std::vector<HostResult>& runs) {
-    struct Category {
-        RunOutcome outcome;
-        const char* name;
-    };
-    static constexpr Category k_categories[] = {
-        {RunOutcome::failed, "failed"},           {RunOutcome::timed_out, "timed out"},
-        {RunOutcome::unreachable, "unreachable"}, {RunOutcome::down, "skipped as down"},
-        {RunOutcome::interrupted, "interrupted"}, {RunOutcome::not_run, "not run"},
-    };
-    auto count = [&](RunOutcome o) {
-        return std::count_if(runs.begin(), runs.end(), [o](const HostResult& r) { return r.outcome == o; });
-    };
-    if (count(RunOutcome::ok) == static_cast<std::ptrdiff_t>(runs.size())) {
+std::vector<std::string> summary_lines(const std::vector<RunResult>& runs) {
+    auto ok = [](const RunResult& r) { return r.host.outcome == HostOutcome::ok; };
+    const auto n_ok = std::count_if(runs.begin(), runs.end(), ok);
+    if (n_ok == static_cast<std::ptrdiff_t>(runs.size())) {
         return {};
     }
-    std::string head = fmt::format("{} host{}: {} ok", runs.size(), runs.size() == 1 ? "" : "s", count(RunOutcome::ok));
-    std::vector<std::string> lines;
-    for (const auto& c : k_categories) {
-        if (const auto n = count(c.outcome); n > 0) {
-            head += fmt::format(", {} {}", n, c.name);
+    // The summary's categories in order, each once (two outcomes read "failed").
+    std::vector<std::string_view> categories;
+    for (const auto& w : k_outcome_words) {
+        if (std::find(categories.begin(), categories.end(), w.summary) == categories.end()) {
+            categories.push_back(w.summary);
         }
     }
-    lines.push_back(head);
-    for (const auto& c : k_categories) {
+    auto in = [](const RunResult& r, std::string_view category) {
+        const OutcomeWords* w = words_of(r.host.outcome);
+        return w != nullptr && w->summary == category;
+    };
+    std::string head = fmt::format("{} host{}: {} ok", runs.size(), runs.size() == 1 ? "" : "s", n_ok);
+    for (const auto category : categories) {
+        const auto n = std::count_if(runs.begin(), runs.end(), [&](const RunResult& r) { return in(r, category); });
+        if (n > 0) {
+            head += fmt::format(", {} {}", n, category);
+        }
+    }
+    std::vector<std::string> lines{head};
+    for (const auto category : categories) {
         for (const auto& r : runs) {
-            if (r.outcome == c.outcome) {
-                lines.push_back(r.cause.empty() ? fmt::format("{}: {}", c.name, r.host)
-                                                : fmt::format("{}: {}: {}", c.name, r.host, r.cause));
+            if (in(r, category)) {
+                const std::string why = r.host.message();
+                lines.push_back(why.empty() ? fmt::format("{}: {}", category, r.host.server)
+                                            : fmt::format("{}: {}: {}", category, r.host.server, why));
             }
         }
     }
@@ -148,28 +177,20 @@ std::vector<std::string> summary_lines(const std::vector<HostResult>& runs) {
 namespace {
 
 // host.rc: the exit status when the command exited, else one word saying why not.
-std::string rc_text(const HostResult& run) {
+std::string rc_text(const RunResult& run) {
+    const HostOutcome outcome = run.host.outcome;
     if (run.command_ran && run.exit_status >= 0 && run.exit_signal.empty() &&
-        (run.outcome == RunOutcome::ok || run.outcome == RunOutcome::failed)) {
+        (outcome == HostOutcome::ok || is_failure(outcome))) {
         return std::to_string(run.exit_status);
     }
-    switch (run.outcome) {
-    case RunOutcome::ok:
+    if (outcome == HostOutcome::ok) {
         return "0";
-    case RunOutcome::failed:
-        return run.command_ran && !run.exit_signal.empty() ? "signal " + run.exit_signal : "failed";
-    case RunOutcome::timed_out:
-        return "timeout";
-    case RunOutcome::unreachable:
-        return "unreachable";
-    case RunOutcome::down:
-        return "down";
-    case RunOutcome::interrupted:
-        return "interrupted";
-    case RunOutcome::not_run:
-        return "not-run";
     }
-    return "failed";
+    if (is_failure(outcome) && run.command_ran && !run.exit_signal.empty()) {
+        return "signal " + run.exit_signal;
+    }
+    const OutcomeWords* w = words_of(outcome);
+    return std::string(w != nullptr ? w->rc : "failed");
 }
 
 } // namespace
@@ -266,12 +287,12 @@ HostSink& RunOutput::sink(std::size_t i) {
     return *m_hosts.at(i);
 }
 
-void RunOutput::end(std::size_t i, const HostResult& run) {
+void RunOutput::end(std::size_t i, const RunResult& run) {
     Host& h = *m_hosts.at(i);
     if (!m_settings.outdir.empty()) {
         h.open_files();
-        if (!run.command_ran && !run.cause.empty()) {
-            h.err_file->write(run.cause + "\n");
+        if (const std::string why = run.host.message(); !run.command_ran && !why.empty()) {
+            h.err_file->write(why + "\n");
         }
         atomic_write_file(m_settings.outdir + "/" + h.name + ".rc", rc_text(run) + "\n", 0600);
         h.out_file->commit();
@@ -291,7 +312,7 @@ void RunOutput::end(std::size_t i, const HostResult& run) {
     }
 }
 
-void RunOutput::finish(const std::vector<HostResult>& runs) {
+void RunOutput::finish(const std::vector<RunResult>& runs) {
     if (!m_settings.gather) {
         return;
     }

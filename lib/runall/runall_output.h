@@ -10,34 +10,23 @@
 #include <string_view>
 #include <vector>
 
+#include "store/host_status.h"
+
 namespace wp {
 
-/// How one host's turn ended.
-enum class RunOutcome {
-    ok,          ///< the command exited 0 (or the push alone succeeded)
-    failed,      ///< a non-zero exit, a signal, or a failure after the host answered
-    timed_out,   ///< the command outlived --timeout and was signalled
-    unreachable, ///< never answered SSH
-    down,        ///< skipped: known to be down
-    interrupted, ///< stopped by Ctrl-C while running
-    not_run,     ///< never started (Ctrl-C came first)
-};
-
-/// One host's result.
-struct HostResult {
-    std::string host;
-    RunOutcome outcome = RunOutcome::not_run;
-    bool command_ran = false;    ///< the command started: its output and status mean something
-    int exit_status = -1;        ///< -1: none (signal, timeout, never ran)
-    std::string exit_signal;     ///< "TERM", empty when none
-    std::string cause;           ///< for anything but ok: "exit status 3", "connect: Connection refused", …
-    bool contacted = false;      ///< an SSH session was established (host_status: last contact)
-    bool connect_failed = false; ///< no SSH session (host_status: one more consecutive failure)
+/// One host's result: its turn as every fan-out tool reports it (a command
+/// that exited non-zero is command_failed, a failed push failed), and what
+/// the command itself did.
+struct RunResult {
+    HostResult host;
+    bool command_ran = false; ///< the command started: its output and status mean something
+    int exit_status = -1;     ///< -1: none (signal, timeout, never ran)
+    std::string exit_signal;  ///< "TERM", empty when none
 };
 
 /// Short text of a host's result for headers and host.rc: "exit status 3",
 /// "killed by signal TERM", "timed out", … (empty for ok).
-std::string outcome_label(const HostResult& run);
+std::string outcome_label(const RunResult& run);
 
 /// Splits a host's output into whole lines, each prefixed "host: ". A
 /// partial line waits for the rest, so lines of parallel hosts never mix.
@@ -64,7 +53,7 @@ struct OutputGroup {
 /// Groups hosts by (standard output, outcome label), in order of first host;
 /// hosts whose command never ran are left out (the summary names them).
 /// outputs[i] belongs to runs[i].
-std::vector<OutputGroup> gather_outputs(const std::vector<HostResult>& runs, const std::vector<std::string>& outputs);
+std::vector<OutputGroup> gather_outputs(const std::vector<RunResult>& runs, const std::vector<std::string>& outputs);
 
 /// The gathered view: "== host1,host3 ==" (plus " (exit status 1)" when not
 /// clean), then the group's output, newline-terminated.
@@ -73,11 +62,11 @@ std::string format_groups(const std::vector<OutputGroup>& groups);
 /// The exit status of a run: 0 when every host that was run succeeded
 /// (hosts skipped as down do not count against it), 69 when hosts were
 /// selected and none could be reached (all unreachable or down), else 1.
-int runall_exit_status(const std::vector<HostResult>& runs);
+int runall_exit_status(const std::vector<RunResult>& runs);
 
 /// The closing summary, one line each: a count line, then one line per host
 /// that was not ok ("failed: host2: exit status 3"). Empty when all were ok.
-std::vector<std::string> summary_lines(const std::vector<HostResult>& runs);
+std::vector<std::string> summary_lines(const std::vector<RunResult>& runs);
 
 /// Where a host's output goes as it arrives.
 class HostSink {
@@ -111,9 +100,9 @@ public:
     HostSink& sink(std::size_t i);
     /// Host i is done: partial lines are flushed, --outdir files committed.
     /// Also called for hosts that never began (skipped, not run).
-    void end(std::size_t i, const HostResult& run);
+    void end(std::size_t i, const RunResult& run);
     /// After every host: prints the gathered groups, if gathering.
-    void finish(const std::vector<HostResult>& runs);
+    void finish(const std::vector<RunResult>& runs);
 
 private:
     struct Host;

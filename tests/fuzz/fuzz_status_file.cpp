@@ -9,7 +9,7 @@
 #include "base/error.h"
 #include "fuzz.h"
 #include "store/inventory.h"
-#include "cmd/runall.h"
+#include "runall/selection.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text = wp_fuzz::as_text(data, size);

@@ -11,7 +11,10 @@
 
 #include "support/apt_recorded.h"
 #include "base/fs.h"
-#include "cmd/provision.h"
+#include "provision/host_target.h"
+#include "provision/provision_run.h"
+#include "provision/virt.h"
+#include "remote/remote_host.h"
 #include "provision/provision_facts.h"
 #include "provision/provision_steps.h"
 #include "base/sha256.h"
@@ -124,7 +127,7 @@ std::vector<std::string> quoted_words(std::string_view line) {
 
 // A host whose facts are recorded and whose apt is FakeApt; it records
 // every command and upload.
-class FakeHost : public wp::ProvisionHost {
+class FakeHost : public wp::RemoteHost {
 public:
     std::string facts;
     FakeApt apt;
@@ -132,7 +135,7 @@ public:
     std::vector<std::string> commands;
     std::vector<std::string> uploads;
 
-    wp::ExecResult run(const std::string& command, std::string_view /*input*/) override {
+    wp::ExecResult run(const std::string& command, const wp::ExecOptions& /*options*/ = {}) override {
         commands.push_back(command);
         wp::ExecResult r;
         r.exit_status = 0;
@@ -158,6 +161,16 @@ public:
             r.out = "Inst wp-test-tool [1.0] (2.0 local [all])\nConf wp-test-tool (2.0 local [all])\n";
         }
         return r;
+    }
+
+    wp::ExecResult run_alongside(const std::string& command,
+                                 const std::function<std::chrono::seconds()>& meanwhile) override {
+        meanwhile();
+        return run(command);
+    }
+
+    void download(const std::string& path, const std::function<void(std::string_view)>& /*sink*/) override {
+        ADD_FAILURE() << "provisioning downloads nothing, yet asked for " << path;
     }
 
     void upload(const std::string& local_path, const std::string& remote_path, mode_t /*mode*/) override {
@@ -403,7 +416,7 @@ TEST(ProvisionPackages, NeededByEssentialPackagesKeptOtherRefusalsAsked) {
     host.apt = small_host_apt();
     host.apt.held = {"openssh-server"}; // `apt-mark hold openssh-server`: libwrap0 cannot go either
     const wp::Simulator simulate = [&](const std::vector<std::string>& names, const std::vector<std::string>& extra) {
-        return wp::parse_simulations(host.run(wp::simulation_command(names, extra), "").out, names);
+        return wp::parse_simulations(host.run(wp::simulation_command(names, extra)).out, names);
     };
     const auto plan = wp::plan_packages(facts.packages, small_lists(), facts.package_facts(), simulate);
     std::map<std::string, std::string> lines;

@@ -1,0 +1,146 @@
+#include "runall/selection.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/diagnostics.h"
+#include "base/error.h"
+#include "base/fs.h"
+
+namespace wp {
+
+namespace {
+
+// Calls f(line_number, line) for each line of text.
+template <typename F> void for_each_line(std::string_view text, F&& f) {
+    int number = 0;
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        ++number;
+        f(number, text.substr(0, nl));
+        if (nl == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(nl + 1);
+    }
+}
+
+std::vector<std::string_view> split_words(std::string_view line, std::string_view separators) {
+    std::vector<std::string_view> words;
+    for (;;) {
+        const auto start = line.find_first_not_of(separators);
+        if (start == std::string_view::npos) {
+            return words;
+        }
+        line.remove_prefix(start);
+        const auto end = line.find_first_of(separators);
+        words.push_back(line.substr(0, end));
+        if (end == std::string_view::npos) {
+            return words;
+        }
+        line.remove_prefix(end);
+    }
+}
+
+} // namespace
+
+std::vector<std::string> parse_host_names(std::string_view text, std::string_view source) {
+    std::vector<std::string> names;
+    for_each_line(text, [&](int number, std::string_view line) {
+        line = line.substr(0, line.find('#'));
+        for (const auto word : split_words(line, " \t\r,")) {
+            if (const auto why = check_server_name(word); !why.empty()) {
+                fail(exit_code::k_data, "{}:{}: host name {}", source, number, why);
+            }
+            names.emplace_back(word);
+        }
+    });
+    return names;
+}
+
+StatusFile parse_status_file(std::string_view text) {
+    StatusFile status;
+    for_each_line(text, [&](int number, std::string_view line) {
+        const auto words = split_words(line, " \t\r");
+        if (words.empty() || words[0].front() == '#') {
+            return;
+        }
+        const std::string_view state = words.size() >= 2 ? words[1] : std::string_view();
+        if (state.empty() || state.size() > 3 ||
+            !std::all_of(state.begin(), state.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            status.bad_lines.push_back(number);
+            return;
+        }
+        status.states[std::string(words[0])] = std::stoi(std::string(state));
+    });
+    return status;
+}
+
+std::string down_reason(std::string_view host, const StatusFile& status, std::int64_t consecutive_failures,
+                        int down_after) {
+    if (const auto it = status.states.find(host); it != status.states.end() && it->second == 2) {
+        return "state 2 in the status file";
+    }
+    if (down_after > 0 && consecutive_failures >= down_after) {
+        return fmt::format("{} consecutive failures", consecutive_failures);
+    }
+    return {};
+}
+
+std::vector<Server> select_hosts(const SelectionInput& in) {
+    const std::set<std::string, std::less<>> known(in.known.begin(), in.known.end());
+    std::vector<std::string> unknown;
+    for (const auto* list : {&in.named, &in.excluded}) {
+        for (const auto& name : *list) {
+            if (!known.contains(name) && std::find(unknown.begin(), unknown.end(), name) == unknown.end()) {
+                unknown.push_back(name);
+            }
+        }
+    }
+    if (!unknown.empty()) {
+        fail(exit_code::k_no_input, "no server named {} in the inventory", fmt::join(unknown, ", "));
+    }
+    const std::set<std::string, std::less<>> excluded(in.excluded.begin(), in.excluded.end());
+    std::vector<Server> out;
+    if (in.named.empty()) {
+        for (const auto& s : in.matching) {
+            if (s.active && !s.retired_at && !excluded.contains(s.name)) {
+                out.push_back(s);
+            }
+        }
+        return out;
+    }
+    for (const auto& name : in.named) {
+        const auto it =
+            std::find_if(in.matching.begin(), in.matching.end(), [&](const Server& s) { return s.name == name; });
+        const bool taken = std::any_of(out.begin(), out.end(), [&](const Server& s) { return s.name == name; });
+        if (it != in.matching.end() && !taken && !excluded.contains(name)) {
+            out.push_back(*it);
+        }
+    }
+    return out;
+}
+
+StatusFile load_status_file(const std::string& path) {
+    if (path.empty()) {
+        return {};
+    }
+    std::string text;
+    try {
+        text = read_file(path);
+    } catch (const Error& e) {
+        // Monitoring may not have written it yet: nobody is down by it then.
+        warn("{}; no host is taken as down by it", e.what());
+        return {};
+    }
+    StatusFile status = parse_status_file(text);
+    if (!status.bad_lines.empty()) {
+        warn("{}: {} line{} not in the form 'host state' ignored (first: line {})", path, status.bad_lines.size(),
+             status.bad_lines.size() == 1 ? "" : "s", status.bad_lines.front());
+    }
+    return status;
+}
+
+} // namespace wp
