@@ -1,24 +1,23 @@
 #include "base/progress.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 #include <fmt/format.h>
 
 #include "base/diagnostics.h"
+#include "base/units.h"
 
 namespace wp {
 
 namespace {
 
+// The progress line's sizes: the unit moves up only once the value reaches
+// 1024 of it, as the line always showed them.
 std::string human_bytes(std::uint64_t n) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(n);
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        ++u;
-    }
-    return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {}", v, units[u]);
+    return human_size(static_cast<std::int64_t>(std::min<std::uint64_t>(n, INT64_MAX)), SizeUnits::iec,
+                      SizeSteps::unrounded_up_to_tera);
 }
 
 } // namespace

@@ -1,534 +1,84 @@
 #include "cmd/parse.h"
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <filesystem>
 #include <map>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <sys/stat.h>
-#include <thread>
-#include <unistd.h>
 
-#include "store/archive.h"
-#include "billing/billing.h"
-#include "store/db.h"
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
-#include "store/inventory.h"
-#include "billing/line_biller.h"
+#include "billing/billing.h"
+#include "billing/ingest.h"
+#include "billing/ingest_inputs.h"
 #include "billing/reconcile.h"
-#include "base/line_reader.h"
-#include "base/sha256.h"
 #include "billing/squid_log.h"
-#include "base/table.h"
-#include "base/diagnostics.h"
-#include "billing/usage.h"
-#include "base/calendar.h"
-
-namespace fs = std::filesystem;
+#include "store/db.h"
+#include "store/inventory.h"
 
 namespace wp {
 
 namespace {
 
-bool is_log_name(const std::string& name) {
-    auto ends = [&](std::string_view suffix) {
-        return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    return name[0] != '.' && (ends(".log") || ends(".log.zst") || ends(".log.gz"));
+// Every file of the inputs under its server's name. One server's files are
+// ingested by one worker, so that one thread writes its archive days.
+std::map<std::string, std::vector<IngestJob>> jobs_by_server(const std::vector<std::string>& inputs,
+                                                             const std::string& server_option,
+                                                             const std::string& spool) {
+    std::map<std::string, std::vector<IngestJob>> by_server;
+    for (const auto& input : inputs) {
+        for (const auto& path : expand_input(input)) {
+            std::string server = server_option.empty() ? server_for_path(path, spool) : server_option;
+            if (server.empty()) {
+                fail(exit_code::k_usage, "cannot tell the server of {}: give --server NAME", path);
+            }
+            by_server[server].push_back({path, server});
+        }
+    }
+    return by_server;
 }
 
-// Everything one file produced, before it is committed.
-struct FileOutcome {
-    std::string path;
-    std::string server;
-    std::string sha256;
-    std::string first_line_sha256;
-    std::int64_t lines = 0;
-    std::int64_t rejected = 0;
-    std::optional<std::int64_t> first_ts;
-    std::optional<std::int64_t> last_ts;
-    struct Reject {
-        std::int64_t line_no;
-        std::string_view reason; // static text
-        std::string text;
-    };
-    std::vector<Reject> rejects; // the first ones, for the rejects file
-    std::size_t reject_bytes = 0;
-    HourlyUsage usage;
-};
-
-// Rejected lines kept for the rejects file, in bytes of line text per file;
-// the rest are counted.
-constexpr std::size_t k_max_reject_bytes = 1 << 20;
-
-constexpr std::string_view k_truncated_marker = " [wp-parse: line cut at 65536 bytes]";
-
-// Reads, parses and prices one source; lines go to the archive if one is given.
-void parse_source(ByteSource& source, Sha256* hash, LineBiller& biller, FileOutcome& out, ArchiveAppender* archive,
-                  std::int64_t fallback_day, std::int64_t now) {
-    LineReader reader(source, hash);
-    std::string_view line;
-    std::string held; // rejected lines seen before the first dated line
-    std::string marked;
-    std::int64_t current_day = -1;
-    std::int64_t line_no = 0;
-    auto flush_held = [&](std::int64_t day) {
-        std::string_view rest = held;
-        while (!rest.empty()) {
-            const auto nl = rest.find('\n');
-            archive->append(day, rest.substr(0, nl));
-            rest.remove_prefix(nl + 1);
-        }
-        held.clear();
-    };
-    while (reader.next(line)) {
-        ++line_no;
-        if ((line_no & 0xffff) == 0 && interrupted()) {
-            fail(exit_code::k_temp_fail, "interrupted");
-        }
-        if (line_no == 1) {
-            std::string_view first = line;
-            if (!first.empty() && first.back() == '\r') {
-                first.remove_suffix(1);
-            }
-            out.first_line_sha256 = sha256_hex(first);
-        }
-        std::int64_t time = 0;
-        const bool too_long = reader.truncated();
-        const std::string_view why = too_long ? std::string_view("line longer than 65536 bytes")
-                                              : biller.bill(line, out.usage, now, time);
-        if (too_long) {
-            marked.assign(line);
-            marked.append(k_truncated_marker);
-            line = marked;
-        }
-        if (why.empty()) {
-            if (!out.first_ts || time < *out.first_ts) out.first_ts = time;
-            if (!out.last_ts || time > *out.last_ts) out.last_ts = time;
-            if (archive != nullptr) {
-                const std::int64_t day = utc_day_start(time);
-                if (current_day < 0 && !held.empty()) {
-                    // Lines not understood before the first dated one go with its day.
-                    flush_held(day);
-                }
-                current_day = day;
-                archive->append(day, line);
-            }
-            continue;
-        }
-        ++out.rejected;
-        if (out.reject_bytes < k_max_reject_bytes) {
-            out.rejects.push_back({line_no, why, std::string(line)});
-            out.reject_bytes += line.size() + 1;
-        }
-        if (archive != nullptr) {
-            if (current_day >= 0) {
-                archive->append(current_day, line);
-            } else if (held.size() < (1u << 20)) {
-                held.append(line);
-                held.push_back('\n');
-            } else {
-                archive->append(fallback_day, line);
-            }
-        }
+// Brings the ledger level with the archive before new files are billed;
+// true when the archive has problems (the run then ends in k_partial).
+bool reconcile_before_ingest(const CommonOptions& opts, const BillingRules& rules, bool rebuild) {
+    Database db(opts.db);
+    ReconcileSettings settings;
+    settings.archive = opts.archive;
+    settings.spool = opts.spool;
+    settings.rules = &rules;
+    settings.rebuild = rebuild;
+    const ReconcileReport report = reconcile_archive(db, settings);
+    for (const auto& w : report.problems) {
+        warn_message(w);
     }
-    if (archive != nullptr && !held.empty()) {
-        flush_held(fallback_day);
+    for (const auto& w : report.warnings) {
+        warn_message(w);
     }
-    out.lines = line_no;
+    for (const auto& n : report.notes) {
+        info(1, "{}", n);
+    }
+    if (report.sources_billed > 0) {
+        info(1, "billed {} source files ({} lines) from the archive", report.sources_billed, report.lines_billed);
+    }
+    return !report.problems.empty();
 }
 
-// A log line's bytes for a terminal: controls and every byte past ASCII escaped.
-std::string escape_line(std::string_view text) {
-    std::string out;
-    for (unsigned char c : escape_control(text)) {
-        if (c >= 0x80) {
-            out += fmt::format("\\x{:02x}", c);
-        } else {
-            out.push_back(static_cast<char>(c));
-        }
-    }
-    return out;
-}
-
-std::string reject_summary(const FileOutcome& f) {
-    std::string first;
-    if (!f.rejects.empty()) {
-        std::string_view text = f.rejects.front().text;
-        if (text.size() > 80) {
-            text = text.substr(0, 80);
-        }
-        first = fmt::format(" (first at line {}, {}: {})", f.rejects.front().line_no, f.rejects.front().reason,
-                            escape_line(text));
-    }
-    return fmt::format("{}: {} of {} lines not billed{}", f.path, f.rejected, f.lines, first);
-}
-
-void write_rejects(const std::string& root, const FileOutcome& f) {
-    const std::string dir = root + "/" + f.server;
-    make_directories(dir, 0750);
-    std::string name = fs::path(f.path).filename().string();
-    if (f.path == "-") {
-        name = "stdin-" + f.sha256.substr(0, 16);
-    }
-    std::string body;
-    for (const auto& r : f.rejects) {
-        body += fmt::format("{}\t{}\t{}\n", r.line_no, r.reason, r.text);
-    }
-    if (static_cast<std::size_t>(f.rejected) > f.rejects.size()) {
-        body += fmt::format("# {} more lines not billed are not listed\n", f.rejected - f.rejects.size());
-    }
-    // We hold the parse lock: a temporary of this rejects file is a killed run's.
-    const std::string stale = name + ".rejects.tmp.";
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-        if (entry.path().filename().string().starts_with(stale)) {
-            fs::remove(entry.path(), ec);
-        }
-    }
-    atomic_write_file(dir + "/" + name + ".rejects", body, 0640);
-}
-
-bool inside(const std::string& path, const std::string& dir) {
-    std::error_code ec;
-    const fs::path p = fs::weakly_canonical(fs::absolute(path), ec);
-    const fs::path d = fs::weakly_canonical(fs::absolute(dir), ec);
-    const std::string ps = p.string();
-    const std::string ds = d.string() + "/";
-    return ps.compare(0, ds.size(), ds) == 0;
-}
-
-// The outcome of a run, shared by the workers.
-struct RunState {
-    std::mutex mutex;
-    int failed_files = 0;
-    std::int64_t lines = 0;
-    std::int64_t understood = 0;
-    TagCounts unpriced;
-    std::map<std::tuple<std::string, std::string, std::int64_t>, UsageCounts> records;
-};
-
-struct Job {
-    std::string path;
-    std::string server;
-};
-
-class Ingester {
-public:
-    Ingester(const ParseRequest& req, const CommonOptions& opts, const LogGrammar& grammar,
-             const BillingRules& rules, RunState& state)
-        : m_req(req), m_opts(opts), m_grammar(grammar), m_rules(rules), m_state(state) {}
-
-    void run(const std::vector<Job>& jobs) {
-        LineBiller biller(m_grammar, m_rules);
-        std::optional<Database> db;
-        if (!records_only()) {
-            db.emplace(m_opts.db, OpenMode::read_write);
-        }
-        for (const auto& job : jobs) {
-            if (interrupted()) {
-                break;
-            }
-            try {
-                if (records_only()) {
-                    parse_for_output(job, biller);
-                } else {
-                    ingest(job, biller, *db);
-                }
-            } catch (const Error& e) {
-                if (e.code() == exit_code::k_temp_fail && interrupted()) {
-                    break;
-                }
-                warn("{}: {}", job.path, e.what());
-                std::lock_guard lock(m_state.mutex);
-                ++m_state.failed_files;
-            }
-        }
-        std::lock_guard lock(m_state.mutex);
-        for (const auto& [tag, n] : biller.unpriced()) {
-            m_state.unpriced[tag] += n;
-        }
-    }
-
-private:
-    bool records_only() const { return !m_req.output.empty(); }
-
-    void account(const FileOutcome& f) {
-        std::lock_guard lock(m_state.mutex);
-        m_state.lines += f.lines;
-        m_state.understood += f.lines - f.rejected;
-    }
-
-    void parse_for_output(const Job& job, LineBiller& biller) {
-        FileOutcome f;
-        f.path = job.path;
-        f.server = job.server;
-        auto source = open_byte_source(job.path);
-        parse_source(*source, nullptr, biller, f, nullptr, 0, now_epoch());
-        account(f);
-        if (f.rejected > 0) {
-            warn_message(reject_summary(f));
-        }
-        std::lock_guard lock(m_state.mutex);
-        for (const auto& r : f.usage.rows()) {
-            if (!checked_add(m_state.records[{f.server, r.user, r.hour}], r.counts)) {
-                fail(exit_code::k_data, "usage of user {} in the hour of {} overflows 64 bits", r.user,
-                     format_utc(r.hour));
-            }
-        }
-    }
-
-    void ingest(const Job& job, LineBiller& biller, Database& db) {
-        FileOutcome f;
-        f.path = job.path;
-        f.server = job.server;
-        std::int64_t server_id = 0;
-        {
-            auto st = db.prepare("SELECT id FROM servers WHERE name = ?");
-            st.bind(1, job.server);
-            if (!st.step()) {
-                fail(exit_code::k_data, "server {} is not in the inventory (add it with wp-hosts add {})",
-                     job.server, job.server);
-            }
-            server_id = st.column_int64(0);
-        }
-        const std::int64_t now = now_epoch();
-        std::int64_t fallback_day = utc_day_start(now);
-        struct stat sb {};
-        if (job.path != "-" && ::stat(job.path.c_str(), &sb) == 0) {
-            fallback_day = utc_day_start(sb.st_mtime);
-        }
-
-        auto committed = [&db](const std::string& rel) -> std::int64_t {
-            auto st = db.prepare("SELECT committed_size FROM archive_files WHERE path = ?");
-            st.bind(1, rel);
-            return st.step() ? st.column_int64(0) : 0;
-        };
-        ArchiveAppender archive(m_opts.archive, job.server, m_grammar.description(), m_req.zstd_level, committed);
-        Sha256 hash;
-        try {
-            auto source = open_byte_source(job.path);
-            parse_source(*source, &hash, biller, f, &archive, fallback_day, now);
-            f.sha256 = hash.hex_digest();
-            if (const std::string change = source->changed_reason(); !change.empty()) {
-                fail(exit_code::k_temp_fail, "{}: not billed, left for the next run", change);
-            }
-            account(f);
-
-            if (f.lines == 0) {
-                archive.abandon();
-                remove_input(job);
-                return;
-            }
-            if (f.rejected > 0) {
-                write_rejects(m_opts.rejects, f);
-                warn_message(fmt::format("{}, kept in {}/{}/", reject_summary(f), m_opts.rejects, f.server));
-            }
-            if (f.lines - f.rejected == 0 ||
-                static_cast<double>(f.rejected) > m_req.max_reject_ratio * static_cast<double>(f.lines)) {
-                archive.abandon();
-                fail(exit_code::k_data, "{} of {} lines not billed, above --max-reject-ratio {}: not billed, left in place",
-                     f.rejected, f.lines, m_req.max_reject_ratio);
-            }
-            {
-                auto st = db.prepare("SELECT source_name FROM ingested_files WHERE sha256 = ?");
-                st.bind(1, f.sha256);
-                if (st.step()) {
-                    // Billed before (a re-run after a crash, or the same file again):
-                    // its lines are archived already, so only the input goes.
-                    info(1, "{}: already billed as {}, not billed again", job.path, st.column_text(0));
-                    archive.abandon();
-                    remove_input(job);
-                    return;
-                }
-            }
-            if (!m_req.force_overlap && f.first_ts) {
-                // A copy with other line ends, or a longer version of a billed
-                // file: its lines would be billed a second time.
-                auto st = db.prepare(
-                    "SELECT source_name FROM ingested_files WHERE server_id = ? AND first_line_sha256 = ? "
-                    "AND first_ts = ? LIMIT 1");
-                st.bind(1, server_id).bind(2, f.first_line_sha256).bind(3, *f.first_ts);
-                if (st.step()) {
-                    archive.abandon();
-                    fail(exit_code::k_data,
-                         "starts with the same line and time as {}, billed already, but its bytes differ: held, not "
-                         "billed (--force-overlap bills it)",
-                         st.column_text(0));
-                }
-            }
-            SourceFacts facts;
-            facts.sha256 = f.sha256;
-            facts.name = job.path == "-" ? "stdin-" + f.sha256.substr(0, 16) : fs::path(f.path).filename().string();
-            facts.first_line_sha256 = f.first_line_sha256;
-            facts.lines = f.lines;
-            facts.first_ts = f.first_ts;
-            facts.last_ts = f.last_ts;
-            facts.ingested_at = now;
-            archive.finish(facts);
-            commit(db, server_id, f, facts, archive);
-        } catch (...) {
-            archive.abandon();
-            throw;
-        }
-        remove_input(job);
-        if (verbosity() >= 1) {
-            std::set<std::int64_t> hours;
-            std::int64_t billed = 0;
-            bool overflow = false;
-            for (const auto& r : f.usage.rows()) {
-                hours.insert(r.hour);
-                overflow = overflow || __builtin_add_overflow(billed, r.counts.billed_bytes, &billed);
-            }
-            info(1, "{}: billed: {} lines, {} rejected, {} hours, {} billed bytes", job.path, f.lines, f.rejected,
-                 hours.size(), overflow ? "over 2^63" : std::to_string(billed));
-        }
-    }
-
-    void commit(Database& db, std::int64_t server_id, const FileOutcome& f, const SourceFacts& facts,
-                const ArchiveAppender& archive) {
-        Transaction tx(db);
-        UsageWriter writer(db);
-        const auto rows = f.usage.rows();
-        writer.add(server_id, rows);
-        auto ledger = db.prepare(
-            "INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, "
-            "ingested_at, first_line_sha256) VALUES (?,?,?,?,?,?,?,?,?)");
-        ledger.bind(1, f.sha256).bind(2, server_id).bind(3, facts.name);
-        ledger.bind(4, f.lines).bind(5, f.rejected).bind(6, f.first_ts).bind(7, f.last_ts).bind(8, facts.ingested_at);
-        ledger.bind(9, f.first_line_sha256);
-        ledger.run();
-        auto sizes = db.prepare(
-            "INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
-            "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
-        for (const auto& [rel, size] : archive.sizes()) {
-            sizes.bind(1, rel).bind(2, size).run();
-        }
-        auto dirty = db.prepare("INSERT INTO dirty_days(server_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING");
-        std::int64_t last_day = -1;
-        for (const auto& r : rows) {
-            const std::int64_t day = utc_day_start(r.hour);
-            if (day != last_day) {
-                dirty.bind(1, server_id).bind(2, utc_day_name(day)).run();
-                last_day = day;
-            }
-        }
-        tx.commit();
-    }
-
-    void remove_input(const Job& job) {
-        if (job.path == "-" || m_req.keep || !inside(job.path, m_opts.spool)) {
-            return;
-        }
-        if (::unlink(job.path.c_str()) != 0 && errno != ENOENT) {
-            fail_errno(errno, fmt::format("billed, but cannot remove {} (it will not be billed again)", job.path));
-        }
-        fsync_directory(parent_directory(job.path));
-    }
-
-    const ParseRequest& m_req;
-    const CommonOptions& m_opts;
-    const LogGrammar& m_grammar;
-    const BillingRules& m_rules;
-    RunState& m_state;
-};
-
-void write_records(const ParseRequest& req, const RunState& state) {
-    std::FILE* out = stdout;
-    std::optional<AtomicFile> file;
-    fmt::memory_buffer buf;
-    auto it = std::back_inserter(buf);
-    if (!req.json) {
-        fmt::format_to(it, "server\tuser\thour\trequests\tbytes\tbilled_bytes\n");
-    }
-    for (const auto& [key, c] : state.records) {
-        const auto& [server, user, hour] = key;
-        if (req.json) {
-            fmt::format_to(it, "{{\"server\":{},\"user\":{},\"hour\":\"{}\",\"requests\":{},\"bytes\":{},\"billed_bytes\":{}}}\n",
-                           json_quote(server), json_quote(user), format_utc(hour), c.requests, c.bytes,
-                           c.billed_bytes);
-        } else {
-            fmt::format_to(it, "{}\t{}\t{}\t{}\t{}\t{}\n", server, tsv_escape(user), format_utc(hour), c.requests,
-                           c.bytes, c.billed_bytes);
-        }
-    }
-    struct stat sb {};
-    if (req.output == "-") {
-        std::fwrite(buf.data(), 1, buf.size(), out);
-    } else if (::stat(req.output.c_str(), &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        // A device or a pipe (/dev/null, a FIFO) is written, never renamed over.
-        const int fd = ::open(req.output.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fail_errno(errno, fmt::format("cannot open {}", req.output));
-        }
-        try {
-            write_all(fd, std::string_view(buf.data(), buf.size()), req.output);
-        } catch (...) {
-            ::close(fd);
-            throw;
-        }
-        ::close(fd);
-    } else {
-        atomic_write_file(req.output, std::string_view(buf.data(), buf.size()), 0644);
-    }
+IngestSettings ingest_settings_for(const ParseRequest& req, const CommonOptions& opts) {
+    IngestSettings settings;
+    settings.db = opts.db;
+    settings.archive = opts.archive;
+    settings.rejects = opts.rejects;
+    settings.spool = opts.spool;
+    settings.zstd_level = req.zstd_level;
+    settings.max_reject_ratio = req.max_reject_ratio;
+    settings.keep = req.keep;
+    settings.force_overlap = req.force_overlap;
+    settings.records_only = !req.output.empty();
+    return settings;
 }
 
 } // namespace
-
-std::string server_for_path(const std::string& path, const std::string& spool) {
-    const fs::path p(path);
-    if (inside(path, spool)) {
-        const std::string parent = p.parent_path().filename().string();
-        if (check_server_name(parent).empty() && fs::weakly_canonical(fs::absolute(p).parent_path().parent_path()) ==
-                                                     fs::weakly_canonical(fs::absolute(spool))) {
-            return parent;
-        }
-    }
-    const std::string name = p.filename().string();
-    const std::string stem = name.substr(0, name.find('.'));
-    return check_server_name(stem).empty() ? stem : std::string();
-}
-
-std::vector<std::string> expand_input(const std::string& input) {
-    struct stat sb {};
-    if (input == "-") {
-        return {input};
-    }
-    if (::lstat(input.c_str(), &sb) != 0) {
-        fail_errno(errno, fmt::format("cannot read input {}", input));
-    }
-    if (!S_ISDIR(sb.st_mode)) {
-        return {input};
-    }
-    std::vector<std::string> files;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::none, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (ec) {
-            fail(exit_code::k_io, "cannot walk {}: {}", input, ec.message());
-        }
-        const auto status = it->symlink_status();
-        const std::string name = it->path().filename().string();
-        if (fs::is_regular_file(status) && is_log_name(name)) {
-            files.push_back(it->path().string());
-        } else if (fs::is_regular_file(status) && name.size() > 1 && name[0] == '.' && is_log_name(name.substr(1))) {
-            warn("{}: a hidden log is not billed (remove the leading '.' from its name to bill it)",
-                 it->path().string());
-        }
-    }
-    if (ec) {
-        fail(exit_code::k_io, "cannot walk {}: {}", input, ec.message());
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-}
 
 void add_parse_options(CLI::App& app, ParseRequest& request) {
     app.add_option("input", request.inputs, "log files, directories (walked) or - (default: the spool)");
@@ -595,100 +145,27 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
     if (stdin_count == 1 && req.server.empty()) {
         fail(exit_code::k_usage, "reading '-' needs --server NAME");
     }
-    // Group files by server: one server's archive days are written by one worker.
-    std::map<std::string, std::vector<Job>> by_server;
-    for (const auto& input : inputs) {
-        for (const auto& path : expand_input(input)) {
-            std::string server = req.server.empty() ? server_for_path(path, opts.spool) : req.server;
-            if (server.empty()) {
-                fail(exit_code::k_usage, "cannot tell the server of {}: give --server NAME", path);
-            }
-            by_server[server].push_back({path, server});
-        }
-    }
+    const auto by_server = jobs_by_server(inputs, req.server, opts.spool);
 
     std::optional<LockFile> lock;
-    RunState state;
     bool archive_problems = false;
     if (!records_only) {
         make_directories(parent_directory(opts.db));
         { Database create(opts.db); } // exists (and is migrated) before it is locked
         // The lock is the database file's own, whatever name reaches it.
         lock.emplace(opts.db, LockFile::OnFile{});
-        Database db(opts.db);
-        ReconcileSettings settings;
-        settings.archive = opts.archive;
-        settings.spool = opts.spool;
-        settings.rules = &rules;
-        settings.rebuild = req.rebuild_db;
-        const ReconcileReport report = reconcile_archive(db, settings);
-        for (const auto& w : report.problems) {
-            warn_message(w);
-        }
-        for (const auto& w : report.warnings) {
-            warn_message(w);
-        }
-        archive_problems = !report.problems.empty();
-        for (const auto& n : report.notes) {
-            info(1, "{}", n);
-        }
-        if (report.sources_billed > 0) {
-            info(1, "billed {} source files ({} lines) from the archive", report.sources_billed, report.lines_billed);
-        }
+        archive_problems = reconcile_before_ingest(opts, rules, req.rebuild_db);
         if (req.rebuild_db) {
             return archive_problems ? exit_code::k_partial : exit_code::k_ok;
         }
     }
 
-    std::vector<std::vector<Job>> queues(static_cast<std::size_t>(req.jobs));
-    {
-        // Largest groups first, each to the least loaded worker.
-        std::vector<std::pair<std::uintmax_t, std::vector<Job>*>> groups;
-        for (auto& [server, jobs] : by_server) {
-            std::uintmax_t size = 0;
-            for (const auto& j : jobs) {
-                std::error_code ec;
-                size += j.path == "-" ? 0 : fs::file_size(j.path, ec);
-            }
-            groups.emplace_back(size, &jobs);
-        }
-        std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-        std::vector<std::uintmax_t> load(queues.size());
-        for (auto& [size, jobs] : groups) {
-            const auto i = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
-            load[i] += size;
-            queues[i].insert(queues[i].end(), jobs->begin(), jobs->end());
-        }
-    }
-    std::vector<std::thread> threads;
-    std::exception_ptr first_error;
-    std::mutex error_mutex;
-    for (auto& q : queues) {
-        if (q.empty()) {
-            continue;
-        }
-        threads.emplace_back([&, jobs = &q] {
-            try {
-                Ingester(req, opts, grammar, rules, state).run(*jobs);
-            } catch (...) {
-                std::lock_guard lock_guard(error_mutex);
-                if (!first_error) {
-                    first_error = std::current_exception();
-                }
-            }
-        });
-    }
-    for (auto& t : threads) {
-        t.join();
-    }
-    if (first_error) {
-        std::rethrow_exception(first_error);
-    }
+    const IngestTotals state = ingest_files(by_server, req.jobs, ingest_settings_for(req, opts), grammar, rules);
     for (const auto& [tag, n] : state.unpriced) {
         warn("tag {} has no billing rule: {} lines billed by the default rule", tag, n);
     }
     if (records_only) {
-        write_records(req, state);
+        write_usage_records(req.output, req.json, state.records);
     }
     if (interrupted()) {
         return exit_code::k_temp_fail;

@@ -1,5 +1,6 @@
 #pragma once
-// wp-parse: Squid logs in, hourly usage, ledger, archive and rejects out.
+// wp-parse's command line: Squid logs in, hourly usage, ledger, archive and
+// rejects out (billing/ingest.h does the work).
 
 #include <string>
 #include <vector>
@@ -28,14 +29,5 @@ void add_parse_options(CLI::App& app, ParseRequest& request);
 
 /// Runs wp-parse; returns the exit status (DESIGN.md's table).
 int run_parse(const ParseRequest& request, const CommonOptions& options);
-
-/// The server a log file belongs to: the directory holding it when that is a
-/// server's folder inside the spool, else the file name up to its first '.'.
-/// Empty when neither gives a valid server name.
-std::string server_for_path(const std::string& path, const std::string& spool);
-
-/// The log files an input names: itself, or every *.log, *.log.zst, *.log.gz
-/// below a directory (symlinks are not followed), sorted.
-std::vector<std::string> expand_input(const std::string& input);
 
 } // namespace wp

@@ -10,7 +10,7 @@
 
 #include "store/db.h"
 #include "base/error.h"
-#include "cmd/rollup.h"
+#include "summary/rollup.h"
 #include "support/tmpdir.h"
 #include "base/calendar.h"
 

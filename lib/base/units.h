@@ -1,0 +1,28 @@
+#pragma once
+// Sizes in bytes written for people.
+
+#include <cstdint>
+#include <string>
+
+namespace wp {
+
+/// Units of human-readable sizes.
+enum class SizeUnits { iec, si };
+
+/// When a size moves up to the next unit.
+enum class SizeSteps {
+    /// Once it would print as 1024.0 (1000.0 in si), rounding included, up to
+    /// EiB (EB): 1048575 B is "1.0 MiB". What reports show.
+    rounded,
+    /// Once it reaches 1024 (1000) before rounding, up to TiB (TB) at most:
+    /// 1048575 B is "1024.0 KiB", 2 PiB is "2048.0 TiB". wp-fetchlogs'
+    /// progress line has always counted this way.
+    unrounded_up_to_tera,
+};
+
+/// `512 B`, `1.5 KiB`, `3.0 GiB` (iec) or `1.5 kB`, `3.0 GB` (si): whole bytes
+/// below one unit, else one decimal. A negative size is the positive one
+/// with a leading '-'.
+std::string human_size(std::int64_t bytes, SizeUnits units, SizeSteps steps = SizeSteps::rounded);
+
+} // namespace wp

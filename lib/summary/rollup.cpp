@@ -1,0 +1,375 @@
+#include "summary/rollup.h"
+
+#include <algorithm>
+#include <set>
+#include <string_view>
+#include <tuple>
+
+#include <sqlite3.h>
+
+#include "base/diagnostics.h"
+#include "base/error.h"
+#include "store/db.h"
+
+namespace wp {
+
+namespace {
+
+constexpr std::int64_t k_day_seconds = 86400;
+
+// ---- SQL ----------------------------------------------------------------------
+
+
+// One (server, day): ?1 server, ?2/?3 the day's first and next day's first
+// second, ?4 its name. The users of the server are walked by index seeks
+// (a skip scan of the primary key), then each user's hours by a range seek,
+// so the cost follows the server's users and the day's rows, never the table.
+constexpr std::string_view k_upsert_server_day = R"SQL(
+WITH RECURSIVE server_users(id) AS (
+    SELECT (SELECT min(user_id) FROM usage WHERE server_id = ?1)
+    UNION ALL
+    SELECT (SELECT min(user_id) FROM usage WHERE server_id = ?1 AND user_id > server_users.id)
+    FROM server_users WHERE server_users.id IS NOT NULL
+)
+INSERT INTO sum_usage_daily(day, server_id, user_id, requests, bytes, billed_bytes)
+SELECT ?4, ?1, g.user_id, sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
+FROM server_users su CROSS JOIN usage g
+WHERE su.id IS NOT NULL AND g.server_id = ?1 AND g.user_id = su.id AND g.hour >= ?2 AND g.hour < ?3
+GROUP BY g.user_id
+ON CONFLICT(day, server_id, user_id) DO UPDATE SET
+    requests = excluded.requests, bytes = excluded.bytes, billed_bytes = excluded.billed_bytes
+WHERE requests <> excluded.requests OR bytes <> excluded.bytes OR billed_bytes <> excluded.billed_bytes
+)SQL";
+
+constexpr std::string_view k_remove_gone = R"SQL(
+DELETE FROM sum_usage_daily
+WHERE day = ?4 AND server_id = ?1 AND NOT EXISTS (
+    SELECT 1 FROM usage g
+    WHERE g.server_id = ?1 AND g.user_id = sum_usage_daily.user_id AND g.hour >= ?2 AND g.hour < ?3)
+)SQL";
+
+// A whole server's days in one pass over its rows, grouped in the summary's
+// key order. {day} is the day of `hour`: plain division for UTC, else
+// rollup_day(), the calendar registered by DayFunction.
+constexpr std::string_view k_server_days = R"SQL(
+SELECT d, user_id, sum(requests), sum(bytes), sum(billed_bytes)
+FROM (SELECT {day} AS d, user_id, requests, bytes, billed_bytes FROM usage WHERE server_id = ?1)
+GROUP BY d, user_id
+ORDER BY d, user_id
+)SQL";
+
+constexpr std::string_view k_rebuild_server = R"SQL(
+INSERT INTO sum_usage_daily(day, server_id, user_id, requests, bytes, billed_bytes)
+SELECT date(d * 86400, 'unixepoch'), ?1, user_id, r, b, bb FROM (
+    SELECT {day} AS d, user_id, sum(requests) AS r, sum(bytes) AS b, sum(billed_bytes) AS bb
+    FROM usage WHERE server_id = ?1
+    GROUP BY d, user_id
+    ORDER BY d, user_id)
+)SQL";
+
+// Usage hours are never before 1970, so integer division is the UTC day.
+std::string with_day_of_hour(std::string_view sql, const DayCalendar& calendar) {
+    std::string text(sql);
+    const auto at = text.find("{day}");
+    text.replace(at, 5, calendar.zone() == "UTC" ? "(hour / 86400)" : "rollup_day(hour)");
+    return text;
+}
+
+// rollup_day(hour) in SQL for as long as this lives.
+class DayFunction {
+public:
+    DayFunction(Database& db, const DayCalendar& calendar) : m_db(db) {
+        const int rc = sqlite3_create_function_v2(
+            db.handle(), "rollup_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+            const_cast<DayCalendar*>(&calendar), &call, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) {
+            db.throw_error(rc, "cannot register rollup_day()");
+        }
+    }
+    ~DayFunction() {
+        sqlite3_create_function_v2(m_db.handle(), "rollup_day", 1, SQLITE_UTF8, nullptr, nullptr, nullptr, nullptr,
+                                   nullptr);
+    }
+    DayFunction(const DayFunction&) = delete;
+    DayFunction& operator=(const DayFunction&) = delete;
+
+private:
+    static void call(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+        const auto* calendar = static_cast<const DayCalendar*>(sqlite3_user_data(ctx));
+        sqlite3_result_int64(ctx, calendar->day_of(sqlite3_value_int64(argv[0])));
+    }
+    Database& m_db;
+};
+
+// A read transaction: one snapshot for every query of a check.
+class ReadSnapshot {
+public:
+    explicit ReadSnapshot(Database& db) : m_db(db) { m_db.exec("BEGIN"); }
+    ~ReadSnapshot() { sqlite3_exec(m_db.handle(), "COMMIT", nullptr, nullptr, nullptr); }
+    ReadSnapshot(const ReadSnapshot&) = delete;
+    ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+private:
+    Database& m_db;
+};
+
+struct DirtyMark {
+    std::int64_t server_id;
+    std::string day;
+};
+
+std::vector<DirtyMark> read_marks(Database& db) {
+    std::vector<DirtyMark> marks;
+    auto st = db.prepare("SELECT server_id, day FROM dirty_days ORDER BY server_id, day");
+    while (st.step()) {
+        marks.push_back({st.column_int64(0), st.column_text(1)});
+    }
+    return marks;
+}
+
+// Every calendar day that the hours of a marked UTC day fall in.
+std::set<ServerDay> expand_marks(const std::vector<DirtyMark>& marks, const DayCalendar& calendar) {
+    std::set<ServerDay> pairs;
+    for (const auto& m : marks) {
+        const auto utc_day = parse_day(m.day);
+        if (!utc_day) {
+            warn("dirty_days holds '{}' for server {}, which is not a date; ignored", m.day, m.server_id);
+            continue;
+        }
+        const std::int64_t first_hour = *utc_day * k_day_seconds;
+        const std::int64_t last = calendar.day_of(first_hour + 23 * 3600);
+        for (std::int64_t d = calendar.day_of(first_hour); d <= last; ++d) {
+            pairs.insert({m.server_id, d});
+        }
+    }
+    return pairs;
+}
+
+std::vector<std::int64_t> server_ids(Database& db) {
+    std::vector<std::int64_t> ids;
+    auto st = db.prepare("SELECT id FROM servers ORDER BY id");
+    while (st.step()) {
+        ids.push_back(st.column_int64(0));
+    }
+    return ids;
+}
+
+std::optional<std::int64_t> single_int(Database& db, std::string_view sql) {
+    auto st = db.prepare(sql);
+    if (!st.step() || st.is_null(0)) {
+        return std::nullopt;
+    }
+    return st.column_int64(0);
+}
+
+// Recomputes (server, day) pairs with two persistent statements.
+class ServerDayRefresher {
+public:
+    ServerDayRefresher(Database& db, const DayCalendar& calendar)
+        : m_db(db), m_calendar(calendar), m_upsert(db, k_upsert_server_day), m_remove(db, k_remove_gone) {}
+
+    void refresh(const ServerDay& p, RefreshOutcome& out) {
+        const std::int64_t begin = m_calendar.day_start(p.day);
+        const std::int64_t end = m_calendar.day_start(p.day + 1);
+        const std::string name = day_name(p.day);
+        m_upsert.bind(1, p.server_id).bind(2, begin).bind(3, end).bind(4, name);
+        m_upsert.run();
+        out.rows_written += m_db.changes();
+        m_remove.bind(1, p.server_id).bind(2, begin).bind(3, end).bind(4, name);
+        m_remove.run();
+        out.rows_removed += m_db.changes();
+    }
+
+private:
+    Database& m_db;
+    const DayCalendar& m_calendar;
+    Statement m_upsert;
+    Statement m_remove;
+};
+
+} // namespace
+
+// ---- summary ----------------------------------------------------------------
+
+std::optional<std::string> summary_zone(Database& db) {
+    {
+        auto st = db.prepare("SELECT zone FROM rollup_state WHERE id = 1");
+        if (st.step()) {
+            return st.column_text(0);
+        }
+    }
+    if (single_int(db, "SELECT 1 FROM sum_usage_daily LIMIT 1")) {
+        return std::string("UTC");
+    }
+    return std::nullopt;
+}
+
+void check_summary_zone(const std::optional<std::string>& built, const std::string& asked) {
+    if (built && *built != asked) {
+        fail(exit_code::k_usage,
+             "the summary's days are in time zone {}, not {}: give --tz {} (or tz = {} in wp.conf), "
+             "or rebuild it with --rebuild --tz {}",
+             *built, asked, *built, *built, asked);
+    }
+}
+
+std::vector<ServerDay> pending_server_days(Database& db, const DayCalendar& calendar) {
+    const auto pairs = expand_marks(read_marks(db), calendar);
+    return {pairs.begin(), pairs.end()};
+}
+
+RefreshOutcome refresh_summary(Database& db, const DayCalendar& calendar, const RefreshWindow& window, std::int64_t now,
+                               bool dry_run) {
+    RefreshOutcome out;
+    // BEGIN IMMEDIATE: wp-parse cannot commit usage or marks between our
+    // reading the marks and deleting them; its next marks wait for our commit.
+    Transaction tx(db);
+    if (!window.rebuild) {
+        check_summary_zone(summary_zone(db), calendar.zone());
+    }
+    const auto marks = read_marks(db);
+    out.marks_consumed = static_cast<std::int64_t>(marks.size());
+
+    if (window.rebuild) {
+        if (!dry_run) {
+            db.exec("DELETE FROM sum_usage_daily");
+            // Each server's rows go into every day of the summary: a cache that
+            // holds the summary's pages being filled saves re-reading them.
+            db.exec("PRAGMA cache_size = -16384");
+            DayFunction day_function(db, calendar);
+            Statement insert(db, with_day_of_hour(k_rebuild_server, calendar));
+            for (const auto id : server_ids(db)) {
+                insert.bind(1, id).run();
+                out.rows_written += db.changes();
+            }
+            db.exec("PRAGMA cache_size = -2000");
+        }
+    } else {
+        std::set<ServerDay> pairs = expand_marks(marks, calendar);
+        if (window.first_day) {
+            const std::int64_t today = calendar.day_of(now);
+            const auto first_hour = single_int(db, "SELECT min(hour) FROM usage");
+            const auto last_hour = single_int(db, "SELECT max(hour) FROM usage");
+            // Days of the window without usage keep no summary rows.
+            std::int64_t first = today + 1;
+            std::int64_t last = today;
+            if (first_hour && last_hour) {
+                first = std::max(*window.first_day, calendar.day_of(*first_hour));
+                last = std::min(today, calendar.day_of(*last_hour));
+            }
+            if (!dry_run) {
+                auto clear = db.prepare("DELETE FROM sum_usage_daily WHERE day >= ? AND day <= ?");
+                auto clear_days = [&](std::int64_t from, std::int64_t to) {
+                    clear.bind(1, day_name(from)).bind(2, day_name(to)).run();
+                    out.rows_removed += db.changes();
+                };
+                if (first > last) {
+                    clear_days(*window.first_day, today);
+                } else {
+                    clear_days(*window.first_day, first - 1);
+                    clear_days(last + 1, today);
+                }
+            }
+            for (const auto id : server_ids(db)) {
+                for (std::int64_t d = first; d <= last; ++d) {
+                    pairs.insert({id, d});
+                }
+            }
+        }
+        out.recomputed.assign(pairs.begin(), pairs.end());
+        if (!dry_run) {
+            ServerDayRefresher refresher(db, calendar);
+            for (const auto& p : out.recomputed) {
+                refresher.refresh(p, out);
+            }
+        }
+    }
+
+    // Exactly the marks read above: wp-parse's later marks stay for the next run.
+    auto consume = db.prepare("DELETE FROM dirty_days WHERE server_id = ? AND day = ?");
+    for (const auto& m : marks) {
+        consume.bind(1, m.server_id).bind(2, m.day).run();
+    }
+    auto state = db.prepare("INSERT INTO rollup_state(id, zone, rebuilt_at, refreshed_at) VALUES (1, ?1, ?2, ?3) "
+                            "ON CONFLICT(id) DO UPDATE SET zone = excluded.zone, refreshed_at = excluded.refreshed_at, "
+                            "rebuilt_at = coalesce(excluded.rebuilt_at, rebuilt_at)");
+    state.bind(1, calendar.zone());
+    if (window.rebuild) {
+        state.bind(2, now);
+    } else {
+        state.bind(2, nullptr);
+    }
+    state.bind(3, now).run();
+    if (!dry_run) {
+        tx.commit();
+    }
+    return out;
+}
+
+VerifyOutcome verify_summary(Database& db, const DayCalendar& calendar) {
+    VerifyOutcome out;
+    ReadSnapshot snapshot(db);
+    const auto pending = expand_marks(read_marks(db), calendar);
+    out.pending = static_cast<std::int64_t>(pending.size());
+
+    struct Row {
+        std::string day;
+        std::int64_t server_id;
+        std::int64_t user_id;
+        std::array<std::int64_t, 3> counts;
+    };
+    std::vector<Row> expected;
+    {
+        DayFunction day_function(db, calendar);
+        Statement days(db, with_day_of_hour(k_server_days, calendar));
+        for (const auto id : server_ids(db)) {
+            days.bind(1, id);
+            while (days.step()) {
+                const std::int64_t d = days.column_int64(0);
+                if (pending.count({id, d}) == 0) {
+                    expected.push_back({day_name(d),
+                                        id,
+                                        days.column_int64(1),
+                                        {days.column_int64(2), days.column_int64(3), days.column_int64(4)}});
+                }
+            }
+            days.reset();
+        }
+    }
+    auto key_less = [](const auto& a, const auto& b) {
+        return std::tie(a.day, a.server_id, a.user_id) < std::tie(b.day, b.server_id, b.user_id);
+    };
+    std::sort(expected.begin(), expected.end(), key_less);
+
+    auto summary = db.prepare("SELECT day, server_id, user_id, requests, bytes, billed_bytes FROM sum_usage_daily "
+                              "ORDER BY day, server_id, user_id");
+    auto e = expected.begin();
+    auto emit_expected_until = [&](const Row* bound) {
+        while (e != expected.end() && (bound == nullptr || key_less(*e, *bound))) {
+            out.differences.push_back({e->day, e->server_id, e->user_id, std::nullopt, e->counts});
+            ++e;
+        }
+    };
+    while (summary.step()) {
+        Row s{summary.column_text(0),
+              summary.column_int64(1),
+              summary.column_int64(2),
+              {summary.column_int64(3), summary.column_int64(4), summary.column_int64(5)}};
+        if (const auto d = parse_day(s.day); d && pending.count({s.server_id, *d}) != 0) {
+            continue;
+        }
+        emit_expected_until(&s);
+        if (e != expected.end() && !key_less(s, *e)) { // same key
+            if (e->counts != s.counts) {
+                out.differences.push_back({s.day, s.server_id, s.user_id, s.counts, e->counts});
+            }
+            ++e;
+        } else {
+            out.differences.push_back({s.day, s.server_id, s.user_id, s.counts, std::nullopt});
+        }
+    }
+    emit_expected_until(nullptr);
+    return out;
+}
+
+} // namespace wp
