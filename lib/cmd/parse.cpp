@@ -87,7 +87,7 @@ void add_parse_options(CLI::App& app, ParseRequest& request) {
     app.add_option("-o,--output", request.output,
                    "write merged (server, user, hour) records to FILE or - and touch nothing else");
     app.add_flag("--json", request.json, "with -o: JSON lines instead of TSV");
-    setting(app.add_option("-j,--jobs", request.jobs, "files parsed at once")->capture_default_str());
+    add_jobs_option(app, request.jobs, "files parsed at once");
     setting(app.add_option("--max-reject-ratio", request.max_reject_ratio,
                            "share of lines not understood above which a file is not billed")
                 ->check(CLI::Range(0.0, 1.0))
@@ -107,9 +107,6 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
         // Billing writes no records: without -o the flag would be ignored and
         // the input billed when a pipeline was meant.
         fail(exit_code::k_usage, "--json needs -o FILE or -o -: it is the format of the records -o writes");
-    }
-    if (req.jobs < 1 || req.jobs > 64) {
-        fail(exit_code::k_usage, "--jobs must be between 1 and 64");
     }
     if (req.zstd_level < 1 || req.zstd_level > 19) {
         fail(exit_code::k_usage, "--zstd-level must be between 1 and 19");

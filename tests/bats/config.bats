@@ -185,6 +185,15 @@ wp-parse: try 'wp-parse --help'" ]
     [ "$status" -eq 64 ]
     [ "$stderr" = "wp-runall: --jobs: '0' is not a number from 1 to 64
 wp-runall: try 'wp-runall --help'" ]
+    # every tool that fans out checks --jobs in the one place, alike
+    run --separate-stderr "$PARSE" -j 65 -o - /dev/null
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-parse: --jobs: '65' is not a number from 1 to 64
+wp-parse: try 'wp-parse --help'" ]
+    run --separate-stderr "$FETCH" --jobs 0
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-fetchlogs: --jobs: '0' is not a number from 1 to 64
+wp-fetchlogs: try 'wp-fetchlogs --help'" ]
     run --separate-stderr "$HOSTS"
     [ "$status" -eq 64 ]
     [ "$stderr" = "wp-hosts: a subcommand is required
