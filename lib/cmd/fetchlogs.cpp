@@ -200,31 +200,17 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         std::fflush(stdout);
     }
 
-    std::size_t unreachable = 0;
-    std::size_t failed = 0;
-    std::size_t ok = 0;
-    for (std::size_t i = 0; i < servers.size(); ++i) {
-        if (!finished[i]) {
-            continue;
+    // Hosts finished with outcome, of those a task started.
+    const auto finished_with = [&](HostOutcome outcome) {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < servers.size(); ++i) {
+            n += finished[i] && reports[i].result.outcome == outcome ? 1 : 0;
         }
-        switch (reports[i].result.outcome) {
-        case HostOutcome::ok:
-            ++ok;
-            break;
-        case HostOutcome::unreachable:
-            ++unreachable;
-            break;
-        case HostOutcome::failed:
-            ++failed;
-            break;
-        case HostOutcome::interrupted:
-        case HostOutcome::command_failed:
-        case HostOutcome::timed_out:
-        case HostOutcome::down:
-        case HostOutcome::not_run:
-            break;
-        }
-    }
+        return n;
+    };
+    const std::size_t unreachable = finished_with(HostOutcome::unreachable);
+    const std::size_t failed = finished_with(HostOutcome::failed);
+    const std::size_t ok = finished_with(HostOutcome::ok);
     // After warnings (cron mails stderr), one line that sums the run up;
     // hosts that did not answer alone leave the run quiet (monitoring
     // reports them), so they show only with -v.

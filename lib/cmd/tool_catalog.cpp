@@ -94,7 +94,9 @@ void for_each_tool(const std::function<void(CLI::App& app)>& visit) {
         CLI::App app{"", std::string(tool.name)};
         CommonOptions options;
         add_common_options(app, options, tool.name);
-        tool.attach(app, options);
+        // The run owns the request the options are bound to: it must live
+        // while visit writes wp.conf's values through them.
+        const ToolRun run = tool.attach(app, options);
         visit(app);
     }
 }

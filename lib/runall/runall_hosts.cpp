@@ -190,13 +190,18 @@ private:
             } else if (m_action.timeout.count() > 0 && Clock::now() - started >= m_action.timeout) {
                 r.host.outcome = HostOutcome::timed_out;
             } else {
-                r.host.outcome = HostOutcome::failed; // the connection, not the command, gave out
+                // The connection gave out under the command: the host did answer,
+                // so host_status records the contact, as for any request of the
+                // operator's that fails there.
+                r.host.outcome = HostOutcome::command_failed;
             }
             r.host.cause = e.what();
         }
     }
 
-    // A push that fails is one of our steps failing on a host that answered.
+    // A push is the operator's request: failing on a host that answered, it
+    // is recorded as the contact it was (command_failed), never as the host's
+    // failure, which would bring the host nearer to --down-after.
     bool push(RemoteHost& host, RunResult& r) {
         std::string remote = push_target_path(m_action.push_remote, m_action.push_local);
         try {
@@ -210,11 +215,11 @@ private:
             host.upload(m_action.push_local, remote, m_action.push_mode);
             return true;
         } catch (const SshError& e) {
-            r.host.outcome = interrupted() ? HostOutcome::interrupted : HostOutcome::failed;
+            r.host.outcome = interrupted() ? HostOutcome::interrupted : HostOutcome::command_failed;
             r.host.step = fmt::format("push {}", remote);
             r.host.cause = e.what();
         } catch (const Error& e) {
-            r.host.outcome = HostOutcome::failed;
+            r.host.outcome = HostOutcome::command_failed;
             r.host.step = fmt::format("push {}", remote);
             r.host.cause = e.what();
         }

@@ -36,8 +36,14 @@ void record_host_status(Inventory& inventory, std::int64_t server_id, const Host
     case HostOutcome::unreachable:
         inventory.record_failure(server_id, result.message());
         break;
-    case HostOutcome::down:
     case HostOutcome::interrupted:
+        // Stopped by Ctrl-C: the host is no worse for it, and it did answer
+        // when a session was made.
+        if (result.contacted) {
+            inventory.record_contact(server_id);
+        }
+        break;
+    case HostOutcome::down:
     case HostOutcome::not_run:
         break;
     }

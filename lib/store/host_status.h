@@ -13,7 +13,7 @@ class Inventory;
 /// How a host's turn ended.
 enum class HostOutcome {
     ok,             ///< everything asked was done
-    command_failed, ///< the operator's command ran and failed (exit status, signal): the host did its part
+    command_failed, ///< the operator's request (a command, a push) failed on a host that answered: the host did its part
     timed_out,      ///< the operator's command outlived its timeout and was stopped
     failed,         ///< the host answered, then one of our own steps failed there
     unreachable,    ///< never answered (connect, host key, authentication)
@@ -40,8 +40,9 @@ struct HostResult {
 
 /// Records a turn in host_status: ok, command_failed and timed_out are a
 /// contact (consecutive failures back to 0); failed and unreachable are one
-/// more consecutive failure, with message() as the last error; down,
-/// interrupted and not_run record nothing.
+/// more consecutive failure, with message() as the last error; interrupted
+/// is a contact when the host was contacted, else nothing; down and not_run
+/// record nothing.
 void record_host_status(Inventory& inventory, std::int64_t server_id, const HostResult& result);
 
 } // namespace wp

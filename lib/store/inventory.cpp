@@ -108,6 +108,14 @@ void upper_case_country(std::optional<std::string>& country) {
     }
 }
 
+// Parameters 1 to 11 of the INSERT and the UPDATE of a server: the columns
+// both write, in the same order.
+void bind_server_fields(Statement& st, const Server& s) {
+    st.bind(1, s.name).bind(2, s.address).bind(3, s.port).bind(4, s.ssh_user).bind(5, s.city);
+    st.bind(6, s.country).bind(7, s.provider).bind(8, s.virt).bind(9, s.active ? 1 : 0);
+    st.bind(10, s.log_path).bind(11, s.rotate_cmd);
+}
+
 class ReadOnlyGuard {
 public:
     explicit ReadOnlyGuard(Database& db) : m_db(db) {
@@ -285,10 +293,8 @@ std::int64_t Inventory::add(Server s) {
     auto st = m_db.prepare(
         "INSERT INTO servers (name, address, port, ssh_user, city, country, provider, virt, active, "
         "log_path, rotate_cmd, added_at, notes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    st.bind(1, s.name).bind(2, s.address).bind(3, s.port).bind(4, s.ssh_user).bind(5, s.city);
-    st.bind(6, s.country).bind(7, s.provider).bind(8, s.virt).bind(9, s.active ? 1 : 0);
-    st.bind(10, s.log_path).bind(11, s.rotate_cmd).bind(12, s.added_at != 0 ? s.added_at : now_epoch());
-    st.bind(13, s.notes);
+    bind_server_fields(st, s);
+    st.bind(12, s.added_at != 0 ? s.added_at : now_epoch()).bind(13, s.notes);
     st.run();
     return m_db.last_insert_rowid();
 }
@@ -334,9 +340,8 @@ void Inventory::change(const std::string& name, const ServerChanges& c) {
     auto st = m_db.prepare(
         "UPDATE servers SET name=?, address=?, port=?, ssh_user=?, city=?, country=?, provider=?, virt=?, "
         "active=?, log_path=?, rotate_cmd=?, retired_at=?, notes=? WHERE id=?");
-    st.bind(1, s.name).bind(2, s.address).bind(3, s.port).bind(4, s.ssh_user).bind(5, s.city);
-    st.bind(6, s.country).bind(7, s.provider).bind(8, s.virt).bind(9, s.active ? 1 : 0);
-    st.bind(10, s.log_path).bind(11, s.rotate_cmd).bind(12, s.retired_at).bind(13, s.notes).bind(14, s.id);
+    bind_server_fields(st, s);
+    st.bind(12, s.retired_at).bind(13, s.notes).bind(14, s.id);
     st.run();
     tx.commit();
 }

@@ -443,6 +443,11 @@ host3: pushed" ]
         cmp "$T/conf.txt" "$T/dest/conf.txt"
         [ "$(ls -A "$T/dest")" = conf.txt ] # no temporary left behind
     done
+    # a refused push is the operator's request failing on a host that
+    # answered: host_status records the contact, never a failure that would
+    # bring the host nearer to --down-after (man wp-runall: HOST STATUS)
+    [ "$(sqlite3 "$DB" "SELECT consecutive_failures, last_contact IS NOT NULL FROM host_status
+        JOIN servers ON servers.id = host_status.server_id WHERE servers.name = 'ro'")" = "0|1" ]
 }
 
 @test "--script: a local script run on each host by sh -s with its arguments, quoted" {

@@ -235,4 +235,17 @@ TEST(LoadConfig, AValueForAnotherToolIsChecked) {
               t.options.config + ":2: bad value for 'jobs': '0' is not a number from 1 to 64");
 }
 
+TEST(LoadConfig, EveryToolsValuesAreAppliedToItsOwnRequestWhileChecked) {
+    // Checking wp.conf builds every other tool's command line and writes its
+    // values through their options: the requests bound to them must be alive
+    // then (ASan in sanitize-ci sees a write into a freed one).
+    TempDir dir;
+    Parse t({});
+    t.options.config = dir.path("wp.conf");
+    std::ofstream(t.options.config) << "jobs = 3\n[wp-fetchlogs]\ntransfer = zstd\ntimeout = 600\n"
+                                       "[wp-runall]\nssh-config = /etc/ssh/ssh_config\n[wp-rollup]\ntz = UTC\n";
+    wp::load_config(t.app, t.options);
+    EXPECT_EQ(t.options.config, dir.path("wp.conf"));
+}
+
 } // namespace

@@ -58,10 +58,11 @@ struct Recording : ::testing::Test {
                             "last_error_at IS NOT NULL FROM host_status\"");
     }
 
-    void record(wp::HostOutcome outcome, std::string step = "", std::string cause = "") {
+    void record(wp::HostOutcome outcome, std::string step = "", std::string cause = "", bool contacted = false) {
         wp::HostResult r;
         r.server = "tor1";
         r.outcome = outcome;
+        r.contacted = contacted;
         r.step = std::move(step);
         r.cause = std::move(cause);
         wp::record_host_status(inventory, id, r);
@@ -84,6 +85,12 @@ TEST_F(Recording, FailuresCountUpWithTheirMessageAndAContactResetsThem) {
     EXPECT_EQ(row(), "2|rotate: exit status 1|0|1\n");
     record(wp::HostOutcome::ok);
     EXPECT_EQ(row(), "0|rotate: exit status 1|1|1\n"); // the last error stays for the record
+}
+
+TEST_F(Recording, CtrlCAfterTheHostAnsweredIsAContact) {
+    record(wp::HostOutcome::failed, "rotate", "exit status 1");
+    record(wp::HostOutcome::interrupted, "download /x", "interrupted", true);
+    EXPECT_EQ(row(), "0|rotate: exit status 1|1|1\n");
 }
 
 TEST_F(Recording, TheOperatorsCommandFailingIsStillAContact) {
