@@ -206,7 +206,7 @@ TEST(ApplyConfig, BadValueIsAConfigErrorSaidOnce) {
     EXPECT_EQ(message_of([&] { wp::apply_config(q.app, wp::parse_config_text("quiet = maybe\n", "c"), "c", {}); }),
               "c:1: bad value for 'quiet': 'maybe' is not true, false or a count");
     Parse p({});
-    EXPECT_EQ(apply_message(p.app, "jobs = many\n"), "wp.conf:1: bad value for 'jobs': 'many' is not a whole number");
+    EXPECT_EQ(apply_message(p.app, "jobs = many\n"), "wp.conf:1: bad value for 'jobs': 'many' is not a number from 1 to 64");
     EXPECT_EQ(apply_message(p.app, "max-reject-ratio = 2\n"),
               "wp.conf:1: bad value for 'max-reject-ratio': '2' is not a number from 0 to 1");
 }
