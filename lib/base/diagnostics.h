@@ -37,13 +37,11 @@ void warn_message(std::string_view message);
 /// `prog: …` on stderr when verbosity >= level.
 void info_message(int level, std::string_view message);
 
-template <typename... Args>
-void warn(fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> void warn(fmt::format_string<Args...> format, Args&&... args) {
     warn_message(fmt::format(format, std::forward<Args>(args)...));
 }
 
-template <typename... Args>
-void info(int level, fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> void info(int level, fmt::format_string<Args...> format, Args&&... args) {
     if (verbosity() >= level) {
         info_message(level, fmt::format(format, std::forward<Args>(args)...));
     }

@@ -38,8 +38,7 @@ private:
 };
 
 /// Throws wp::Error with a fmt-formatted message.
-template <typename... Args>
-[[noreturn]] void fail(int code, fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> [[noreturn]] void fail(int code, fmt::format_string<Args...> format, Args&&... args) {
     throw Error(code, fmt::format(format, std::forward<Args>(args)...));
 }
 

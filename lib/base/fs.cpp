@@ -4,10 +4,10 @@
 #include <cstring>
 #include <fcntl.h>
 #include <random>
-#include <vector>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 #include <fmt/format.h>
 

@@ -15,10 +15,10 @@
 
 #include <fmt/format.h>
 
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/sha256.h"
-#include "base/diagnostics.h"
 
 namespace wp {
 

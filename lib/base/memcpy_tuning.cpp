@@ -13,9 +13,9 @@
 // the second exec.
 #include "base/memcpy_tuning.h"
 
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <climits>
 #include <cstring>
 
 #include <unistd.h>

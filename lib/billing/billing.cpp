@@ -15,18 +15,15 @@ namespace wp {
 namespace {
 
 // Fixed-length compares the compiler inlines: normalising runs for every line.
-template <std::size_t N>
-bool starts_with(std::string_view s, const char (&prefix)[N]) {
+template <std::size_t N> bool starts_with(std::string_view s, const char (&prefix)[N]) {
     return s.size() >= N - 1 && std::memcmp(s.data(), prefix, N - 1) == 0;
 }
 
-template <std::size_t N>
-bool ends_with(std::string_view s, const char (&suffix)[N]) {
+template <std::size_t N> bool ends_with(std::string_view s, const char (&suffix)[N]) {
     return s.size() >= N - 1 && std::memcmp(s.data() + s.size() - (N - 1), suffix, N - 1) == 0;
 }
 
-template <std::size_t N>
-bool equals(std::string_view s, const char (&word)[N]) {
+template <std::size_t N> bool equals(std::string_view s, const char (&word)[N]) {
     return s.size() == N - 1 && std::memcmp(s.data(), word, N - 1) == 0;
 }
 
@@ -90,8 +87,7 @@ std::vector<std::string_view> split_words(std::string_view line) {
 }
 
 bool is_name(std::string_view word) {
-    if (word.empty())
-        return false;
+    if (word.empty()) return false;
     for (char c : word)
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
             return false;
@@ -101,8 +97,7 @@ bool is_name(std::string_view word) {
 std::string upper(std::string_view word) {
     std::string out(word);
     for (char& c : out)
-        if (c >= 'a' && c <= 'z')
-            c = static_cast<char>(c - 'a' + 'A');
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     return out;
 }
 
@@ -114,12 +109,10 @@ public:
         std::size_t pos = 0;
         while (pos <= text.size()) {
             std::size_t end = text.find('\n', pos);
-            if (end == std::string_view::npos)
-                end = text.size();
+            if (end == std::string_view::npos) end = text.size();
             ++m_line;
             std::string_view line = text.substr(pos, end - pos);
-            if (const std::size_t hash = line.find('#'); hash != std::string_view::npos)
-                line = line.substr(0, hash);
+            if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
             parse_line(split_words(line));
             pos = end + 1;
         }
@@ -127,16 +120,13 @@ public:
     }
 
 private:
-    template <typename... Args>
-    [[noreturn]] void error(fmt::format_string<Args...> format, Args&&... args) {
+    template <typename... Args> [[noreturn]] void error(fmt::format_string<Args...> format, Args&&... args) {
         fail(exit_code::k_config, "{}:{}: {}", m_file, m_line, fmt::format(format, std::forward<Args>(args)...));
     }
 
     void parse_line(const std::vector<std::string_view>& words) {
-        if (words.empty())
-            return;
-        if (m_default_line)
-            error("rule after the default rule (line {}) can never match", m_default_line);
+        if (words.empty()) return;
+        if (m_default_line) error("rule after the default rule (line {}) can never match", m_default_line);
         Rule rule;
         rule.line = m_line;
         std::size_t i = 0;
@@ -155,8 +145,7 @@ private:
                           "'default = FACTOR'",
                           keyword);
                 bool& seen = is_tag ? tag_seen : hier_seen;
-                if (seen)
-                    error("'{}' given twice in one rule; list every name after one '{}'", keyword, keyword);
+                if (seen) error("'{}' given twice in one rule; list every name after one '{}'", keyword, keyword);
                 seen = true;
                 std::vector<std::string>& names = is_tag ? rule.tags : rule.hiers;
                 for (++i; i < words.size() && words[i] != "=" && words[i] != "tag" && words[i] != "hier"; ++i) {
@@ -169,18 +158,13 @@ private:
                     names.emplace_back(is_tag ? std::string(normalise_tag(name, scratch))
                                               : std::string(normalise_hierarchy(name)));
                 }
-                if (names.empty())
-                    error("'{}' needs at least one name", keyword);
+                if (names.empty()) error("'{}' needs at least one name", keyword);
             }
-            if (!tag_seen && !hier_seen)
-                error("a rule starts with 'tag', 'hier' or 'default'");
+            if (!tag_seen && !hier_seen) error("a rule starts with 'tag', 'hier' or 'default'");
         }
-        if (i >= words.size() || words[i] != "=")
-            error("missing '= FACTOR' at the end of the rule");
-        if (i + 1 >= words.size())
-            error("missing factor after '='");
-        if (i + 2 < words.size())
-            error("unexpected '{}' after the factor", words[i + 2]);
+        if (i >= words.size() || words[i] != "=") error("missing '= FACTOR' at the end of the rule");
+        if (i + 1 >= words.size()) error("missing factor after '='");
+        if (i + 2 < words.size()) error("unexpected '{}' after the factor", words[i + 2]);
         rule.factor = parse_factor(words[i + 1]);
         m_rules.push_back(std::move(rule));
     }
@@ -197,8 +181,7 @@ private:
             }
             value = value * 10 + (c - '0');
         }
-        if (!ok || value > k_max_factor)
-            error("factor '{}' is not a whole number from 0 to {}", word, k_max_factor);
+        if (!ok || value > k_max_factor) error("factor '{}' is not a whole number from 0 to {}", word, k_max_factor);
         return value;
     }
 
@@ -210,8 +193,7 @@ private:
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
     for (const std::string& n : names)
-        if (n == name)
-            return true;
+        if (n == name) return true;
     return false;
 }
 
@@ -233,14 +215,12 @@ std::string_view normalise_tag(std::string_view tag, std::string& scratch) {
             break;
     }
     // "TAG_NONE" is Squid's name for "no tag yet", not a protocol prefix.
-    if (equals(tag, "TAG_NONE"))
-        return "NONE";
+    if (equals(tag, "TAG_NONE")) return "NONE";
     if ((starts_with(tag, "TCP_") || starts_with(tag, "UDP_")) && tag.size() > 4)
         tag.remove_prefix(4);
     else if (starts_with(tag, "NONE_") && tag.size() > 5)
         tag.remove_prefix(5);
-    if (starts_with(tag, "CF_") && tag.size() > 3)
-        tag.remove_prefix(3);
+    if (starts_with(tag, "CF_") && tag.size() > 3) tag.remove_prefix(3);
     // A collapsed-forwarding marker inside the name (not a form Squid writes
     // today, but cheap to accept) is cut out into scratch.
     for (std::size_t i = 1; i + 4 < tag.size(); ++i) {
@@ -254,36 +234,29 @@ std::string_view normalise_tag(std::string_view tag, std::string& scratch) {
 }
 
 std::string_view normalise_hierarchy(std::string_view hierarchy) {
-    if (starts_with(hierarchy, "TIMEOUT_"))
-        hierarchy.remove_prefix(8);
-    if (starts_with(hierarchy, "HIER_"))
-        hierarchy.remove_prefix(5);
+    if (starts_with(hierarchy, "TIMEOUT_")) hierarchy.remove_prefix(8);
+    if (starts_with(hierarchy, "HIER_")) hierarchy.remove_prefix(5);
     return hierarchy;
 }
 
 int BillingRules::NameTable::find(std::string_view name) const {
-    if (slots.empty())
-        return 0;
+    if (slots.empty()) return 0;
     const uint64_t hash = name_hash(name);
     const std::size_t mask = slots.size() - 1;
     for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
         const Slot& slot = slots[i];
-        if (slot.id == 0)
-            return 0;
-        if (slot.hash == hash && slot.name == name)
-            return slot.id;
+        if (slot.id == 0) return 0;
+        if (slot.hash == hash && slot.name == name) return slot.id;
     }
 }
 
 int BillingRules::NameTable::add(std::string_view name) {
-    if (const int id = find(name))
-        return id;
+    if (const int id = find(name)) return id;
     if (static_cast<std::size_t>(count + 1) * 2 > slots.size()) {
         std::vector<Slot> old = std::move(slots);
         slots.assign(std::max<std::size_t>(16, old.size() * 2), Slot{});
         for (Slot& slot : old) {
-            if (slot.id == 0)
-                continue;
+            if (slot.id == 0) continue;
             std::size_t i = slot.hash & (slots.size() - 1);
             while (slots[i].id != 0)
                 i = (i + 1) & (slots.size() - 1);
@@ -307,11 +280,9 @@ BillingRules BillingRules::parse(std::string_view text, std::string_view file_na
     std::vector<std::string> hier_names{""};
     for (const Rule& rule : rules) {
         for (const std::string& tag : rule.tags)
-            if (out.m_tags.add(tag) == static_cast<int>(tag_names.size()))
-                tag_names.push_back(tag);
+            if (out.m_tags.add(tag) == static_cast<int>(tag_names.size())) tag_names.push_back(tag);
         for (const std::string& hier : rule.hiers)
-            if (out.m_hiers.add(hier) == static_cast<int>(hier_names.size()))
-                hier_names.push_back(hier);
+            if (out.m_hiers.add(hier) == static_cast<int>(hier_names.size())) hier_names.push_back(hier);
     }
 
     // Row/column 0 is "a name no rule mentions": only rules that accept any
@@ -335,7 +306,8 @@ BillingRules BillingRules::parse(std::string_view text, std::string_view file_na
 
 BillingRules BillingRules::load(const std::string& path) {
     std::string text;
-    read_file_chunks(path, [&text](std::string_view chunk) { text.append(chunk); }, "billing rules " + path);
+    read_file_chunks(
+        path, [&text](std::string_view chunk) { text.append(chunk); }, "billing rules " + path);
     return parse(text, path);
 }
 
@@ -347,8 +319,7 @@ BillingRules BillingRules::defaults() {
 Pricing BillingRules::price(std::string_view raw_tag, std::string_view hierarchy) const {
     std::string scratch; // only written for a tag with "_CF_" inside; no allocation otherwise
     const int t = m_tags.find(normalise_tag(raw_tag, scratch));
-    if (m_hiers.count == 0)
-        return m_table[static_cast<std::size_t>(t)];
+    if (m_hiers.count == 0) return m_table[static_cast<std::size_t>(t)];
     const std::size_t columns = static_cast<std::size_t>(m_hiers.count) + 1;
     const int h = m_hiers.find(normalise_hierarchy(hierarchy));
     return m_table[static_cast<std::size_t>(t) * columns + static_cast<std::size_t>(h)];

@@ -91,8 +91,8 @@ void parse_source(ByteSource& source, Sha256* hash, LineBiller& biller, FileOutc
         }
         std::int64_t time = 0;
         const bool too_long = reader.truncated();
-        const std::string_view why = too_long ? std::string_view("line longer than 65536 bytes")
-                                              : biller.bill(line, out.usage, now, time);
+        const std::string_view why =
+            too_long ? std::string_view("line longer than 65536 bytes") : biller.bill(line, out.usage, now, time);
         if (too_long) {
             marked.assign(line);
             marked.append(k_truncated_marker);
@@ -264,8 +264,8 @@ private:
             auto st = db.prepare("SELECT id FROM servers WHERE name = ?");
             st.bind(1, job.server);
             if (!st.step()) {
-                fail(exit_code::k_data, "server {} is not in the inventory (add it with wp-hosts add {})",
-                     job.server, job.server);
+                fail(exit_code::k_data, "server {} is not in the inventory (add it with wp-hosts add {})", job.server,
+                     job.server);
             }
             server_id = st.column_int64(0);
         }
@@ -281,7 +281,8 @@ private:
             st.bind(1, rel);
             return st.step() ? st.column_int64(0) : 0;
         };
-        ArchiveAppender archive(m_settings.archive, job.server, m_grammar.description(), m_settings.zstd_level, committed);
+        ArchiveAppender archive(m_settings.archive, job.server, m_grammar.description(), m_settings.zstd_level,
+                                committed);
         Sha256 hash;
         try {
             auto source = open_byte_source(job.path);
@@ -304,8 +305,9 @@ private:
             if (f.lines - f.rejected == 0 ||
                 static_cast<double>(f.rejected) > m_settings.max_reject_ratio * static_cast<double>(f.lines)) {
                 archive.abandon();
-                fail(exit_code::k_data, "{} of {} lines not billed, above --max-reject-ratio {}: not billed, left in place",
-                     f.rejected, f.lines, m_settings.max_reject_ratio);
+                fail(exit_code::k_data,
+                     "{} of {} lines not billed, above --max-reject-ratio {}: not billed, left in place", f.rejected,
+                     f.lines, m_settings.max_reject_ratio);
             }
             {
                 auto st = db.prepare("SELECT source_name FROM ingested_files WHERE sha256 = ?");
@@ -322,9 +324,9 @@ private:
             if (!m_settings.force_overlap && f.first_ts) {
                 // A copy with other line ends, or a longer version of a billed
                 // file: its lines would be billed a second time.
-                auto st = db.prepare(
-                    "SELECT source_name FROM ingested_files WHERE server_id = ? AND first_line_sha256 = ? "
-                    "AND first_ts = ? LIMIT 1");
+                auto st =
+                    db.prepare("SELECT source_name FROM ingested_files WHERE server_id = ? AND first_line_sha256 = ? "
+                               "AND first_ts = ? LIMIT 1");
                 st.bind(1, server_id).bind(2, f.first_line_sha256).bind(3, *f.first_ts);
                 if (st.step()) {
                     archive.abandon();
@@ -368,16 +370,15 @@ private:
         UsageWriter writer(db);
         const auto rows = f.usage.rows();
         writer.add(server_id, rows);
-        auto ledger = db.prepare(
-            "INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, "
-            "ingested_at, first_line_sha256) VALUES (?,?,?,?,?,?,?,?,?)");
+        auto ledger =
+            db.prepare("INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, "
+                       "ingested_at, first_line_sha256) VALUES (?,?,?,?,?,?,?,?,?)");
         ledger.bind(1, f.sha256).bind(2, server_id).bind(3, facts.name);
         ledger.bind(4, f.lines).bind(5, f.rejected).bind(6, f.first_ts).bind(7, f.last_ts).bind(8, facts.ingested_at);
         ledger.bind(9, f.first_line_sha256);
         ledger.run();
-        auto sizes = db.prepare(
-            "INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
-            "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
+        auto sizes = db.prepare("INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
+                                "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
         for (const auto& [rel, size] : archive.sizes()) {
             sizes.bind(1, rel).bind(2, size).run();
         }
@@ -459,9 +460,9 @@ void write_usage_records(const std::string& output, bool json, const UsageRecord
     for (const auto& [key, c] : records) {
         const auto& [server, user, hour] = key;
         if (json) {
-            fmt::format_to(it, "{{\"server\":{},\"user\":{},\"hour\":\"{}\",\"requests\":{},\"bytes\":{},\"billed_bytes\":{}}}\n",
-                           json_quote(server), json_quote(user), format_utc(hour), c.requests, c.bytes,
-                           c.billed_bytes);
+            fmt::format_to(
+                it, "{{\"server\":{},\"user\":{},\"hour\":\"{}\",\"requests\":{},\"bytes\":{},\"billed_bytes\":{}}}\n",
+                json_quote(server), json_quote(user), format_utc(hour), c.requests, c.bytes, c.billed_bytes);
         } else {
             fmt::format_to(it, "{}\t{}\t{}\t{}\t{}\t{}\n", server, tsv_escape(user), format_utc(hour), c.requests,
                            c.bytes, c.billed_bytes);

@@ -3,8 +3,8 @@
 #include <array>
 #include <cstring>
 
-#include "billing/billing.h"
 #include "base/error.h"
+#include "billing/billing.h"
 #include "store/inventory.h"
 
 namespace wp {

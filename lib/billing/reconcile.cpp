@@ -9,15 +9,15 @@
 #include <fmt/format.h>
 
 #include "base/calendar.h"
+#include "base/diagnostics.h"
+#include "base/error.h"
+#include "base/line_reader.h"
+#include "billing/line_biller.h"
+#include "billing/squid_log.h"
+#include "billing/usage.h"
 #include "store/archive.h"
 #include "store/db.h"
-#include "base/error.h"
 #include "store/inventory.h"
-#include "billing/line_biller.h"
-#include "base/line_reader.h"
-#include "billing/squid_log.h"
-#include "base/diagnostics.h"
-#include "billing/usage.h"
 
 namespace wp {
 

@@ -73,17 +73,17 @@ namespace {
 // ---------------------------------------------------------------------------
 // Small hand parsers: the hot path must not allocate or go through locales.
 
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 // Unsigned decimal of at most 18 digits (so it cannot overflow int64).
 inline bool parse_digits(std::string_view s, int64_t& out) {
-    if (s.empty() || s.size() > 18)
-        return false;
+    if (s.empty() || s.size() > 18) return false;
     int64_t v = 0;
     for (char c : s) {
         const unsigned d = static_cast<unsigned char>(c) - '0';
-        if (d > 9)
-            return false;
+        if (d > 9) return false;
         v = v * 10 + d;
     }
     out = v;
@@ -97,8 +97,7 @@ inline bool parse_logged_int(std::string_view s, int64_t& out) {
         return true;
     }
     if (!s.empty() && s[0] == '-') {
-        if (!parse_digits(s.substr(1), out))
-            return false;
+        if (!parse_digits(s.substr(1), out)) return false;
         out = -out;
         return true;
     }
@@ -117,20 +116,16 @@ inline bool parse_subsecond(std::string_view s, Subsecond mode, int digits, int3
     int64_t v = 0;
     if (mode == Subsecond::k_fraction) {
         // Only the first three digits matter; the rest are finer than a millisecond.
-        if (s.empty() || !parse_digits(s.substr(0, 3), v))
-            return false;
+        if (s.empty() || !parse_digits(s.substr(0, 3), v)) return false;
         for (std::size_t i = 3; i < s.size(); ++i)
-            if (!is_digit(s[i]))
-                return false;
+            if (!is_digit(s[i])) return false;
         v *= pow10(3 - static_cast<int>(std::min<std::size_t>(s.size(), 3)));
     } else {
-        if (!parse_digits(s, v))
-            return false;
+        if (!parse_digits(s, v)) return false;
         // A value of at most 18 digits over 10^19 or more is 0 milliseconds
         // (a format may ask for any precision: %06.47tu).
         v = digits <= 3 ? v * pow10(3 - digits) : digits - 3 > 18 ? 0 : v / pow10(digits - 3);
-        if (v > 999)
-            return false;
+        if (v > 999) return false;
     }
     millis = static_cast<int32_t>(v);
     return true;
@@ -149,14 +144,12 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
 int month_from_name(std::string_view s) {
     static constexpr std::array<std::string_view, 12> k_months = {"jan", "feb", "mar", "apr", "may", "jun",
                                                                   "jul", "aug", "sep", "oct", "nov", "dec"};
-    if (s.size() != 3)
-        return 0;
+    if (s.size() != 3) return 0;
     char low[3];
     for (int i = 0; i < 3; ++i)
         low[i] = static_cast<char>(s[i] | 0x20);
     for (std::size_t i = 0; i < k_months.size(); ++i)
-        if (std::memcmp(low, k_months[i].data(), 3) == 0)
-            return static_cast<int>(i) + 1;
+        if (std::memcmp(low, k_months[i].data(), 3) == 0) return static_cast<int>(i) + 1;
     return 0;
 }
 
@@ -170,19 +163,15 @@ public:
     bool read(std::string_view spec, bool zone_optional, int64_t& out) {
         for (std::size_t i = 0; i < spec.size(); ++i) {
             if (spec[i] != '%' || i + 1 == spec.size()) {
-                if (!literal(spec[i]))
-                    return false;
+                if (!literal(spec[i])) return false;
                 continue;
             }
-            if (!conversion(spec[++i]))
-                return false;
+            if (!conversion(spec[++i])) return false;
         }
         if (zone_optional && !m_zone && m_pos < m_text.size()) {
-            if (!literal(' ') || !zone())
-                return false;
+            if (!literal(' ') || !zone()) return false;
         }
-        if (m_pos != m_text.size())
-            return false;
+        if (m_pos != m_text.size()) return false;
         if (m_epoch) {
             out = *m_epoch;
             return true;
@@ -196,22 +185,18 @@ public:
 
 private:
     bool literal(char c) {
-        if (m_pos >= m_text.size() || m_text[m_pos] != c)
-            return false;
+        if (m_pos >= m_text.size() || m_text[m_pos] != c) return false;
         ++m_pos;
         return true;
     }
     bool number(int width, int& out, bool space_padded = false) {
-        if (m_pos + width > m_text.size())
-            return false;
+        if (m_pos + width > m_text.size()) return false;
         int v = 0;
         for (int i = 0; i < width; ++i) {
             const char c = m_text[m_pos + i];
-            if (space_padded && i == 0 && c == ' ')
-                continue;
+            if (space_padded && i == 0 && c == ' ') continue;
             const unsigned d = static_cast<unsigned char>(c) - '0';
-            if (d > 9)
-                return false;
+            if (d > 9) return false;
             v = v * 10 + static_cast<int>(d);
         }
         m_pos += width;
@@ -219,20 +204,17 @@ private:
         return true;
     }
     bool zone() {
-        if (m_pos >= m_text.size() || (m_text[m_pos] != '+' && m_text[m_pos] != '-'))
-            return false;
+        if (m_pos >= m_text.size() || (m_text[m_pos] != '+' && m_text[m_pos] != '-')) return false;
         const int sign = m_text[m_pos++] == '-' ? -1 : 1;
         int hours = 0;
         int minutes = 0;
-        if (!number(2, hours))
-            return false;
+        if (!number(2, hours)) return false;
         int minute_sign = sign;
         if (m_pos < m_text.size() && m_text[m_pos] == '-') {
             minute_sign = -1;
             ++m_pos;
         }
-        if (!number(2, minutes) || hours > 23 || minutes > 59)
-            return false;
+        if (!number(2, minutes) || hours > 23 || minutes > 59) return false;
         m_zone_minutes = sign * hours * 60 + minute_sign * minutes;
         m_zone = true;
         return true;
@@ -247,16 +229,14 @@ private:
             return number(2, m_month);
         case 'b':
         case 'h':
-            if (m_pos + 3 > m_text.size())
-                return false;
+            if (m_pos + 3 > m_text.size()) return false;
             m_month = month_from_name(m_text.substr(m_pos, 3));
             m_pos += 3;
             return m_month != 0;
         case 'Y':
             return number(4, m_year);
         case 'y':
-            if (!number(2, m_year))
-                return false;
+            if (!number(2, m_year)) return false;
             m_year += m_year < 69 ? 2000 : 1900; // POSIX strptime's pivot
             return true;
         case 'H':
@@ -276,8 +256,7 @@ private:
             while (end < m_text.size() && is_digit(m_text[end]))
                 ++end;
             int64_t v = 0;
-            if (!parse_digits(m_text.substr(m_pos, end - m_pos), v))
-                return false;
+            if (!parse_digits(m_text.substr(m_pos, end - m_pos), v)) return false;
             m_pos = end;
             m_epoch = v;
             return true;
@@ -374,8 +353,7 @@ std::optional<std::string> time_spec_pattern(std::string_view spec) {
 bool spec_has(std::string_view spec, char conversion) {
     for (std::size_t i = 0; i + 1 < spec.size(); ++i) {
         if (spec[i] == '%') {
-            if (spec[i + 1] == conversion)
-                return true;
+            if (spec[i + 1] == conversion) return true;
             ++i;
         }
     }
@@ -713,8 +691,7 @@ std::vector<Element> tokenize(std::string_view format) {
         std::size_t length = 0;
         e.info = find_code(format.substr(i), length);
         if (!e.info) {
-            if (i >= format.size())
-                fail(exit_code::k_usage, "logformat '{}' ends with an incomplete % code", format);
+            if (i >= format.size()) fail(exit_code::k_usage, "logformat '{}' ends with an incomplete % code", format);
             fail(exit_code::k_usage, "unknown logformat code {} in '{}'", written_code(format, percent), format);
         }
         i += length;
@@ -746,15 +723,12 @@ struct ValueClass {
     bool code_chars = false;        // [A-Z_]: Squid's result tags and hierarchy codes
 
     bool contains(unsigned char c) const {
-        if (code_chars)
-            return (c >= 'A' && c <= 'Z') || c == '_';
-        if (backslash_escapes && c == '\\')
-            return true;
+        if (code_chars) return (c >= 'A' && c <= 'Z') || c == '_';
+        if (backslash_escapes && c == '\\') return true;
         return excluded.find(static_cast<char>(c)) == std::string::npos;
     }
     std::string atom() const {
-        if (code_chars)
-            return "[A-Z_]";
+        if (code_chars) return "[A-Z_]";
         std::string cls = "[^";
         std::string_view rest = excluded;
         if (rest.substr(0, k_blanks.size()) == k_blanks) {
@@ -803,8 +777,7 @@ private:
         bool has_tag = false;
         for (std::size_t i = 0; i < m_elements.size(); ++i) {
             const Element& e = m_elements[i];
-            if (e.literal)
-                continue;
+            if (e.literal) continue;
             switch (e.info->role) {
             case Role::k_seconds:
                 seconds = seconds ? seconds : &e;
@@ -832,12 +805,10 @@ private:
             }
         }
         m_time_source = seconds ? seconds : local_time ? local_time : gmt_time ? gmt_time : start_time;
-        if (!m_time_source)
-            fail(exit_code::k_usage, "logformat '{}' has no time (%ts, %tl, %tg or %tS)", m_format);
+        if (!m_time_source) fail(exit_code::k_usage, "logformat '{}' has no time (%ts, %tl, %tg or %tS)", m_format);
         if (!has_bytes && !has_total)
             fail(exit_code::k_usage, "logformat '{}' has no reply size (%<st or %st) to bill", m_format);
-        if (!has_tag)
-            fail(exit_code::k_usage, "logformat '{}' has no result tag (%Ss) to price lines by", m_format);
+        if (!has_tag) fail(exit_code::k_usage, "logformat '{}' has no result tag (%Ss) to price lines by", m_format);
         m_use_total_bytes = !has_bytes;
         if (m_time_source->info->kind == Kind::k_time && !m_time_source->arg.empty()) {
             const Element& t = *m_time_source;
@@ -888,8 +859,7 @@ private:
         case Role::k_start_time:
             return &e == m_time_source ? capture_time(e) : 0;
         case Role::k_subsecond:
-            if (m_impl->g_subsecond || m_time_source->info->role != Role::k_seconds)
-                return 0;
+            if (m_impl->g_subsecond || m_time_source->info->role != Role::k_seconds) return 0;
             m_impl->g_subsecond = next_group();
             m_impl->subsecond = Subsecond::k_units;
             m_impl->subsecond_digits = e.width_max > 0 ? e.width_max : 3;
@@ -901,16 +871,14 @@ private:
         case Role::k_bytes:
             return m_impl->g_bytes ? 0 : (m_impl->g_bytes = next_group());
         case Role::k_total_bytes:
-            if (!m_use_total_bytes || m_impl->g_total_bytes)
-                return 0;
+            if (!m_use_total_bytes || m_impl->g_total_bytes) return 0;
             return m_impl->g_total_bytes = next_group();
         case Role::k_request_bytes:
             return m_impl->g_request_bytes ? 0 : (m_impl->g_request_bytes = next_group());
         case Role::k_hierarchy:
             return m_impl->g_hierarchy ? 0 : (m_impl->g_hierarchy = next_group());
         case Role::k_user: {
-            if (m_user_ranks_seen & (1u << e.info->user_rank))
-                return 0;
+            if (m_user_ranks_seen & (1u << e.info->user_rank)) return 0;
             m_user_ranks_seen |= 1u << e.info->user_rank;
             const int g = next_group();
             // keep g_users ordered best first
@@ -953,8 +921,7 @@ private:
             append_literal_byte(m_pattern, static_cast<unsigned char>(text[i]));
             ++i;
         }
-        if (protocol)
-            m_pattern += "[A-Za-z]++/";
+        if (protocol) m_pattern += "[A-Za-z]++/";
     }
 
     void emit_code(std::size_t index) {
@@ -1020,24 +987,20 @@ private:
         m_pattern += group ? "(" : "(?:";
         m_pattern += value;
         m_pattern += ")";
-        if (padded && e.left)
-            m_pattern += " *";
+        if (padded && e.left) m_pattern += " *";
     }
 
     // Whether Squid may print blanks in a value of this kind under this quoting.
     static bool spacey(Kind kind, Quote quote) {
-        if (quote == Quote::k_shell)
-            return false; // quoted as one word when it has blanks
-        if (kind == Kind::k_spacey_raw)
-            return quote != Quote::k_url;
+        if (quote == Quote::k_shell) return false; // quoted as one word when it has blanks
+        if (kind == Kind::k_spacey_raw) return quote != Quote::k_url;
         return kind == Kind::k_spacey_escaped &&
                (quote == Quote::k_quotes || quote == Quote::k_mimeblob || quote == Quote::k_raw);
     }
 
     static std::string text_value(Kind kind, const Element& e, Next next, unsigned char stop) {
         const Quote quote = e.quote;
-        if (quote == Quote::k_shell && kind != Kind::k_code)
-            return "\"(?:[^\"\\\\]|\\\\.)*+\"|[^\\s\"]++";
+        if (quote == Quote::k_shell && kind != Kind::k_code) return "\"(?:[^\"\\\\]|\\\\.)*+\"|[^\\s\"]++";
 
         ValueClass cls;
         const bool blanks = kind != Kind::k_code && spacey(kind, quote);
@@ -1080,8 +1043,7 @@ private:
         const char* quantifier = possessive ? (may_be_empty ? "*+" : "++")
                                  : lazy     ? (may_be_empty ? "*?" : "+?")
                                             : (may_be_empty ? "*" : "+");
-        if (cls.backslash_escapes)
-            return fmt::format("(?:{}{}|\\\\.){}", atom, possessive ? "++" : "", quantifier);
+        if (cls.backslash_escapes) return fmt::format("(?:{}{}|\\\\.){}", atom, possessive ? "++" : "", quantifier);
         return atom + quantifier;
     }
 
@@ -1104,8 +1066,8 @@ Compiled compile_pattern(std::string_view pattern, const std::string& descriptio
     // and the start-up check (a scan of the line for a byte the match needs)
     // cost about 10% of a native line's time.
     pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                     PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP | PCRE2_NO_START_OPTIMIZE,
-                                     &error, &offset, nullptr);
+                                     PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP | PCRE2_NO_START_OPTIMIZE, &error,
+                                     &offset, nullptr);
     if (!code) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(error, message, sizeof message);
@@ -1222,23 +1184,26 @@ LogGrammar LogGrammar::from_logformat(std::string_view format) {
 }
 
 LogGrammar LogGrammar::by_name_or_format(std::string_view spec) {
-    if (spec == "native" || spec == "squid")
-        return native();
-    if (spec == "common")
-        return common();
-    if (spec == "combined")
-        return combined();
+    if (spec == "native" || spec == "squid") return native();
+    if (spec == "common") return common();
+    if (spec == "combined") return combined();
     if (spec.find('%') == std::string_view::npos)
         fail(exit_code::k_usage, "unknown log format '{}' (expected native, common, combined or a logformat string)",
              spec);
     return from_logformat(spec);
 }
 
-bool LogGrammar::carries_request_bytes() const { return m_impl->g_request_bytes != 0; }
+bool LogGrammar::carries_request_bytes() const {
+    return m_impl->g_request_bytes != 0;
+}
 
-const std::string& LogGrammar::description() const { return m_impl->description; }
+const std::string& LogGrammar::description() const {
+    return m_impl->description;
+}
 
-const std::string& LogGrammar::pattern() const { return m_impl->pattern; }
+const std::string& LogGrammar::pattern() const {
+    return m_impl->pattern;
+}
 
 // ---------------------------------------------------------------------------
 
@@ -1264,8 +1229,7 @@ LogMatcher::LogMatcher(const LogGrammar& grammar) : m_state(std::make_unique<Sta
     // A long header or user name can take the lazy parts of a logformat
     // pattern past the JIT's default 32 KiB stack.
     s.stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, nullptr);
-    if (!s.match || !s.context || !s.stack)
-        throw std::bad_alloc();
+    if (!s.match || !s.context || !s.stack) throw std::bad_alloc();
     pcre2_jit_stack_assign(s.context, nullptr, s.stack);
     s.ovector = pcre2_get_ovector_pointer(s.match);
 }
@@ -1278,8 +1242,7 @@ namespace {
 
 inline std::string_view group_text(const PCRE2_SIZE* ovector, std::string_view line, int group) {
     const PCRE2_SIZE begin = ovector[2 * group];
-    if (begin == PCRE2_UNSET)
-        return {};
+    if (begin == PCRE2_UNSET) return {};
     return line.substr(begin, ovector[2 * group + 1] - begin);
 }
 
@@ -1290,8 +1253,7 @@ namespace {
 // "1764072000.123": epoch seconds and a fraction (%tS, and native's %9ld.%03d).
 inline bool parse_seconds_fraction(std::string_view s, int64_t& time, int32_t& millis) {
     const std::size_t dot = s.find('.');
-    if (!parse_digits(s.substr(0, dot), time))
-        return false;
+    if (!parse_digits(s.substr(0, dot), time)) return false;
     millis = 0;
     return dot == std::string_view::npos || parse_subsecond(s.substr(dot + 1), Subsecond::k_fraction, 0, millis);
 }
@@ -1339,35 +1301,30 @@ bool LogMatcher::parse_native(std::string_view line, LogRecord& out) {
     // The URL starts where the head ended (never on a blank) and runs to the next blank.
     const std::size_t url = ov[1];
     const auto* url_end = static_cast<const char*>(std::memchr(d + url, ' ', n - url));
-    if (url_end == nullptr)
-        return false;
+    if (url_end == nullptr) return false;
     std::size_t user_begin = static_cast<std::size_t>(url_end - d);
     while (user_begin < n && d[user_begin] == ' ')
         ++user_begin;
     // From the end: the type after the last blank (may be empty), then the
     // hierarchy/peer word, then the user up to the blanks before it.
     const auto* type_blank = static_cast<const char*>(memrchr(d + user_begin, ' ', n - user_begin));
-    if (type_blank == nullptr)
-        return false;
+    if (type_blank == nullptr) return false;
     std::size_t hier_end = static_cast<std::size_t>(type_blank - d);
     while (hier_end > user_begin && d[hier_end - 1] == ' ')
         --hier_end;
     const auto* hier_blank = static_cast<const char*>(memrchr(d + user_begin, ' ', hier_end - user_begin));
-    if (hier_blank == nullptr)
-        return false;
+    if (hier_blank == nullptr) return false;
     std::size_t user_end = static_cast<std::size_t>(hier_blank - d);
     while (user_end > user_begin && d[user_end - 1] == ' ')
         --user_end;
-    if (user_end == user_begin)
-        return false;
+    if (user_end == user_begin) return false;
     out.user = line.substr(user_begin, user_end - user_begin);
     // The rest is what k_native_rest says after the user: [A-Z_]+ "/"
     // peer, blanks, type, with no other white space in peer or type.
     // Loops without early exits, so that the compiler can vectorise them.
     const std::size_t hier = static_cast<std::size_t>(hier_blank - d) + 1;
     const auto* slash = static_cast<const char*>(std::memchr(d + hier, '/', hier_end - hier));
-    if (slash == nullptr || slash == d + hier)
-        return false;
+    if (slash == nullptr || slash == d + hier) return false;
     const std::size_t hier_len = static_cast<std::size_t>(slash - d) - hier;
     unsigned bad = 0;
     for (std::size_t i = hier; i < hier + hier_len; ++i) {
@@ -1376,8 +1333,7 @@ bool LogMatcher::parse_native(std::string_view line, LogRecord& out) {
     }
     for (std::size_t i = hier + hier_len + 1; i < n; ++i) // \t \n \v \f \r
         bad |= static_cast<unsigned>(static_cast<unsigned char>(static_cast<unsigned char>(d[i]) - '\t') < 5);
-    if (bad != 0)
-        return false;
+    if (bad != 0) return false;
     out.hierarchy = line.substr(hier, hier_len);
     return true;
 }
@@ -1386,8 +1342,7 @@ namespace {
 
 // The native pattern's groups: none is optional, so no PCRE2_UNSET checks.
 inline bool fill_native(const char* line, const PCRE2_SIZE* ov, LogRecord& out) {
-    if (!fill_native_fixed(line, ov, out))
-        return false;
+    if (!fill_native_fixed(line, ov, out)) return false;
     out.user = std::string_view(line + ov[8], ov[9] - ov[8]);
     out.hierarchy = std::string_view(line + ov[10], ov[11] - ov[10]);
     return true;
@@ -1396,30 +1351,24 @@ inline bool fill_native(const char* line, const PCRE2_SIZE* ov, LogRecord& out) 
 } // namespace
 
 bool LogMatcher::parse(std::string_view line, LogRecord& out) {
-    if (!line.empty() && line.back() == '\r')
-        line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const State& s = *m_state;
     const LogGrammar::Impl& g = *s.grammar;
-    if (g.native && !line.empty() && line.back() != ']')
-        return parse_native(line, out);
-    if (run_match(g.code.get(), g.jit, line, 0, s.match, s.context) <= 0)
-        return false;
+    if (g.native && !line.empty() && line.back() != ']') return parse_native(line, out);
+    if (run_match(g.code.get(), g.jit, line, 0, s.match, s.context) <= 0) return false;
     const PCRE2_SIZE* ov = s.ovector;
-    if (g.native)
-        return fill_native(line.data(), ov, out);
+    if (g.native) return fill_native(line.data(), ov, out);
 
     int64_t v = 0;
     if (g.g_seconds) {
-        if (!parse_digits(group_text(ov, line, g.g_seconds), out.time))
-            return false;
+        if (!parse_digits(group_text(ov, line, g.g_seconds), out.time)) return false;
         out.millis = 0;
         if (g.g_subsecond &&
             !parse_subsecond(group_text(ov, line, g.g_subsecond), g.subsecond, g.subsecond_digits, out.millis))
             return false;
     } else if (g.g_time_text) {
         TimeTextReader reader(group_text(ov, line, g.g_time_text));
-        if (!reader.read(g.time_spec, g.time_zone_optional, out.time))
-            return false;
+        if (!reader.read(g.time_spec, g.time_zone_optional, out.time)) return false;
         out.millis = 0;
     } else if (!parse_seconds_fraction(group_text(ov, line, g.g_start_time), out.time, out.millis)) {
         return false;
@@ -1428,8 +1377,7 @@ bool LogMatcher::parse(std::string_view line, LogRecord& out) {
     out.tag = group_text(ov, line, g.g_tag);
     out.status = 0;
     if (g.g_status) {
-        if (!parse_logged_int(group_text(ov, line, g.g_status), v) || v < 0 || v > 999)
-            return false;
+        if (!parse_logged_int(group_text(ov, line, g.g_status), v) || v < 0 || v > 999) return false;
         out.status = static_cast<int>(v);
     }
     if (!parse_logged_int(group_text(ov, line, g.g_bytes ? g.g_bytes : g.g_total_bytes), out.bytes) || out.bytes < 0)
@@ -1457,12 +1405,9 @@ std::string decode_user(std::string_view logged) {
     std::string out;
     out.reserve(logged.size());
     const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
         return -1;
     };
     for (std::size_t i = 0; i < logged.size(); ++i) {

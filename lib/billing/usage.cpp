@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <map>
 
-#include "store/db.h"
 #include "billing/squid_log.h"
+#include "store/db.h"
 
 namespace wp {
 
@@ -61,8 +61,7 @@ std::size_t HourlyUsage::recent_slot(std::string_view user) {
     std::size_t h = user.size() * 0x9e3779b1u;
     for (std::size_t i = user.size() > 4 ? user.size() - 4 : 0; i < user.size(); ++i)
         h = h * 31 + static_cast<unsigned char>(user[i]);
-    if (!user.empty())
-        h += static_cast<unsigned char>(user.front()) * 0x85ebca6bu;
+    if (!user.empty()) h += static_cast<unsigned char>(user.front()) * 0x85ebca6bu;
     return (h ^ (h >> 9)) % k_recent;
 }
 
@@ -91,10 +90,10 @@ std::int64_t UsageWriter::user_id(const std::string& name) {
 }
 
 void UsageWriter::add(std::int64_t server_id, const std::vector<UsageRow>& rows) {
-    auto up = m_db.prepare(
-        "INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes) VALUES (?,?,?,?,?,?) "
-        "ON CONFLICT(server_id, user_id, hour) DO UPDATE SET requests = requests + excluded.requests, "
-        "bytes = bytes + excluded.bytes, billed_bytes = billed_bytes + excluded.billed_bytes");
+    auto up =
+        m_db.prepare("INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes) VALUES (?,?,?,?,?,?) "
+                     "ON CONFLICT(server_id, user_id, hour) DO UPDATE SET requests = requests + excluded.requests, "
+                     "bytes = bytes + excluded.bytes, billed_bytes = billed_bytes + excluded.billed_bytes");
     for (const auto& r : rows) {
         up.bind(1, server_id).bind(2, user_id(r.user)).bind(3, r.hour);
         up.bind(4, r.counts.requests).bind(5, r.counts.bytes).bind(6, r.counts.billed_bytes);

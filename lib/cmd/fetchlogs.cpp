@@ -214,9 +214,9 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     // After warnings (cron mails stderr), one line that sums the run up;
     // hosts that did not answer alone leave the run quiet (monitoring
     // reports them), so they show only with -v.
-    std::string summary = fmt::format("{} host{}: {} {}, {} failed, {} not reachable", servers.size(),
-                                      servers.size() == 1 ? "" : "s", ok, req.dry_run ? "listed" : "fetched", failed,
-                                      unreachable);
+    std::string summary =
+        fmt::format("{} host{}: {} {}, {} failed, {} not reachable", servers.size(), servers.size() == 1 ? "" : "s", ok,
+                    req.dry_run ? "listed" : "fetched", failed, unreachable);
     if (interrupted()) {
         summary += ", interrupted";
     }

@@ -4,18 +4,18 @@
 #include <iostream>
 #include <iterator>
 
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/table.h"
-#include "base/diagnostics.h"
 
 namespace wp {
 
 namespace {
 
 void add_field_options(CLI::App* sub, HostsRequest& r) {
-    sub->add_option_function<std::string>("--address", [&r](const std::string& v) { r.changes.address = v; },
-                                          "host name or IP address (default: NAME)");
+    sub->add_option_function<std::string>(
+        "--address", [&r](const std::string& v) { r.changes.address = v; }, "host name or IP address (default: NAME)");
     sub->add_option_function<std::string>(
         "--port",
         [&r](const std::string& v) {
@@ -26,9 +26,10 @@ void add_field_options(CLI::App* sub, HostsRequest& r) {
             r.changes.port = port;
         },
         "SSH port (default 22)");
-    sub->add_option_function<std::string>("--ssh-user", [&r](const std::string& v) { r.changes.ssh_user = v; },
-                                          "remote user for this server");
-    sub->add_option_function<std::string>("--city", [&r](const std::string& v) { r.changes.city = v; }, "city");
+    sub->add_option_function<std::string>(
+        "--ssh-user", [&r](const std::string& v) { r.changes.ssh_user = v; }, "remote user for this server");
+    sub->add_option_function<std::string>(
+        "--city", [&r](const std::string& v) { r.changes.city = v; }, "city");
     sub->add_option_function<std::string>(
         "--country",
         [&r](const std::string& v) {
@@ -39,15 +40,19 @@ void add_field_options(CLI::App* sub, HostsRequest& r) {
             r.changes.country = upper;
         },
         "ISO 3166-1 alpha-2 country code, e.g. CA");
-    sub->add_option_function<std::string>("--provider", [&r](const std::string& v) { r.changes.provider = v; },
-                                          "VPS provider");
-    sub->add_option_function<std::string>("--virt", [&r](const std::string& v) { r.changes.virt = v; },
-                                          "xen, openvz, virtuozzo, kvm, vmware, lxc, physical, unknown");
-    sub->add_option_function<std::string>("--log-path", [&r](const std::string& v) { r.changes.log_path = v; },
-                                          "Squid access log (default /var/log/squid/access.log)");
-    sub->add_option_function<std::string>("--rotate-cmd", [&r](const std::string& v) { r.changes.rotate_cmd = v; },
-                                          "command that makes Squid reopen its log (default 'squid -k rotate')");
-    sub->add_option_function<std::string>("--notes", [&r](const std::string& v) { r.changes.notes = v; }, "notes");
+    sub->add_option_function<std::string>(
+        "--provider", [&r](const std::string& v) { r.changes.provider = v; }, "VPS provider");
+    sub->add_option_function<std::string>(
+        "--virt", [&r](const std::string& v) { r.changes.virt = v; },
+        "xen, openvz, virtuozzo, kvm, vmware, lxc, physical, unknown");
+    sub->add_option_function<std::string>(
+        "--log-path", [&r](const std::string& v) { r.changes.log_path = v; },
+        "Squid access log (default /var/log/squid/access.log)");
+    sub->add_option_function<std::string>(
+        "--rotate-cmd", [&r](const std::string& v) { r.changes.rotate_cmd = v; },
+        "command that makes Squid reopen its log (default 'squid -k rotate')");
+    sub->add_option_function<std::string>(
+        "--notes", [&r](const std::string& v) { r.changes.notes = v; }, "notes");
 }
 
 // add and set both take --active yes|no and its short form --inactive.
@@ -120,8 +125,7 @@ int status_servers(Inventory& inv, const HostsRequest& r) {
     Table table({{"name"}, {"last_contact"}, {"last_error"}, {"last_error_at"}, {"consecutive_failures", true}});
     for (const auto& h : inv.status(r.names, r.where)) {
         table.add_row({h.name, h.last_contact ? format_utc(*h.last_contact) : "", opt(h.last_error),
-                       h.last_error_at ? format_utc(*h.last_error_at) : "",
-                       std::to_string(h.consecutive_failures)});
+                       h.last_error_at ? format_utc(*h.last_error_at) : "", std::to_string(h.consecutive_failures)});
     }
     table.print(stdout, format_of(r));
     return exit_code::k_ok;
@@ -156,8 +160,8 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     set->add_option("name", r.names, "server name")->required()->expected(1);
     add_field_options(set, r);
     add_active_options(set, r);
-    set->add_option_function<std::string>("--rename", [&r](const std::string& v) { r.changes.name = v; },
-                                          "new name");
+    set->add_option_function<std::string>(
+        "--rename", [&r](const std::string& v) { r.changes.name = v; }, "new name");
 
     auto* retire = app.add_subcommand("retire", "retire servers (their history is kept)");
     retire->add_option("name", r.names, "server names")->required();

@@ -6,8 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "store/inventory.h"
 #include "cmd/options.h"
+#include "store/inventory.h"
 
 namespace wp {
 
@@ -18,8 +18,8 @@ struct HostsRequest {
     std::string format;
     std::vector<std::string> names;
     std::string import_file;
-    Server server;          ///< for add
-    ServerChanges changes;  ///< for set (and the field options of add)
+    Server server;         ///< for add
+    ServerChanges changes; ///< for set (and the field options of add)
 };
 
 /// Registers list/add/set/retire/import/status on app, filling request.

@@ -16,17 +16,17 @@ namespace wp {
 
 /// Paths and settings shared by every tool (DESIGN.md "Files and state").
 struct CommonOptions {
-    std::string config;        ///< set by --config or WP_CONFIG; empty means the default file
+    std::string config; ///< set by --config or WP_CONFIG; empty means the default file
     std::string db = "/var/lib/wp/wp.db";
     std::string spool = "/var/spool/wp";
     std::string archive = "/var/lib/wp/archive";
     std::string rejects = "/var/lib/wp/rejects";
-    std::string rules;         ///< empty: DATADIR/billing.rules
-    std::string lists;         ///< empty: DATADIR
+    std::string rules; ///< empty: DATADIR/billing.rules
+    std::string lists; ///< empty: DATADIR
     std::string ssh_user;
     std::string identity;
     std::string known_hosts;
-    int connect_timeout = 10;  ///< seconds
+    int connect_timeout = 10; ///< seconds
     int verbosity = 0;
     bool quiet = false;
 

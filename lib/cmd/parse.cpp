@@ -23,9 +23,8 @@ namespace {
 
 // Every file of the inputs under its server's name. One server's files are
 // ingested by one worker, so that one thread writes its archive days.
-std::map<std::string, std::vector<IngestJob>> jobs_by_server(const std::vector<std::string>& inputs,
-                                                             const std::string& server_option,
-                                                             const std::string& spool) {
+std::map<std::string, std::vector<IngestJob>>
+jobs_by_server(const std::vector<std::string>& inputs, const std::string& server_option, const std::string& spool) {
     std::map<std::string, std::vector<IngestJob>> by_server;
     for (const auto& input : inputs) {
         for (const auto& path : expand_input(input)) {

@@ -19,9 +19,9 @@ struct ParseRequest {
     int jobs = 1;
     double max_reject_ratio = 0.01;
     int zstd_level = 3;
-    bool keep = false;               ///< leave ingested spool files in place
-    bool force_overlap = false;      ///< bill a file that starts like a billed one
-    bool rebuild_db = false;         ///< bill the archive alone into an empty database
+    bool keep = false;          ///< leave ingested spool files in place
+    bool force_overlap = false; ///< bill a file that starts like a billed one
+    bool rebuild_db = false;    ///< bill the archive alone into an empty database
 };
 
 /// Registers wp-parse's own options on its command line.

@@ -5,15 +5,15 @@
 
 #include <fmt/format.h>
 
-#include "store/db.h"
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
-#include "store/inventory.h"
 #include "cmd/provision_bootstrap.h"
 #include "provision/provision_run.h"
 #include "remote/ssh.h"
-#include "base/diagnostics.h"
+#include "store/db.h"
+#include "store/inventory.h"
 
 namespace wp {
 

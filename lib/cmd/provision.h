@@ -8,8 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "store/inventory.h"
 #include "cmd/options.h"
+#include "store/inventory.h"
 
 namespace wp {
 

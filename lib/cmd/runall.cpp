@@ -11,17 +11,17 @@
 
 #include <fmt/format.h>
 
-#include "store/db.h"
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
+#include "remote/ssh.h"
 #include "runall/runall_hosts.h"
 #include "runall/runall_output.h"
 #include "runall/selection.h"
+#include "store/db.h"
 #include "store/host_status.h"
 #include "store/inventory.h"
-#include "remote/ssh.h"
-#include "base/diagnostics.h"
 
 namespace wp {
 
@@ -154,7 +154,7 @@ std::vector<Server> selected_servers(Inventory& inventory, const RunallRequest& 
 
 // One result per server, those known to be down already final.
 std::vector<RunResult> initial_runs(Inventory& inventory, const std::vector<Server>& servers,
-                                     const RunallRequest& req) {
+                                    const RunallRequest& req) {
     const StatusFile status = load_status_file(req.status_file);
     std::map<std::string, std::int64_t, std::less<>> failures;
     for (const auto& h : inventory.status({})) {
@@ -350,7 +350,8 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
             std::lock_guard lock(db_mutex);
             record_host_status(inventory, servers[i].id, run.host);
         }
-        info(1, "{}: {}", run.host.server, run.host.outcome == HostOutcome::ok ? std::string("ok") : run.host.message());
+        info(1, "{}: {}", run.host.server,
+             run.host.outcome == HostOutcome::ok ? std::string("ok") : run.host.message());
         runs[i] = std::move(run);
     });
     for (std::size_t i = 0; i < runs.size(); ++i) {

@@ -72,8 +72,7 @@ std::string command_problem(CLI::App& app) {
 
 } // namespace
 
-int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
-             const std::function<int()>& body) {
+int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv, const std::function<int()>& body) {
     set_program_name(app.get_name());
     install_signal_handlers();
     try {

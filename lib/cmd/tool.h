@@ -4,9 +4,9 @@
 #include <functional>
 #include <string_view>
 
-#include <CLI/CLI.hpp>
 #include "base/diagnostics.h"
 #include "cmd/options.h"
+#include <CLI/CLI.hpp>
 
 namespace wp {
 
@@ -14,7 +14,6 @@ namespace wp {
 /// body, and turns a wp::Error into `prog: message` and its exit status. Also
 /// sets SIGPIPE to default, turns SIGINT/SIGTERM into a flag (re-raised at the
 /// end), and checks that stdout was written before returning 0.
-int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv,
-             const std::function<int()>& body);
+int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv, const std::function<int()>& body);
 
 } // namespace wp

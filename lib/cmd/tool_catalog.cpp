@@ -34,8 +34,7 @@ struct ToolEntry {
 
 /// An entry's attach for a tool whose options fill a Request and whose run
 /// is run(app, request, options).
-template <typename Request, typename Run>
-auto attach(void (*add_options)(CLI::App&, Request&), Run run) {
+template <typename Request, typename Run> auto attach(void (*add_options)(CLI::App&, Request&), Run run) {
     return [add_options, run](CLI::App& app, const CommonOptions& options) -> ToolRun {
         auto request = std::make_shared<Request>();
         add_options(app, *request);
@@ -50,8 +49,8 @@ const std::vector<ToolEntry>& tools() {
          attach(add_fetchlogs_options,
                 [](CLI::App&, const FetchRequest& r, const CommonOptions& o) { return run_fetchlogs(r, o); })},
         {"wp-hosts", "wp-hosts: the proxy inventory without SQL", false, attach(add_hosts_commands, run_hosts)},
-        {"wp-parse",
-         "wp-parse: bill Squid access logs into hourly usage, archive them, keep what was not understood", false,
+        {"wp-parse", "wp-parse: bill Squid access logs into hourly usage, archive them, keep what was not understood",
+         false,
          attach(add_parse_options,
                 [](CLI::App&, const ParseRequest& r, const CommonOptions& o) { return run_parse(r, o); })},
         {"wp-provision", "wp-provision: plan and apply a new proxy's setup; bootstrap its key", true,

@@ -33,8 +33,8 @@ bool valid_stamp(std::string_view s) {
     }
     const int month = two_digits(s, 4);
     const int day = two_digits(s, 6);
-    return month >= 1 && month <= 12 && day >= 1 && day <= 31 && two_digits(s, 9) <= 23 &&
-           two_digits(s, 11) <= 59 && two_digits(s, 13) <= 60;
+    return month >= 1 && month <= 12 && day >= 1 && day <= 31 && two_digits(s, 9) <= 23 && two_digits(s, 11) <= 59 &&
+           two_digits(s, 13) <= 60;
 }
 
 // Oldest first: by stamp, then by the same-second counter.
@@ -63,7 +63,7 @@ std::string join_path(const std::string& dir, const std::string& name) {
 
 std::string format_claim_stamp(std::int64_t epoch) {
     const std::time_t t = static_cast<std::time_t>(epoch);
-    std::tm tm {};
+    std::tm tm{};
     gmtime_r(&t, &tm);
     return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                        tm.tm_min, tm.tm_sec);

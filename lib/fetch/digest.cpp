@@ -44,9 +44,8 @@ std::optional<RemoteDigest> parse_remote_digest(std::string_view output) {
     if (size.empty() || size.size() > 19 || !std::all_of(size.begin(), size.end(), is_digit)) {
         return std::nullopt;
     }
-    if (rest.size() < 64 || !std::all_of(rest.begin(), rest.begin() + 64, [](char c) {
-            return is_digit(c) || (c >= 'a' && c <= 'f');
-        })) {
+    if (rest.size() < 64 ||
+        !std::all_of(rest.begin(), rest.begin() + 64, [](char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); })) {
         return std::nullopt;
     }
     if (rest.size() > 64 && rest[64] != ' ' && rest[64] != '\n') {

@@ -120,8 +120,8 @@ private:
         for (const auto& name : listing.claimed) {
             out.push_back(fmt::format("would fetch {} (claimed earlier)", join_path(m_dir, name)));
         }
-        const bool zstd = m_settings.mode == TransferMode::zstd ||
-                          (m_settings.mode == TransferMode::automatic && listing.has_zstd);
+        const bool zstd =
+            m_settings.mode == TransferMode::zstd || (m_settings.mode == TransferMode::automatic && listing.has_zstd);
         out.push_back(fmt::format("transfer: {}", zstd ? "zstd stream" : "sftp"));
     }
 
@@ -171,8 +171,9 @@ private:
     // Over SFTP, with the host's checksum computed on a channel of its own
     // meanwhile, so that it is ready (nearly) when the last byte arrives.
     // Returns the host's answer; the caller checks it.
-    std::optional<RemoteDigest> download_sftp(const std::string& path, const std::function<void(std::string_view)>& sink,
-                                              SpoolWriter& writer, std::uint64_t& size, std::string& digest_output) {
+    std::optional<RemoteDigest> download_sftp(const std::string& path,
+                                              const std::function<void(std::string_view)>& sink, SpoolWriter& writer,
+                                              std::uint64_t& size, std::string& digest_output) {
         m_step = fmt::format("verify {}", path);
         const ExecResult r = m_host.run_alongside(digest_command(path), [&]() -> std::chrono::seconds {
             m_step = fmt::format("download {}", path);
@@ -189,8 +190,9 @@ private:
     }
 
     // As a zstd stream, with the host's checksum computed in its background.
-    std::optional<RemoteDigest> download_zstd(const std::string& path, const std::function<void(std::string_view)>& sink,
-                                              SpoolWriter& writer, std::string& digest_output) {
+    std::optional<RemoteDigest> download_zstd(const std::string& path,
+                                              const std::function<void(std::string_view)>& sink, SpoolWriter& writer,
+                                              std::string& digest_output) {
         m_step = fmt::format("download {}", path);
         ZstdStream stream(sink);
         ExecResult r = run_streamed(zstd_stream_command(path), [&](std::string_view data) { stream.feed(data); });
@@ -206,7 +208,8 @@ private:
 
     void fetch_claimed_file(const std::string& name, TransferMode mode) {
         const std::string path = join_path(m_dir, name);
-        std::vector<std::string> existing = spool_paths(m_settings.spool_dir, m_server.name, claimed_stamp(m_base, name));
+        std::vector<std::string> existing =
+            spool_paths(m_settings.spool_dir, m_server.name, claimed_stamp(m_base, name));
         const std::string target = existing.back();
         existing.pop_back();
         AtomicFile out(target, 0640);
@@ -235,10 +238,10 @@ private:
         }
         if (remote->size != size || remote->sha256 != local) {
             m_step = fmt::format("download {}", path);
-            throw StepFailure(fmt::format(
-                "checksum mismatch (the host has {} bytes, SHA-256 {}; received {} bytes, SHA-256 {}); "
-                "the file stays on the host",
-                remote->size, remote->sha256, size, local));
+            throw StepFailure(
+                fmt::format("checksum mismatch (the host has {} bytes, SHA-256 {}; received {} bytes, SHA-256 {}); "
+                            "the file stays on the host",
+                            remote->size, remote->sha256, size, local));
         }
         if (size > 0) {
             if (const auto there = same_content(existing, size, local)) {
@@ -253,8 +256,8 @@ private:
         ++m_report.files;
         m_report.bytes += size;
         const double seconds = std::chrono::duration<double>(m_transfer_end - transfer_start).count();
-        info(2, "{}: fetched {} ({} bytes, {:.1f} MB/s by {}; verified and committed in {:.2f} s)", m_server.name,
-             path, size, seconds > 0 ? static_cast<double>(size) / 1e6 / seconds : 0.0,
+        info(2, "{}: fetched {} ({} bytes, {:.1f} MB/s by {}; verified and committed in {:.2f} s)", m_server.name, path,
+             size, seconds > 0 ? static_cast<double>(size) / 1e6 / seconds : 0.0,
              mode == TransferMode::sftp ? "sftp" : "zstd",
              std::chrono::duration<double>(Clock::now() - m_transfer_end).count());
     }

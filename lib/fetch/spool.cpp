@@ -54,7 +54,8 @@ bool is_stale_temp(std::string_view server, std::string_view name) {
 // A spool file's SHA-256; never through a symbolic link.
 std::string file_sha256(const std::string& path) {
     Sha256 sha;
-    read_file_chunks(path, [&sha](std::string_view chunk) { sha.update(chunk); }, {}, O_NOFOLLOW);
+    read_file_chunks(
+        path, [&sha](std::string_view chunk) { sha.update(chunk); }, {}, O_NOFOLLOW);
     return sha.hex_digest();
 }
 
@@ -137,8 +138,7 @@ std::optional<std::string> same_content(const std::vector<std::string>& paths, s
                                         const std::string& sha256) {
     for (const auto& path : paths) {
         struct stat st {};
-        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-            static_cast<std::uint64_t>(st.st_size) != size) {
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != size) {
             continue;
         }
         try {

@@ -11,13 +11,13 @@
 namespace wp {
 
 /// The format wp-provision gives to `dpkg-query -W -f=…` on the host.
-inline constexpr std::string_view k_dpkg_query_format =
-    "${binary:Package}\\t${db:Status-Abbrev}\\t${Version}\\t${Essential}\\t${Protected}\\t${Important}\\t${Priority}\\n";
+inline constexpr std::string_view k_dpkg_query_format = "${binary:Package}\\t${db:Status-Abbrev}\\t${Version}\\t${"
+                                                        "Essential}\\t${Protected}\\t${Important}\\t${Priority}\\n";
 
 /// One row of dpkg-query output.
 struct InstalledPackage {
-    std::string name;      ///< binary:Package, ":arch" kept for foreign architectures
-    std::string status;    ///< db:Status-Abbrev, e.g. "ii "
+    std::string name;   ///< binary:Package, ":arch" kept for foreign architectures
+    std::string status; ///< db:Status-Abbrev, e.g. "ii "
     std::string version;
     bool essential = false;
     bool is_protected = false;

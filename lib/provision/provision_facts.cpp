@@ -63,7 +63,6 @@ std::vector<std::string_view> lines_of(std::string_view text) {
     return out;
 }
 
-
 bool valid_package_name(std::string_view name) {
     const auto colon = name.find(':');
     const std::string_view pkg = name.substr(0, colon);

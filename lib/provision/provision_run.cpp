@@ -49,8 +49,7 @@ std::vector<ProvisionJob> select_jobs(Inventory* inventory, const std::string& n
     }
     std::vector<ProvisionJob> jobs;
     for (const auto& name : hosts) {
-        std::optional<Server> s =
-            inventory != nullptr ? inventory->find(name) : std::nullopt;
+        std::optional<Server> s = inventory != nullptr ? inventory->find(name) : std::nullopt;
         if (!s) {
             fail(exit_code::k_no_input, "no server named {} (a new one is added with --name NAME ADDRESS)", name);
         }

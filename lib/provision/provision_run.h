@@ -61,7 +61,7 @@ struct ProvisionResult {
 
 /// What every host of a run shares.
 struct ProvisionRunSettings {
-    ProvisionSettings steps;         ///< hostname and ask are set per host
+    ProvisionSettings steps; ///< hostname and ask are set per host
     SshSettings ssh;
     std::chrono::seconds timeout{0}; ///< one whole host, connect included
     std::string hostname;            ///< --hostname pattern; empty: none

@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 #include <libssh/libssh.h>
 
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/sha256.h"
-#include "base/diagnostics.h"
 
 namespace wp {
 
@@ -766,7 +766,8 @@ private:
         for (const auto& c : commands)
             content += c + "\n";
         const std::string path(k_pending_restarts_path);
-        must(fmt::format("mkdir -p -- {d} && cat >{t} && mv -f -- {t} {p}", fmt::arg("d", shell_quote(parent_directory(path))),
+        must(fmt::format("mkdir -p -- {d} && cat >{t} && mv -f -- {t} {p}",
+                         fmt::arg("d", shell_quote(parent_directory(path))),
                          fmt::arg("t", shell_quote(path + ".wp-tmp")), fmt::arg("p", shell_quote(path))),
              "record the pending restarts", content);
     }

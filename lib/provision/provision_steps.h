@@ -13,9 +13,9 @@
 
 #include "provision/packages.h"
 #include "provision/provision_facts.h"
+#include "provision/virt.h"
 #include "remote/remote_host.h"
 #include "remote/ssh.h"
-#include "provision/virt.h"
 
 namespace wp {
 

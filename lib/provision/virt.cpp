@@ -87,20 +87,34 @@ VirtFacts parse_virt_facts(std::string_view text) {
         while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) {
             value.pop_back();
         }
-        if (key == "detect_vm") f.detect_vm = value;
-        else if (key == "detect_container") f.detect_container = value;
-        else if (key == "proc_vz") f.proc_vz = value == "1";
-        else if (key == "proc_bc") f.proc_bc = value == "1";
-        else if (key == "proc_xen") f.proc_xen = value == "1";
-        else if (key == "xen_capabilities") f.xen_capabilities = value;
-        else if (key == "hypervisor_type") f.hypervisor_type = value;
-        else if (key == "dmi_vendor") f.dmi_vendor = value;
-        else if (key == "dmi_product") f.dmi_product = value;
-        else if (key == "clocksources") f.clocksources = value;
-        else if (key == "cpu_hypervisor") f.cpu_hypervisor = value == "1";
-        else if (key == "dockerenv") f.dockerenv = value == "1";
-        else if (key == "containerenv") f.containerenv = value == "1";
-        else if (key == "pid1_container") f.pid1_container = value;
+        if (key == "detect_vm")
+            f.detect_vm = value;
+        else if (key == "detect_container")
+            f.detect_container = value;
+        else if (key == "proc_vz")
+            f.proc_vz = value == "1";
+        else if (key == "proc_bc")
+            f.proc_bc = value == "1";
+        else if (key == "proc_xen")
+            f.proc_xen = value == "1";
+        else if (key == "xen_capabilities")
+            f.xen_capabilities = value;
+        else if (key == "hypervisor_type")
+            f.hypervisor_type = value;
+        else if (key == "dmi_vendor")
+            f.dmi_vendor = value;
+        else if (key == "dmi_product")
+            f.dmi_product = value;
+        else if (key == "clocksources")
+            f.clocksources = value;
+        else if (key == "cpu_hypervisor")
+            f.cpu_hypervisor = value == "1";
+        else if (key == "dockerenv")
+            f.dockerenv = value == "1";
+        else if (key == "containerenv")
+            f.containerenv = value == "1";
+        else if (key == "pid1_container")
+            f.pid1_container = value;
     }
     return f;
 }
@@ -169,8 +183,8 @@ ImmutablePolicy immutable_policy(std::string_view inventory_virt, const VirtDete
         return {false, "OpenVZ or Virtuozzo, which cannot be told apart from inside: set the server's virt "
                        "(wp-hosts set NAME --virt openvz) to allow chattr +i"};
     }
-    return {true, fmt::format("{} allows it", inventory_virt == "unknown" ? detected.describe()
-                                                                            : std::string(inventory_virt))};
+    return {true, fmt::format("{} allows it",
+                              inventory_virt == "unknown" ? detected.describe() : std::string(inventory_virt))};
 }
 
 std::string virt_for_inventory(std::string_view current, const VirtDetection& detected) {

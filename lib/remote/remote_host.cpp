@@ -6,8 +6,7 @@ ExecResult SshHost::run(const std::string& command, const ExecOptions& options) 
     return m_session.exec(command, options);
 }
 
-ExecResult SshHost::run_alongside(const std::string& command,
-                                  const std::function<std::chrono::seconds()>& meanwhile) {
+ExecResult SshHost::run_alongside(const std::string& command, const std::function<std::chrono::seconds()>& meanwhile) {
     return m_session.exec_alongside(command, meanwhile);
 }
 

@@ -237,8 +237,8 @@ std::uint64_t SftpClient::read(const std::string& handle, std::uint64_t offset, 
         if (!f.u32(id)) {
             fail("read", "unexpected SFTP reply");
         }
-        const auto it = std::find_if(in_flight.begin(), in_flight.end(),
-                                     [&](const Request& r) { return r.id == id && !r.done; });
+        const auto it =
+            std::find_if(in_flight.begin(), in_flight.end(), [&](const Request& r) { return r.id == id && !r.done; });
         if (it == in_flight.end()) {
             fail("read", "unexpected SFTP reply");
         }

@@ -22,11 +22,11 @@
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/fs.h"
 #include "remote/sftp_client.h"
-#include "base/diagnostics.h"
 
 namespace wp {
 
@@ -66,8 +66,8 @@ std::string host_key_refusal(const HostKeyFacts& f) {
         return fmt::format("{} offered {} key {}, which is not in {}; check it, then record it with --accept-new",
                            f.endpoint, f.key_type, f.fingerprint, f.known_hosts);
     case KnownHostsState::error:
-        return fmt::format("cannot check {} key {} of {}: {} cannot be read", f.key_type, f.fingerprint,
-                           f.endpoint, f.known_hosts);
+        return fmt::format("cannot check {} key {} of {}: {} cannot be read", f.key_type, f.fingerprint, f.endpoint,
+                           f.known_hosts);
     case KnownHostsState::ok:
         break;
     }
@@ -105,8 +105,8 @@ std::string ExecResult::describe() const {
         last.pop_back();
     }
     std::string what = !exit_signal.empty() ? fmt::format("killed by signal {}", exit_signal)
-                       : exit_status >= 0  ? fmt::format("exit status {}", exit_status)
-                                           : std::string("no exit status");
+                       : exit_status >= 0   ? fmt::format("exit status {}", exit_status)
+                                            : std::string("no exit status");
     return last.empty() ? what : fmt::format("{}: {}", what, last);
 }
 
@@ -442,8 +442,7 @@ struct SshSession::Impl {
                 why = "connection lost";
             }
         }
-        throw SshError(FailureClass::answered, "",
-                       what.empty() ? why : fmt::format("{}: {}", what, why));
+        throw SshError(FailureClass::answered, "", what.empty() ? why : fmt::format("{}: {}", what, why));
     }
 
     [[noreturn]] void fail_sftp(std::string_view what) const {
@@ -578,8 +577,8 @@ struct SshSession::Impl {
                            fmt::format("cannot record {} key {} of {} in {}: {}", facts.key_type, facts.fingerprint,
                                        facts.endpoint, file, ssh_get_error(session)));
         }
-        info(1, "{}: recorded {} key {} of {} in {}", target.name, facts.key_type, facts.fingerprint,
-             facts.endpoint, file);
+        info(1, "{}: recorded {} key {} of {} in {}", target.name, facts.key_type, facts.fingerprint, facts.endpoint,
+             file);
         host_key_note = fmt::format("{} key {} recorded in {}", facts.key_type, facts.fingerprint, file);
     }
 
@@ -611,8 +610,7 @@ struct SshSession::Impl {
             throw SshError(FailureClass::answered, "authentication",
                            fmt::format("as {} with {}: {}", user, how, ssh_get_error(session)));
         }
-        throw SshError(FailureClass::answered, "authentication",
-                       fmt::format("{} refused for user {}", how, user));
+        throw SshError(FailureClass::answered, "authentication", fmt::format("{} refused for user {}", how, user));
     }
 
     struct Command;
@@ -1027,8 +1025,8 @@ void SshSession::sftp_upload(const std::string& local_path, const std::string& r
         // replaces atomically.
         ExecOptions mv_options;
         mv_options.timeout = s.settings.io_timeout;
-        const auto r = s.exec(fmt::format("mv -f -- {} {}", shell_quote(temp), shell_quote(remote_path)), mv_options,
-                              true);
+        const auto r =
+            s.exec(fmt::format("mv -f -- {} {}", shell_quote(temp), shell_quote(remote_path)), mv_options, true);
         if (!r.ok()) {
             throw SshError(FailureClass::answered, "",
                            fmt::format("rename {} to {}: {}", temp, remote_path, r.describe()));

@@ -150,8 +150,8 @@ public:
         try {
             session = std::make_unique<SshSession>(target, m_settings);
         } catch (const SshError& e) {
-            r.host.outcome = e.failure_class() == FailureClass::unreachable ? HostOutcome::unreachable
-                                                                            : HostOutcome::failed;
+            r.host.outcome =
+                e.failure_class() == FailureClass::unreachable ? HostOutcome::unreachable : HostOutcome::failed;
             r.host.step = e.step().empty() ? "connect" : e.step();
             r.host.cause = e.what();
             if (interrupted()) {

@@ -9,9 +9,9 @@
 #include <sys/types.h>
 #include <vector>
 
-#include "store/inventory.h"
-#include "runall/runall_output.h"
 #include "remote/ssh.h"
+#include "runall/runall_output.h"
+#include "store/inventory.h"
 
 namespace wp {
 

@@ -23,12 +23,9 @@ struct OutcomeWords {
     std::string_view rc;
 };
 constexpr OutcomeWords k_outcome_words[] = {
-    {HostOutcome::command_failed, "failed", "failed"},
-    {HostOutcome::failed, "failed", "failed"},
-    {HostOutcome::timed_out, "timed out", "timeout"},
-    {HostOutcome::unreachable, "unreachable", "unreachable"},
-    {HostOutcome::down, "skipped as down", "down"},
-    {HostOutcome::interrupted, "interrupted", "interrupted"},
+    {HostOutcome::command_failed, "failed", "failed"}, {HostOutcome::failed, "failed", "failed"},
+    {HostOutcome::timed_out, "timed out", "timeout"},  {HostOutcome::unreachable, "unreachable", "unreachable"},
+    {HostOutcome::down, "skipped as down", "down"},    {HostOutcome::interrupted, "interrupted", "interrupted"},
     {HostOutcome::not_run, "not run", "not-run"},
 };
 

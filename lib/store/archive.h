@@ -8,6 +8,7 @@
 // skips the skippable frames and prints exactly the lines. The archive is the
 // durable record: the database can be rebuilt from it (reconcile.h).
 
+#include "base/calendar.h"
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,7 +17,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-#include "base/calendar.h"
 
 namespace wp {
 

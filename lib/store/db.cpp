@@ -9,9 +9,9 @@
 
 #include <sqlite3.h>
 
+#include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
-#include "base/diagnostics.h"
 
 namespace wp {
 
@@ -156,8 +156,8 @@ BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
 
 Statement::Statement(Database& db, std::string_view sql) : m_db(&db) {
     const char* tail = nullptr;
-    const int rc = sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &m_stmt, &tail);
+    const int rc = sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                      &m_stmt, &tail);
     if (rc != SQLITE_OK) {
         db.throw_error(rc, "cannot prepare statement");
     }
@@ -198,9 +198,7 @@ Statement& Statement::bind(int index, double value) {
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
-    check_bind(sqlite3_bind_text64(m_stmt, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                                   SQLITE_UTF8),
-               index);
+    check_bind(sqlite3_bind_text64(m_stmt, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8), index);
     return *this;
 }
 
@@ -441,8 +439,7 @@ int Database::changes() const {
 }
 
 void Database::throw_error(int rc, std::string_view context) const {
-    throw Error(exit_code_for_sqlite(rc),
-                fmt::format("database {}: {}: {}", m_path, context, sqlite3_errmsg(m_db)));
+    throw Error(exit_code_for_sqlite(rc), fmt::format("database {}: {}: {}", m_path, context, sqlite3_errmsg(m_db)));
 }
 
 // ---- Transaction ----------------------------------------------------------

@@ -114,5 +114,4 @@ inline constexpr int k_schema_version = 3;
 /// Brings the schema up to k_schema_version; refuses a newer database.
 void migrate(Database& db);
 
-
 } // namespace wp

@@ -6,14 +6,22 @@ namespace wp {
 
 std::string_view outcome_word(HostOutcome outcome) {
     switch (outcome) {
-    case HostOutcome::ok: return "ok";
-    case HostOutcome::command_failed: return "command failed";
-    case HostOutcome::timed_out: return "timed out";
-    case HostOutcome::failed: return "failed";
-    case HostOutcome::unreachable: return "unreachable";
-    case HostOutcome::down: return "down";
-    case HostOutcome::interrupted: return "interrupted";
-    case HostOutcome::not_run: return "not run";
+    case HostOutcome::ok:
+        return "ok";
+    case HostOutcome::command_failed:
+        return "command failed";
+    case HostOutcome::timed_out:
+        return "timed out";
+    case HostOutcome::failed:
+        return "failed";
+    case HostOutcome::unreachable:
+        return "unreachable";
+    case HostOutcome::down:
+        return "down";
+    case HostOutcome::interrupted:
+        return "interrupted";
+    case HostOutcome::not_run:
+        return "not run";
     }
     return "unknown";
 }

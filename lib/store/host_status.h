@@ -13,7 +13,8 @@ class Inventory;
 /// How a host's turn ended.
 enum class HostOutcome {
     ok,             ///< everything asked was done
-    command_failed, ///< the operator's request (a command, a push) failed on a host that answered: the host did its part
+    command_failed, ///< the operator's request (a command, a push) failed on a host that answered: the host did its
+                    ///< part
     timed_out,      ///< the operator's command outlived its timeout and was stopped
     failed,         ///< the host answered, then one of our own steps failed there
     unreachable,    ///< never answered (connect, host key, authentication)

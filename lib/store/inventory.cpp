@@ -132,8 +132,8 @@ private:
 } // namespace
 
 const std::vector<std::string>& known_virt_types() {
-    static const std::vector<std::string> k_types = {"xen", "openvz", "virtuozzo", "kvm",
-                                                     "vmware", "lxc", "physical", "unknown"};
+    static const std::vector<std::string> k_types = {"xen",    "openvz", "virtuozzo", "kvm",
+                                                     "vmware", "lxc",    "physical",  "unknown"};
     return k_types;
 }
 
@@ -275,10 +275,10 @@ std::string check_sql_expression(std::string_view sql) {
 
 std::string format_utc(std::int64_t epoch) {
     const std::time_t t = static_cast<std::time_t>(epoch);
-    std::tm tm {};
+    std::tm tm{};
     gmtime_r(&t, &tm);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                       tm.tm_min, tm.tm_sec);
 }
 
 std::int64_t Inventory::add(Server s) {
@@ -290,9 +290,8 @@ std::int64_t Inventory::add(Server s) {
     if (find(s.name)) {
         fail(exit_code::k_usage, "server {} already exists", s.name);
     }
-    auto st = m_db.prepare(
-        "INSERT INTO servers (name, address, port, ssh_user, city, country, provider, virt, active, "
-        "log_path, rotate_cmd, added_at, notes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    auto st = m_db.prepare("INSERT INTO servers (name, address, port, ssh_user, city, country, provider, virt, active, "
+                           "log_path, rotate_cmd, added_at, notes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
     bind_server_fields(st, s);
     st.bind(12, s.added_at != 0 ? s.added_at : now_epoch()).bind(13, s.notes);
     st.run();
@@ -337,9 +336,9 @@ void Inventory::change(const std::string& name, const ServerChanges& c) {
     if (s.name != name && find(s.name)) {
         fail(exit_code::k_usage, "server {} already exists", s.name);
     }
-    auto st = m_db.prepare(
-        "UPDATE servers SET name=?, address=?, port=?, ssh_user=?, city=?, country=?, provider=?, virt=?, "
-        "active=?, log_path=?, rotate_cmd=?, retired_at=?, notes=? WHERE id=?");
+    auto st =
+        m_db.prepare("UPDATE servers SET name=?, address=?, port=?, ssh_user=?, city=?, country=?, provider=?, virt=?, "
+                     "active=?, log_path=?, rotate_cmd=?, retired_at=?, notes=? WHERE id=?");
     bind_server_fields(st, s);
     st.bind(12, s.retired_at).bind(13, s.notes).bind(14, s.id);
     st.run();
@@ -347,8 +346,7 @@ void Inventory::change(const std::string& name, const ServerChanges& c) {
 }
 
 void Inventory::retire(const std::string& name) {
-    auto st = m_db.prepare(
-        "UPDATE servers SET active = 0, retired_at = coalesce(retired_at, ?) WHERE name = ?");
+    auto st = m_db.prepare("UPDATE servers SET active = 0, retired_at = coalesce(retired_at, ?) WHERE name = ?");
     st.bind(1, now_epoch()).bind(2, name);
     st.run();
     if (m_db.changes() == 0) {
@@ -499,16 +497,15 @@ std::size_t Inventory::import_csv(std::string_view text, std::string_view source
     if (records.empty()) {
         fail(exit_code::k_data, "{}: no header row", source);
     }
-    static const std::set<std::string, std::less<>> k_columns = {
-        "name", "address", "port", "ssh_user", "city", "country", "provider",
-        "virt", "active", "log_path", "rotate_cmd", "notes"};
+    static const std::set<std::string, std::less<>> k_columns = {"name",   "address",  "port",       "ssh_user",
+                                                                 "city",   "country",  "provider",   "virt",
+                                                                 "active", "log_path", "rotate_cmd", "notes"};
     const auto& header = records[0].fields;
     std::map<std::string, std::size_t, std::less<>> index;
     for (std::size_t c = 0; c < header.size(); ++c) {
         std::string col = header[c];
-        std::transform(col.begin(), col.end(), col.begin(), [](unsigned char ch) {
-            return ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
-        });
+        std::transform(col.begin(), col.end(), col.begin(),
+                       [](unsigned char ch) { return ch == '-' ? '_' : static_cast<char>(std::tolower(ch)); });
         col.erase(0, col.find_first_not_of(' '));
         col.erase(col.find_last_not_of(' ') + 1);
         if (!k_columns.contains(col)) {

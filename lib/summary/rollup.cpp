@@ -19,7 +19,6 @@ constexpr std::int64_t k_day_seconds = 86400;
 
 // ---- SQL ----------------------------------------------------------------------
 
-
 // One (server, day): ?1 server, ?2/?3 the day's first and next day's first
 // second, ?4 its name. The users of the server are walked by index seeks
 // (a skip scan of the primary key), then each user's hours by a range seek,

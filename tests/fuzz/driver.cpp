@@ -19,8 +19,7 @@ int main(int argc, char** argv) {
     std::vector<fs::path> inputs;
     for (int i = 1; i < argc; ++i) {
         const fs::path dir(argv[i]);
-        if (!fs::is_directory(dir))
-            continue;
+        if (!fs::is_directory(dir)) continue;
         for (const auto& entry : fs::directory_iterator(dir))
             if (entry.is_regular_file() && entry.path().filename().string().front() != '.')
                 inputs.push_back(entry.path());

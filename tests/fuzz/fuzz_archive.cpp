@@ -6,9 +6,9 @@
 // scanning again from the first batch's end finds the same later batches; a
 // batch's lines are never longer than the limit asked for.
 
-#include "store/archive.h"
 #include "base/error.h"
 #include "fuzz.h"
+#include "store/archive.h"
 
 namespace {
 
@@ -49,8 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         try {
             wp::read_archive_lines(file.path(), b.data_begin, b.data_end, k_max_line, [&](std::string_view line) {
                 FUZZ_CHECK(line.size() <= k_max_line);
-                if (++lines > 100000)
-                    throw wp::Error(wp::exit_code::k_data, "enough lines");
+                if (++lines > 100000) throw wp::Error(wp::exit_code::k_data, "enough lines");
             });
         } catch (const wp::Error& e) {
             FUZZ_CHECK(e.code() == wp::exit_code::k_data);

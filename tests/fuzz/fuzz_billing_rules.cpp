@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "billing/billing.h"
 #include "base/error.h"
+#include "billing/billing.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -23,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const wp::BillingRules again = wp::BillingRules::parse(text, "fuzz.rules");
 
-    std::vector<std::string> tags = {"TCP_MISS", "TCP_HIT", "TCP_MISS_ABORTED", "TCP_CF_HIT", "NONE_NONE",
-                                     "TAG_NONE", "TCP_DENIED", "UDP_HIT", "", "-"};
+    std::vector<std::string> tags = {"TCP_MISS", "TCP_HIT",    "TCP_MISS_ABORTED", "TCP_CF_HIT", "NONE_NONE",
+                                     "TAG_NONE", "TCP_DENIED", "UDP_HIT",          "",           "-"};
     std::vector<std::string> hiers = {"HIER_DIRECT", "TIMEOUT_HIER_DIRECT", "DIRECT", "HIER_NONE", "NONE", "", "-"};
     std::size_t begin = 0;
     while (begin < text.size() && tags.size() < 40) {
@@ -34,8 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             tags.emplace_back(word);
             hiers.emplace_back(word);
         }
-        if (end == std::string_view::npos)
-            break;
+        if (end == std::string_view::npos) break;
         begin = end + 1;
     }
     for (const std::string& tag : tags) {

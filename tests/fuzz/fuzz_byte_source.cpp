@@ -10,8 +10,8 @@
 #include <malloc.h>
 
 #include "base/error.h"
-#include "fuzz.h"
 #include "base/line_reader.h"
+#include "fuzz.h"
 
 namespace {
 
@@ -27,7 +27,9 @@ std::size_t heap_in_use() {
 constexpr std::size_t k_memory_bound = 40u << 20;
 constexpr std::size_t k_output_cap = 8u << 20;
 
-bool starts_with(std::string_view text, std::string_view magic) { return text.substr(0, magic.size()) == magic; }
+bool starts_with(std::string_view text, std::string_view magic) {
+    return text.substr(0, magic.size()) == magic;
+}
 
 } // namespace
 
@@ -51,8 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             cut = cut || reader.truncated();
             if (plain && !cut) {
                 copy.append(line);
-                if (reader.had_newline())
-                    copy += '\n';
+                if (reader.had_newline()) copy += '\n';
             }
             output += line.size() + 1;
             if (output > k_output_cap) {
@@ -60,10 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 break;
             }
         }
-        if (!capped)
-            FUZZ_CHECK(source->changed_reason().empty());
-        if (plain && !capped && !cut)
-            FUZZ_CHECK(copy == input);
+        if (!capped) FUZZ_CHECK(source->changed_reason().empty());
+        if (plain && !capped && !cut) FUZZ_CHECK(copy == input);
     } catch (const wp::Error& e) {
         // a corrupt or truncated stream, or a window over the bound
         FUZZ_CHECK(!plain);

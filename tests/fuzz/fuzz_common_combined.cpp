@@ -3,8 +3,8 @@
 // are in range (wp_fuzz::check_record); a "combined" line is never read
 // differently by a second matcher (the matcher keeps no state between lines).
 
-#include "fuzz.h"
 #include "billing/squid_log.h"
+#include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const wp::LogGrammar common = wp::LogGrammar::common();
@@ -14,11 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     const std::string_view line = wp_fuzz::as_text(data, size);
     std::string_view seen = line;
-    if (!seen.empty() && seen.back() == '\r')
-        seen.remove_suffix(1);
+    if (!seen.empty() && seen.back() == '\r') seen.remove_suffix(1);
     wp::LogRecord record;
-    if (common_matcher.parse(line, record))
-        wp_fuzz::check_record(seen, record, false);
+    if (common_matcher.parse(line, record)) wp_fuzz::check_record(seen, record, false);
     if (combined_matcher.parse(line, record)) {
         wp_fuzz::check_record(seen, record, false);
         wp::LogMatcher fresh(combined);

@@ -5,8 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include "base/error.h"
-#include "fuzz.h"
 #include "cmd/options.h"
+#include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text = wp_fuzz::as_text(data, size);

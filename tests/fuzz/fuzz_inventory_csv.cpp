@@ -2,9 +2,9 @@
 // database. Property: the records parse_csv finds, written back as CSV with
 // every field quoted, parse to the same fields.
 
-#include "store/db.h"
 #include "base/error.h"
 #include "fuzz.h"
+#include "store/db.h"
 #include "store/inventory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "base/error.h"
-#include "fuzz.h"
 #include "billing/squid_log.h"
+#include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input = wp_fuzz::as_text(data, size);
@@ -29,8 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     wp::LogRecord record;
     if (matcher.parse(line, record)) {
         std::string_view seen = line;
-        if (!seen.empty() && seen.back() == '\r')
-            seen.remove_suffix(1);
+        if (!seen.empty() && seen.back() == '\r') seen.remove_suffix(1);
         wp_fuzz::check_record(seen, record, grammar->carries_request_bytes());
     }
     return 0;

@@ -10,15 +10,14 @@
 #include <pcre2.h>
 
 #include "../unit/support/whole_line_oracle.h"
-#include "fuzz.h"
 #include "billing/squid_log.h"
+#include "fuzz.h"
 
 namespace {
 
 // Digits (the pattern guarantees nothing else) as a number, or -1 past 18.
 long long number(std::string_view digits) {
-    if (digits.empty() || digits.size() > 18)
-        return -1;
+    if (digits.empty() || digits.size() > 18) return -1;
     long long v = 0;
     for (char c : digits)
         v = v * 10 + (c - '0');
@@ -36,8 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string_view line = wp_fuzz::as_text(data, size);
     wp::LogRecord record;
     const bool accepted = matcher.parse(line, record);
-    if (!line.empty() && line.back() == '\r')
-        line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const int rc = oracle.run(line);
     if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
         // the interpreter hit a limit: no verdict to compare with
@@ -57,8 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         expected = number(time.substr(0, time.find('.'))) >= 0 && status >= 0 && status <= 999 && bytes >= 0;
     }
     FUZZ_CHECK(accepted == expected);
-    if (!accepted)
-        return 0;
+    if (!accepted) return 0;
     wp_fuzz::check_record(line, record, false);
     FUZZ_CHECK(record.user == oracle.group(line, 4));
     FUZZ_CHECK(record.hierarchy == oracle.group(line, 5));

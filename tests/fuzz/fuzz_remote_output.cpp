@@ -28,9 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             FUZZ_CHECK(!wp::claimed_stamp(base, name).empty());
         for (const std::string& name : listing.rejected)
             FUZZ_CHECK(wp::claimed_stamp(base, name).empty());
-        FUZZ_CHECK(listing.claimed_now.empty() ||
-                   std::find(listing.claimed.begin(), listing.claimed.end(), listing.claimed_now) !=
-                       listing.claimed.end());
+        FUZZ_CHECK(listing.claimed_now.empty() || std::find(listing.claimed.begin(), listing.claimed.end(),
+                                                            listing.claimed_now) != listing.claimed.end());
         FUZZ_CHECK(!(listing.live_size && listing.live_is_symlink));
     } catch (const wp::Error& e) {
         FUZZ_CHECK(e.code() == wp::exit_code::k_data); // as claim.h documents
@@ -42,13 +41,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto again = wp::parse_remote_digest(std::to_string(d.size) + "\n" + d.sha256 + "  -\n");
         FUZZ_CHECK(again && again->size == d.size && again->sha256 == d.sha256);
     };
-    if (const auto digest = wp::parse_remote_digest(text))
-        check_digest(*digest);
+    if (const auto digest = wp::parse_remote_digest(text)) check_digest(*digest);
     wp::ExecResult result;
     result.exit_status = 0;
     result.err = std::string(text);
-    if (const auto digest = wp::take_stream_digest(result))
-        check_digest(*digest);
+    if (const auto digest = wp::take_stream_digest(result)) check_digest(*digest);
 
     wp::ExecResult rotate;
     rotate.exit_status = size > 0 ? data[0] % 4 : 0;

@@ -8,8 +8,8 @@
 
 #include "base/error.h"
 #include "fuzz.h"
-#include "store/inventory.h"
 #include "runall/selection.h"
+#include "store/inventory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text = wp_fuzz::as_text(data, size);

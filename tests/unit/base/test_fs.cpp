@@ -89,7 +89,8 @@ TEST(ReadFileChunks, HandsOverEveryByteInOrderAcrossChunks) {
 
 TEST(ReadFileChunks, ALabelNamesTheFileInEveryFailure) {
     try {
-        wp::read_file_chunks("/nonexistent/wp-rules", [](std::string_view) {}, "billing rules /nonexistent/wp-rules");
+        wp::read_file_chunks(
+            "/nonexistent/wp-rules", [](std::string_view) {}, "billing rules /nonexistent/wp-rules");
         FAIL();
     } catch (const wp::Error& e) {
         EXPECT_EQ(e.code(), 66);
@@ -101,7 +102,9 @@ TEST(ReadFileChunks, NoFollowRefusesASymbolicLink) {
     TempDir dir;
     wp::atomic_write_file(dir.path() + "/real", "x");
     fs::create_symlink(dir.path() + "/real", dir.path() + "/link");
-    EXPECT_THROW(wp::read_file_chunks(dir.path() + "/link", [](std::string_view) {}, {}, O_NOFOLLOW), wp::Error);
+    EXPECT_THROW(wp::read_file_chunks(
+                     dir.path() + "/link", [](std::string_view) {}, {}, O_NOFOLLOW),
+                 wp::Error);
     std::string got;
     wp::read_file_chunks(dir.path() + "/link", [&](std::string_view c) { got.append(c); });
     EXPECT_EQ(got, "x");

@@ -19,10 +19,10 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/line_reader.h"
-#include "cmd/options.h"
 #include "base/sha256.h"
-#include "support/tmpdir.h"
+#include "cmd/options.h"
 #include "cmd/tool.h"
+#include "support/tmpdir.h"
 
 namespace {
 

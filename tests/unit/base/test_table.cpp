@@ -26,8 +26,7 @@ wp::Table sample() {
 }
 
 TEST(Table, TsvHasHeaderAndEscapes) {
-    EXPECT_EQ(render(sample(), wp::OutputFormat::tsv),
-              "name\tbytes\tnote\ntor1\t5\ta\\tb\ndublin-2\t12345\tx,\"y\"\n");
+    EXPECT_EQ(render(sample(), wp::OutputFormat::tsv), "name\tbytes\tnote\ntor1\t5\ta\\tb\ndublin-2\t12345\tx,\"y\"\n");
 }
 
 TEST(Table, CsvQuotesWhenNeeded) {
@@ -36,10 +35,9 @@ TEST(Table, CsvQuotesWhenNeeded) {
 }
 
 TEST(Table, AlignedTableRightAlignsNumbers) {
-    EXPECT_EQ(render(sample(), wp::OutputFormat::table),
-              "name      bytes  note\n"
-              "tor1          5  a\\tb\n"
-              "dublin-2  12345  x,\"y\"\n");
+    EXPECT_EQ(render(sample(), wp::OutputFormat::table), "name      bytes  note\n"
+                                                         "tor1          5  a\\tb\n"
+                                                         "dublin-2  12345  x,\"y\"\n");
 }
 
 TEST(Table, JsonLines) {

@@ -6,8 +6,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "billing/billing.h"
 #include "base/error.h"
+#include "billing/billing.h"
 
 #ifndef WP_SOURCE_DIR
 #define WP_SOURCE_DIR "." // the direct g++ build runs from the source tree
@@ -22,8 +22,7 @@ std::string error_of(const std::function<void()>& f, int* code = nullptr) {
     try {
         f();
     } catch (const wp::Error& e) {
-        if (code)
-            *code = e.code();
+        if (code) *code = e.code();
         return e.what();
     }
     return "";

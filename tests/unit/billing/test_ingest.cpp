@@ -43,8 +43,8 @@ TEST_F(IngestInputs, ServerIsTheSpoolFolderElseTheFileNameUpToTheFirstDot) {
 
 TEST_F(IngestInputs, HostileNamesGiveNoServer) {
     // Neither the folder nor the name is a server name: the caller must ask.
-    for (const std::string name : {"-rf.log", ".hidden.log", "a b.log", "evil\nname.log", "$(reboot).log", "é.log",
-                                   "'q'.log", ".log"}) {
+    for (const std::string name :
+         {"-rf.log", ".hidden.log", "a b.log", "evil\nname.log", "$(reboot).log", "é.log", "'q'.log", ".log"}) {
         EXPECT_EQ(wp::server_for_path(dir.path("in/" + name), spool()), "") << name;
     }
     // A folder of the spool with such a name does not name a server either.
@@ -95,10 +95,11 @@ TEST_F(IngestInputs, InsideMeansBelowTheDirectoryNotBesideIt) {
 // Native Squid lines of 2025-11-25, billed by the default rules: a miss from
 // the origin counts twice, a hit once.
 constexpr std::int64_t k_t = 1764100000; // 19:46:40Z
-const std::string k_log = std::to_string(k_t) + ".000 10 192.0.2.1 TCP_MISS/200 1000 GET http://x/ alice HIER_DIRECT/1.2.3.4 -\n" +
-                          std::to_string(k_t + 100) + ".000 10 192.0.2.1 TCP_HIT/200 500 GET http://x/ alice HIER_DIRECT/1.2.3.4 -\n" +
-                          "this is not squid\n" +
-                          std::to_string(k_t + 3700) + ".000 10 192.0.2.9 TCP_MISS/200 300 GET http://y/ bob HIER_DIRECT/1.2.3.4 -\n";
+const std::string k_log =
+    std::to_string(k_t) + ".000 10 192.0.2.1 TCP_MISS/200 1000 GET http://x/ alice HIER_DIRECT/1.2.3.4 -\n" +
+    std::to_string(k_t + 100) + ".000 10 192.0.2.1 TCP_HIT/200 500 GET http://x/ alice HIER_DIRECT/1.2.3.4 -\n" +
+    "this is not squid\n" + std::to_string(k_t + 3700) +
+    ".000 10 192.0.2.9 TCP_MISS/200 300 GET http://y/ bob HIER_DIRECT/1.2.3.4 -\n";
 
 class IngestFiles : public ::testing::Test {
 protected:
@@ -119,9 +120,7 @@ protected:
 
     std::string input() const { return settings.spool + "/tor1/access.log"; }
 
-    wp::IngestTotals ingest() {
-        return wp::ingest_files({{"tor1", {{input(), "tor1"}}}}, 2, settings, grammar, rules);
-    }
+    wp::IngestTotals ingest() { return wp::ingest_files({{"tor1", {{input(), "tor1"}}}}, 2, settings, grammar, rules); }
 
     std::string sql(const std::string& query) const {
         return shell_output("sqlite3 -separator '|' '" + settings.db + "' \"" + query + "\"");
@@ -196,9 +195,9 @@ TEST_F(IngestFiles, RecordsOnlyMergesAndTouchesNothing) {
 TEST_F(IngestFiles, AServerMissingFromTheInventoryFailsThatFileOnly) {
     wp::make_directories(settings.spool + "/ghost");
     wp::atomic_write_file(settings.spool + "/ghost/access.log", k_log);
-    const auto totals = wp::ingest_files(
-        {{"tor1", {{input(), "tor1"}}}, {"ghost", {{settings.spool + "/ghost/access.log", "ghost"}}}}, 2, settings,
-        grammar, rules);
+    const auto totals =
+        wp::ingest_files({{"tor1", {{input(), "tor1"}}}, {"ghost", {{settings.spool + "/ghost/access.log", "ghost"}}}},
+                         2, settings, grammar, rules);
     EXPECT_EQ(totals.failed_files, 1);
     EXPECT_EQ(sql("SELECT count(*), sum(requests) FROM usage"), "2|3\n");
     EXPECT_TRUE(fs::exists(settings.spool + "/ghost/access.log"));

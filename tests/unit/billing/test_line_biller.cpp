@@ -2,8 +2,8 @@
 
 #include <climits>
 
-#include "billing/billing.h"
 #include "base/error.h"
+#include "billing/billing.h"
 #include "billing/line_biller.h"
 #include "billing/squid_log.h"
 #include "billing/usage.h"
@@ -12,9 +12,10 @@ namespace {
 
 constexpr std::int64_t k_now = 1764100000; // 2025-11-25T19:46:40Z
 
-std::string line(std::int64_t t, std::int64_t bytes, const char* tag = "TCP_MISS/200", const char* hier = "HIER_DIRECT/1.2.3.4") {
-    return std::to_string(t) + ".000 10 192.0.2.1 " + tag + " " + std::to_string(bytes) + " GET http://x/ alice " + hier +
-           " -";
+std::string line(std::int64_t t, std::int64_t bytes, const char* tag = "TCP_MISS/200",
+                 const char* hier = "HIER_DIRECT/1.2.3.4") {
+    return std::to_string(t) + ".000 10 192.0.2.1 " + tag + " " + std::to_string(bytes) + " GET http://x/ alice " +
+           hier + " -";
 }
 
 TEST(LineBiller, BillsSaneLinesAndNamesWhyOthersAreRejected) {

@@ -61,8 +61,7 @@ std::string error_of(const std::function<void()>& f, int* code = nullptr) {
     try {
         f();
     } catch (const wp::Error& e) {
-        if (code)
-            *code = e.code();
+        if (code) *code = e.code();
         return e.what();
     }
     return "";
@@ -335,8 +334,7 @@ TEST(Logformat, NativeEquivalentAgreesWithNative) {
 // (user, hierarchy) when the line matches the whole-line pattern
 std::optional<std::pair<std::string, std::string>> whole_line_parse(const WholeLineOracle& oracle,
                                                                     const std::string& line) {
-    if (oracle.run(line) <= 0)
-        return std::nullopt;
+    if (oracle.run(line) <= 0) return std::nullopt;
     return std::make_pair(std::string(oracle.group(line, 4)), std::string(oracle.group(line, 5)));
 }
 
@@ -348,12 +346,13 @@ TEST(Logformat, NativeReadFromBothEndsAgreesWithOneWholePattern) {
     std::mt19937 random(20261125);
     const auto pick = [&](const std::vector<std::string>& v) { return v[random() % v.size()]; };
     const std::vector<std::string> blanks = {" ", " ", "  ", "   "};
-    const std::vector<std::string> words = {"alice", "carol", "d%20e", "-",          "HIER_DIRECT/1.2.3.4",
-                                            "x/y",   "200",   "a\tb", "TCP_MISS/200", "]",
-                                            "[a]",   "\t",    "ü",     "q\rr"};
-    const std::vector<std::string> hierarchies = {"HIER_DIRECT/10.0.0.1", "HIER_NONE/-", "TIMEOUT_HIER_DIRECT/p.example",
-                                                  "FIRST_UP_PARENT/",     "hier/x",      "HIER_DIRECT",
-                                                  "HIER_DIRECT/a\tb",     "/x",          "H_1/x"};
+    const std::vector<std::string> words = {
+        "alice", "carol", "d%20e", "-",   "HIER_DIRECT/1.2.3.4", "x/y", "200", "a\tb", "TCP_MISS/200", "]",
+        "[a]",   "\t",    "ü",     "q\rr"};
+    const std::vector<std::string> hierarchies = {
+        "HIER_DIRECT/10.0.0.1", "HIER_NONE/-", "TIMEOUT_HIER_DIRECT/p.example",
+        "FIRST_UP_PARENT/",     "hier/x",      "HIER_DIRECT",
+        "HIER_DIRECT/a\tb",     "/x",          "H_1/x"};
     const std::vector<std::string> types = {"text/html", "-", "", "a\tb", "x]", "[a] [b]", "text/html\v"};
     int accepted_lines = 0;
     int rejected_lines = 0;

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "billing/usage.h"
 #include "store/db.h"
 #include "support/tmpdir.h"
-#include "billing/usage.h"
 
 namespace {
 

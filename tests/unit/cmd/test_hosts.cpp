@@ -72,14 +72,12 @@ TEST_F(HostsCommand, ListPrintsTsvWithTheSameColumnsAlways) {
     ASSERT_EQ(run({"add", "tor1", "--address", "192.0.2.10", "--city", "Toronto", "--country", "CA"}), 0);
     ASSERT_EQ(run({"add", "ber1", "--address", "192.0.2.20", "--provider", "Hetzner", "--virt", "xen"}), 0);
     ASSERT_EQ(run({"list", "--format", "tsv"}), 0);
-    EXPECT_EQ(printed,
-              "name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive\tretired_at\n"
-              "ber1\t192.0.2.20\t22\t\t\tHetzner\txen\tyes\t\n"
-              "tor1\t192.0.2.10\t22\tToronto\tCA\t\tunknown\tyes\t\n");
+    EXPECT_EQ(printed, "name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive\tretired_at\n"
+                       "ber1\t192.0.2.20\t22\t\t\tHetzner\txen\tyes\t\n"
+                       "tor1\t192.0.2.10\t22\tToronto\tCA\t\tunknown\tyes\t\n");
     ASSERT_EQ(run({"list", "--format", "tsv", "--where", "country = 'CA'"}), 0);
-    EXPECT_EQ(printed,
-              "name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive\tretired_at\n"
-              "tor1\t192.0.2.10\t22\tToronto\tCA\t\tunknown\tyes\t\n");
+    EXPECT_EQ(printed, "name\taddress\tport\tcity\tcountry\tprovider\tvirt\tactive\tretired_at\n"
+                       "tor1\t192.0.2.10\t22\tToronto\tCA\t\tunknown\tyes\t\n");
 }
 
 TEST_F(HostsCommand, RetireHidesServersFromListButNotFromListAll) {
@@ -103,8 +101,7 @@ TEST_F(HostsCommand, RetireHidesServersFromListButNotFromListAll) {
                                     "WHERE name = 'par1'");
     EXPECT_EQ(printed, "name,address,port,city,country,provider,virt,active,retired_at\n"
                        "ber1,192.0.2.20,22,,,,unknown,no," +
-                           ber1_at +
-                           "par1,192.0.2.30,22,,,,unknown,no," + par1_at +
+                           ber1_at + "par1,192.0.2.30,22,,,,unknown,no," + par1_at +
                            "tor1,192.0.2.10,22,,,,unknown,yes,\n");
 }
 

@@ -3,11 +3,11 @@
 #include <fstream>
 
 #include "base/error.h"
-#include "cmd/parse.h"
 #include "cmd/options.h"
+#include "cmd/parse.h"
 #include "cmd/rollup.h"
-#include "support/tmpdir.h"
 #include "cmd/tool_catalog.h"
+#include "support/tmpdir.h"
 
 namespace {
 
@@ -21,8 +21,8 @@ std::string message_of(const std::function<void()>& f) {
 }
 
 TEST(ConfigText, ParsesKeysValuesCommentsAndQuotes) {
-    const auto entries = wp::parse_config_text("# comment\n\ndb = /srv/wp.db\n  spool=/s  \nssh-user = \"proxy admin\"\n",
-                                               "wp.conf");
+    const auto entries =
+        wp::parse_config_text("# comment\n\ndb = /srv/wp.db\n  spool=/s  \nssh-user = \"proxy admin\"\n", "wp.conf");
     ASSERT_EQ(entries.size(), 3u);
     EXPECT_EQ(entries[0].key, "db");
     EXPECT_EQ(entries[0].value, "/srv/wp.db");
@@ -206,7 +206,8 @@ TEST(ApplyConfig, BadValueIsAConfigErrorSaidOnce) {
     EXPECT_EQ(message_of([&] { wp::apply_config(q.app, wp::parse_config_text("quiet = maybe\n", "c"), "c", {}); }),
               "c:1: bad value for 'quiet': 'maybe' is not true, false or a count");
     Parse p({});
-    EXPECT_EQ(apply_message(p.app, "jobs = many\n"), "wp.conf:1: bad value for 'jobs': 'many' is not a number from 1 to 64");
+    EXPECT_EQ(apply_message(p.app, "jobs = many\n"),
+              "wp.conf:1: bad value for 'jobs': 'many' is not a number from 1 to 64");
     EXPECT_EQ(apply_message(p.app, "max-reject-ratio = 2\n"),
               "wp.conf:1: bad value for 'max-reject-ratio': '2' is not a number from 0 to 1");
 }

@@ -211,7 +211,7 @@ TEST(ToolCatalog, KeysOfATool) {
 TEST(ToolCatalog, EveryToolOfTheTreeHasAnEntryAndNoOtherDoes) {
     std::set<std::string> names;
     wp::for_each_tool([&names](CLI::App& app) { names.insert(app.get_name()); });
-    const std::set<std::string> expected = {"wp-fetchlogs", "wp-hosts", "wp-parse",
+    const std::set<std::string> expected = {"wp-fetchlogs", "wp-hosts",  "wp-parse",
                                             "wp-provision", "wp-rollup", "wp-runall"};
     EXPECT_EQ(names, expected);
     std::string argv0 = "wp-nothing";

@@ -18,15 +18,14 @@ TEST(ClaimedName, OnlyExactlyOurNamesAreAccepted) {
     EXPECT_EQ(wp::claimed_stamp("access.log", "access.log.wp-20261125T130000Z"), "20261125T130000Z");
     EXPECT_EQ(wp::claimed_stamp("access.log", "access.log.wp-20261125T130000Z.2"), "20261125T130000Z.2");
     EXPECT_EQ(wp::claimed_stamp("access.log", "access.log.wp-20261125T130000Z.999"), "20261125T130000Z.999");
-    for (const char* bad : {"access.log", "access.log.wp-", "access.log.wp-20261125T130000", "access.log.wp-20261325T130000Z",
-                            "access.log.wp-20261100T130000Z", "access.log.wp-20261125T250000Z",
-                            "access.log.wp-20261125T136000Z", "access.log.wp-20261125t130000Z",
-                            "access.log.wp-20261125T130000Z.0", "access.log.wp-20261125T130000Z.01",
-                            "access.log.wp-20261125T130000Z.1000", "access.log.wp-20261125T130000Z.tmp",
-                            "access.log.wp-20261125T130000Z.", "access.log.wp-20261125T130000Z/../x",
-                            "access.log.wp-20261125T130000Z\n", "other.log.wp-20261125T130000Z",
-                            "xaccess.log.wp-20261125T130000Z", "access.log.wp-$(reboot)",
-                            "access.log.wp-2026112 T130000Z"}) {
+    for (const char* bad :
+         {"access.log", "access.log.wp-", "access.log.wp-20261125T130000", "access.log.wp-20261325T130000Z",
+          "access.log.wp-20261100T130000Z", "access.log.wp-20261125T250000Z", "access.log.wp-20261125T136000Z",
+          "access.log.wp-20261125t130000Z", "access.log.wp-20261125T130000Z.0", "access.log.wp-20261125T130000Z.01",
+          "access.log.wp-20261125T130000Z.1000", "access.log.wp-20261125T130000Z.tmp",
+          "access.log.wp-20261125T130000Z.", "access.log.wp-20261125T130000Z/../x", "access.log.wp-20261125T130000Z\n",
+          "other.log.wp-20261125T130000Z", "xaccess.log.wp-20261125T130000Z", "access.log.wp-$(reboot)",
+          "access.log.wp-2026112 T130000Z"}) {
         EXPECT_EQ(wp::claimed_stamp("access.log", bad), "") << bad;
     }
     EXPECT_EQ(wp::claimed_stamp("", ".wp-20261125T130000Z"), "");
@@ -45,9 +44,9 @@ TEST(Listing, ParsesLiveLogAndSortsClaimsOldestFirst) {
     ASSERT_TRUE(l.live_size);
     EXPECT_EQ(*l.live_size, 12345u);
     EXPECT_FALSE(l.live_is_symlink);
-    EXPECT_EQ(l.claimed, (std::vector<std::string>{"access.log.wp-20261124T230000Z", "access.log.wp-20261125T130000Z",
-                                                   "access.log.wp-20261125T130000Z.9",
-                                                   "access.log.wp-20261125T130000Z.10"}));
+    EXPECT_EQ(l.claimed,
+              (std::vector<std::string>{"access.log.wp-20261124T230000Z", "access.log.wp-20261125T130000Z",
+                                        "access.log.wp-20261125T130000Z.9", "access.log.wp-20261125T130000Z.10"}));
     EXPECT_EQ(l.rejected.size(), 2u);
 
     EXPECT_FALSE(l.has_zstd);
@@ -89,8 +88,8 @@ TEST(RotateOutcome, TellsReopenedFromFailedFromNotReopened) {
     EXPECT_EQ(wp::parse_rotate_outcome(r, "squid -k rotate", "/l/access.log", 10000),
               "'squid -k rotate': exit status 1: squid: ERROR: No running copy");
     r.out = "not-reopened\n";
-    EXPECT_EQ(wp::parse_rotate_outcome(r, "squid -k rotate", "/l/access.log", 10000).rfind(
-                  "/l/access.log did not reappear within 10000 ms of 'squid -k rotate'", 0),
+    EXPECT_EQ(wp::parse_rotate_outcome(r, "squid -k rotate", "/l/access.log", 10000)
+                  .rfind("/l/access.log did not reappear within 10000 ms of 'squid -k rotate'", 0),
               0u);
     r.out = "garbage";
     EXPECT_NE(wp::parse_rotate_outcome(r, "x", "/l", 1), "");

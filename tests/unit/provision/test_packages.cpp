@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "support/apt_recorded.h"
 #include "base/fs.h"
 #include "provision/packages.h"
+#include "support/apt_recorded.h"
 #include "support/tmpdir.h"
 
 namespace {

@@ -9,16 +9,16 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "support/apt_recorded.h"
 #include "base/fs.h"
+#include "base/sha256.h"
 #include "provision/host_target.h"
+#include "provision/provision_facts.h"
 #include "provision/provision_run.h"
+#include "provision/provision_steps.h"
 #include "provision/virt.h"
 #include "remote/remote_host.h"
-#include "provision/provision_facts.h"
-#include "provision/provision_steps.h"
-#include "base/sha256.h"
 #include "remote/ssh.h"
+#include "support/apt_recorded.h"
 #include "support/tmpdir.h"
 
 namespace fs = std::filesystem;

@@ -173,7 +173,6 @@ TEST(Virt, ImmutableNeverOnVirtuozzoAndNotOnUnnamedOpenvz) {
     EXPECT_EQ(wp::immutable_policy("xen", dom0).reason, "xen allows it");
 }
 
-
 std::string first_line(const std::string& s) {
     return s.substr(0, s.find('\n'));
 }

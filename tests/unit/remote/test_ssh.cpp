@@ -38,8 +38,9 @@ TEST(ShellQuote, EveryHostileWordComesBackVerbatim) {
     const std::string canary = dir.path("pwned");
     for (const std::string& word :
          {std::string("plain"), std::string("it's"), std::string("''"), std::string("a b\tc"), std::string("-rf"),
-          std::string("$(touch ") + canary + ")", std::string("`touch ") + canary + "`", std::string("x;touch ") + canary,
-          std::string("line\nbreak"), std::string("back\\slash"), std::string("*"), std::string("")}) {
+          std::string("$(touch ") + canary + ")", std::string("`touch ") + canary + "`",
+          std::string("x;touch ") + canary, std::string("line\nbreak"), std::string("back\\slash"), std::string("*"),
+          std::string("")}) {
         EXPECT_EQ(through_shell(word), word);
     }
     EXPECT_FALSE(fs::exists(canary));
@@ -429,9 +430,8 @@ TEST(SshSessionOnFleet, ExecSftpTimeoutsHostKeysAndSshConfig) {
         ASSERT_EQ(sh("head -c 50000000 /dev/urandom > " + big), 0);
         slow.set_deadline(std::chrono::steady_clock::now() + 200ms);
         const auto t0 = std::chrono::steady_clock::now();
-        auto e = ssh_error_of([&] {
-            slow.sftp_download(big, 0, [](std::string_view) { std::this_thread::sleep_for(1ms); });
-        });
+        auto e = ssh_error_of(
+            [&] { slow.sftp_download(big, 0, [](std::string_view) { std::this_thread::sleep_for(1ms); }); });
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
         EXPECT_NE(std::string(e.what()).find("time limit"), std::string::npos) << e.what();
     }

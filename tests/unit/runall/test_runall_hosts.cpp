@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -58,7 +58,6 @@ TEST(RunallHosts, TimeoutShorterThanTheConnectTimeoutBoundsTheConnectToo) {
     EXPECT_EQ(wp::runall_connect_timeout(seconds(10), 0), seconds(10)); // 0: no command limit
     EXPECT_EQ(wp::runall_connect_timeout(seconds(2), 1), seconds(1));
 }
-
 
 TEST(RunallHosts, CommandWordsJoinedAsSshDoes) {
     EXPECT_EQ(wp::join_command_words({"ls", "-l", "/etc/ipsec.conf"}), "ls -l /etc/ipsec.conf");

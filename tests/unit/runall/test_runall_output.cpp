@@ -186,8 +186,9 @@ TEST(RunallOutput, GatherPrintsGroupsAtTheEndStderrPrefixed) {
     settings.out = out.get();
     settings.err = err.get();
     wp::RunOutput output(settings, {"h1", "h2", "h3"});
-    std::vector<wp::RunResult> runs = {run_of("h1", wp::HostOutcome::ok, 0), run_of("h2", wp::HostOutcome::command_failed, 1),
-                                        run_of("h3", wp::HostOutcome::ok, 0)};
+    std::vector<wp::RunResult> runs = {run_of("h1", wp::HostOutcome::ok, 0),
+                                       run_of("h2", wp::HostOutcome::command_failed, 1),
+                                       run_of("h3", wp::HostOutcome::ok, 0)};
     for (std::size_t i = 0; i < 3; ++i) {
         output.begin(i);
         output.sink(i).out("same\n");

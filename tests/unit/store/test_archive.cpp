@@ -6,16 +6,15 @@
 #include <map>
 #include <unistd.h>
 
-#include "store/archive.h"
-#include "store/db.h"
+#include "base/calendar.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/sha256.h"
+#include "store/archive.h"
+#include "store/db.h"
 #include "support/tmpdir.h"
-#include "base/calendar.h"
 
 namespace {
-
 
 constexpr std::int64_t k_day1 = 1764028800; // 2025-11-25T00:00:00Z
 constexpr std::int64_t k_day2 = k_day1 + 86400;
@@ -61,7 +60,8 @@ TEST(Archive, AppendsBatchesThatZstdcatReadsAsLinesAndScanFinds) {
     EXPECT_EQ(shell_output("zstdcat " + day1), "line 1\nline 3\nline 4 second ingest\n");
     EXPECT_EQ(shell_output("zstd -t -q " + day1 + " && echo ok"), "ok\n");
     EXPECT_EQ(shell_output("zstdcat " + dir.path("tor1/2025-11/tor1.2025-11-26.log.zst")), "line 2 next day\n");
-    EXPECT_EQ(static_cast<std::int64_t>(std::filesystem::file_size(day1)), committed.at("tor1/2025-11/tor1.2025-11-25.log.zst"));
+    EXPECT_EQ(static_cast<std::int64_t>(std::filesystem::file_size(day1)),
+              committed.at("tor1/2025-11/tor1.2025-11-25.log.zst"));
 
     const wp::ArchiveScan scan = wp::scan_archive(day1, 0);
     EXPECT_FALSE(scan.torn);
@@ -90,8 +90,8 @@ TEST(Archive, AppendsBatchesThatZstdcatReadsAsLinesAndScanFinds) {
                            [&](std::string_view l) { lines.emplace_back(l); });
     EXPECT_EQ(lines, (std::vector<std::string>{"line 1", "line 3"}));
     EXPECT_EQ(wp::scan_archive(day1, scan.batches[1].begin).batches.size(), 1u);
-    EXPECT_EQ(wp::list_archive_files(dir.path()),
-              (std::vector<std::string>{"tor1/2025-11/tor1.2025-11-25.log.zst", "tor1/2025-11/tor1.2025-11-26.log.zst"}));
+    EXPECT_EQ(wp::list_archive_files(dir.path()), (std::vector<std::string>{"tor1/2025-11/tor1.2025-11-25.log.zst",
+                                                                            "tor1/2025-11/tor1.2025-11-26.log.zst"}));
 }
 
 TEST(Archive, ScanTellsTornTailsFromDamageAndOlderFrames) {

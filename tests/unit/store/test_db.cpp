@@ -2,8 +2,8 @@
 
 #include <sqlite3.h>
 
-#include "store/db.h"
 #include "base/error.h"
+#include "store/db.h"
 #include "support/tmpdir.h"
 
 namespace {

@@ -119,10 +119,10 @@ TEST_F(Fixture, WhereFiltersAndCanOnlyRead) {
     auto ca = inv.select("country = 'CA'", false);
     ASSERT_EQ(ca.size(), 1u);
     EXPECT_EQ(ca[0].name, "tor1");
-    for (const char* hostile : {"1); DROP TABLE servers; --",
-                                "name = 'x' OR (SELECT 1 FROM servers) = 1; DELETE FROM servers",
-                                "1) ; UPDATE servers SET port = 1; SELECT (1",
-                                "(SELECT load_extension('x'))", "1 = (WITH d AS (DELETE FROM servers) SELECT 1)"}) {
+    for (const char* hostile :
+         {"1); DROP TABLE servers; --", "name = 'x' OR (SELECT 1 FROM servers) = 1; DELETE FROM servers",
+          "1) ; UPDATE servers SET port = 1; SELECT (1", "(SELECT load_extension('x'))",
+          "1 = (WITH d AS (DELETE FROM servers) SELECT 1)"}) {
         EXPECT_EQ(exit_code_of([&] { inv.select(hostile, false); }), 64) << hostile;
     }
     EXPECT_EQ(inv.select("", true).size(), 2u);
@@ -170,7 +170,8 @@ TEST_F(Fixture, ImportIsAllOrNothing) {
         FAIL();
     } catch (const wp::Error& e) {
         EXPECT_EQ(e.code(), 65);
-        EXPECT_EQ(std::string(e.what()), "bad.csv:3: column port: '99999' is not a port number (1-65535); nothing imported");
+        EXPECT_EQ(std::string(e.what()),
+                  "bad.csv:3: column port: '99999' is not a port number (1-65535); nothing imported");
     }
     EXPECT_FALSE(inv.find("lon1"));
     EXPECT_EQ(exit_code_of([&] { inv.import_csv("name,colour\nx,red\n", "c.csv"); }), 65);

@@ -3,11 +3,11 @@
 #include <cstdio>
 #include <string>
 
-#include "store/db.h"
+#include "base/calendar.h"
 #include "base/error.h"
+#include "store/db.h"
 #include "summary/report.h"
 #include "support/tmpdir.h"
-#include "base/calendar.h"
 
 namespace {
 

@@ -8,11 +8,11 @@
 #include <thread>
 #include <tuple>
 
-#include "store/db.h"
+#include "base/calendar.h"
 #include "base/error.h"
+#include "store/db.h"
 #include "summary/rollup.h"
 #include "support/tmpdir.h"
-#include "base/calendar.h"
 
 namespace {
 

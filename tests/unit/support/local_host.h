@@ -160,13 +160,13 @@ public:
         }
     }
 
-    std::vector<std::string> commands;                          ///< every command run, in order
-    std::vector<std::string> downloads;                         ///< every path downloaded
+    std::vector<std::string> commands;                        ///< every command run, in order
+    std::vector<std::string> downloads;                       ///< every path downloaded
     std::vector<std::pair<std::string, std::string>> uploads; ///< (local, remote) of every upload
-    std::string path_prefix; ///< a directory put first in the commands' PATH
-    std::string path_only;   ///< the commands' whole PATH
-    std::optional<std::size_t> fail_after_bytes;             ///< a download breaks after this many bytes
-    std::function<void(const std::string&)> after_download; ///< runs after a whole download
+    std::string path_prefix;                                  ///< a directory put first in the commands' PATH
+    std::string path_only;                                    ///< the commands' whole PATH
+    std::optional<std::size_t> fail_after_bytes;              ///< a download breaks after this many bytes
+    std::function<void(const std::string&)> after_download;   ///< runs after a whole download
 
 private:
     // A shell and its three pipes; killed and reaped if left running.
