@@ -119,6 +119,13 @@ std::int64_t now_epoch() {
     return static_cast<std::int64_t>(std::time(nullptr));
 }
 
+std::tm utc_time(std::int64_t t) {
+    const auto tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    return tm;
+}
+
 // ---- days -------------------------------------------------------------------
 
 std::string day_name(std::int64_t day) {

@@ -3,6 +3,7 @@
 // time zone (the summary's and the reports' days).
 
 #include <cstdint>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,6 +13,9 @@ namespace wp {
 
 /// Current UTC time in epoch seconds (one place, so tests can reason about it).
 std::int64_t now_epoch();
+
+/// The broken-down UTC time of epoch second t (gmtime_r).
+std::tm utc_time(std::int64_t t);
 
 /// Days are numbered like std::chrono::sys_days: 0 is 1970-01-01. `YYYY-MM-DD`.
 std::string day_name(std::int64_t day);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/calendar.h"
 #include "base/diagnostics.h"
 #include "base/error.h"
 
@@ -62,9 +63,7 @@ std::string join_path(const std::string& dir, const std::string& name) {
 }
 
 std::string format_claim_stamp(std::int64_t epoch) {
-    const std::time_t t = static_cast<std::time_t>(epoch);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
+    const std::tm tm = utc_time(epoch);
     return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                        tm.tm_min, tm.tm_sec);
 }

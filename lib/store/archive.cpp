@@ -317,9 +317,7 @@ FrameEnd zstd_frame_end(int fd, std::int64_t offset, std::int64_t size, std::int
 } // namespace
 
 std::string utc_day_name(std::int64_t t) {
-    const std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
+    const std::tm tm = utc_time(t);
     return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
