@@ -6,19 +6,11 @@
 #include "base/calendar.h"
 #include "base/error.h"
 #include "cmd/report.h"
+#include "support/fixtures.h"
 
 namespace {
 
 using wp::ReportKey;
-
-template <typename F> int error_code_of(F&& f) {
-    try {
-        f();
-    } catch (const wp::Error& e) {
-        return e.code();
-    }
-    return 0;
-}
 
 TEST(ReportRequest, BadCombinationsAreUsageErrors) {
     auto code = [](auto change) {

@@ -11,20 +11,10 @@
 #include <vector>
 
 #include "runall/runall_hosts.h"
+#include "support/fixtures.h"
 #include "support/tmpdir.h"
 
 namespace {
-
-wp::Server server(const std::string& name, bool active = true, bool retired = false) {
-    wp::Server s;
-    s.name = name;
-    s.address = "192.0.2.1";
-    s.active = active;
-    if (retired) {
-        s.retired_at = 1;
-    }
-    return s;
-}
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path);

@@ -5,20 +5,10 @@
 
 #include "base/error.h"
 #include "runall/selection.h"
+#include "support/fixtures.h"
 #include "support/tmpdir.h"
 
 namespace {
-
-wp::Server server(const std::string& name, bool active = true, bool retired = false) {
-    wp::Server s;
-    s.name = name;
-    s.address = "192.0.2.1";
-    s.active = active;
-    if (retired) {
-        s.retired_at = 1;
-    }
-    return s;
-}
 
 std::vector<std::string> names_of(const std::vector<wp::Server>& servers) {
     std::vector<std::string> out;

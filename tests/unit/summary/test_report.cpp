@@ -7,20 +7,12 @@
 #include "base/error.h"
 #include "store/db.h"
 #include "summary/report.h"
+#include "support/fixtures.h"
 #include "support/tmpdir.h"
 
 namespace {
 
 using wp::ReportKey;
-
-template <typename F> int error_code_of(F&& f) {
-    try {
-        f();
-    } catch (const wp::Error& e) {
-        return e.code();
-    }
-    return 0;
-}
 
 template <typename F> std::string captured(F&& write) {
     std::FILE* f = std::tmpfile();
