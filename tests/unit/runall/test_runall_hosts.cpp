@@ -160,17 +160,21 @@ TEST(RunallHosts, ResolveLocalCommandAsExecvpWould) {
     EXPECT_EQ(exit_code_of([] { wp::resolve_local_command(""); }), 64);
 }
 
-TEST(RunallHosts, LocalRunnerCleanExitIsOkWithNoStdinWhenNotInteractive) {
+// Runs body, a /bin/sh script, as --local does for server tor1.
+wp::RunResult run_local_script(const std::string& body, CollectingSink& sink) {
     TempDir dir;
-    const std::string script = dir.path("cat.sh");
-    // what the command reads on stdin: /dev/null gives nothing, at once
-    std::ofstream(script) << "#!/bin/sh\ncat\necho \"read from $1\"\n";
+    const std::string script = dir.path("cmd.sh");
+    std::ofstream(script) << "#!/bin/sh\n" << body;
     ::chmod(script.c_str(), 0755);
     wp::HostAction action;
     action.local_argv = {script};
-    auto runner = wp::make_local_runner(action, "");
+    return wp::make_local_runner(action, "")->run(server("tor1"), sink);
+}
+
+TEST(RunallHosts, LocalRunnerCleanExitIsOkWithNoStdinWhenNotInteractive) {
     CollectingSink sink;
-    const auto r = runner->run(server("tor1"), sink);
+    // what the command reads on stdin: /dev/null gives nothing, at once
+    const auto r = run_local_script("cat\necho \"read from $1\"\n", sink);
     EXPECT_EQ(sink.out_text, "read from tor1\n");
     EXPECT_EQ(sink.err_text, "");
     EXPECT_EQ(r.host.server, "tor1");
@@ -181,15 +185,8 @@ TEST(RunallHosts, LocalRunnerCleanExitIsOkWithNoStdinWhenNotInteractive) {
 }
 
 TEST(RunallHosts, LocalRunnerCommandKilledByASignalIsTheCommandsFailure) {
-    TempDir dir;
-    const std::string script = dir.path("kill.sh");
-    std::ofstream(script) << "#!/bin/sh\nkill -KILL $$\n";
-    ::chmod(script.c_str(), 0755);
-    wp::HostAction action;
-    action.local_argv = {script};
-    auto runner = wp::make_local_runner(action, "");
     CollectingSink sink;
-    const auto r = runner->run(server("tor1"), sink);
+    const auto r = run_local_script("kill -KILL $$\n", sink);
     EXPECT_EQ(r.host.outcome, wp::HostOutcome::command_failed);
     EXPECT_EQ(r.exit_signal, "KILL");
     EXPECT_EQ(r.exit_status, -1);
