@@ -88,7 +88,12 @@ ReportQuery report_query_for(const ReportRequest& r) {
             fail(exit_code::k_usage, "--month: '{}' is not a month (YYYY-MM)", r.month);
         }
         q.from = *first;
-        q.to = r.month + "-31";
+        // The month's real last day: days are compared as text and as dates.
+        const int year = std::stoi(r.month.substr(0, 4));
+        const int mon = std::stoi(r.month.substr(5, 2));
+        const auto next =
+            parse_day(mon == 12 ? fmt::format("{:04}-01-01", year + 1) : fmt::format("{:04}-{:02}-01", year, mon + 1));
+        q.to = next ? day_name(*next - 1) : r.month + "-31";
     }
     if (!r.day.empty()) {
         q.from = q.to = day_arg("--day", r.day);

@@ -150,6 +150,82 @@ WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR type
 BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
 )SQL";
 
+// Migration 4: billing accounts with dated assignments (users.account moves
+// there, from the beginning of time), quotas, and usage split by billing class.
+// Rows written before the split was kept get the class 'unsplit' (no factor):
+// their totals stay, their split is unknown and shown as such.
+constexpr std::string_view k_migration_4 = R"SQL(
+CREATE TABLE accounts (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE
+                CHECK (name <> '' AND name NOT GLOB '*[^A-Za-z0-9._@+-]*' AND substr(name, 1, 1) GLOB '[A-Za-z0-9]'),
+    quota_bytes INTEGER CHECK (quota_bytes IS NULL OR quota_bytes > 0),
+    added_at    INTEGER NOT NULL
+);
+CREATE TABLE account_assignments (
+    user_id    INTEGER NOT NULL REFERENCES users(id),
+    from_hour  INTEGER NOT NULL CHECK (from_hour >= 0 AND from_hour % 3600 = 0),
+    account_id INTEGER REFERENCES accounts(id),
+    set_at     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, from_hour)
+) WITHOUT ROWID;
+INSERT INTO accounts(name, added_at)
+    SELECT DISTINCT account, CAST(strftime('%s', 'now') AS INTEGER) FROM users
+    WHERE account IS NOT NULL AND account <> '' ORDER BY account;
+INSERT INTO account_assignments(user_id, from_hour, account_id, set_at)
+    SELECT u.id, 0, a.id, CAST(strftime('%s', 'now') AS INTEGER) FROM users u JOIN accounts a ON a.name = u.account;
+ALTER TABLE users DROP COLUMN account;
+
+CREATE TABLE billing_classes (
+    id     INTEGER PRIMARY KEY,
+    name   TEXT NOT NULL CHECK (name <> '' AND name NOT GLOB '*[^a-z0-9_-]*'),
+    factor INTEGER CHECK (factor IS NULL OR factor BETWEEN 0 AND 1000),
+    CHECK ((name = 'unsplit') = (factor IS NULL)),
+    UNIQUE (name, factor)
+);
+INSERT INTO billing_classes(id, name, factor) VALUES (1, 'unsplit', NULL);
+
+CREATE TABLE usage_classes (
+    server_id    INTEGER NOT NULL REFERENCES servers(id),
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    hour         INTEGER NOT NULL CHECK (hour % 3600 = 0),
+    class_id     INTEGER NOT NULL REFERENCES billing_classes(id),
+    requests     INTEGER NOT NULL CHECK (requests >= 0),
+    bytes        INTEGER NOT NULL CHECK (bytes >= 0),
+    billed_bytes INTEGER NOT NULL CHECK (billed_bytes >= 0),
+    PRIMARY KEY (server_id, user_id, hour, class_id)
+) WITHOUT ROWID;
+CREATE INDEX usage_classes_by_hour ON usage_classes(hour);
+INSERT INTO usage_classes(server_id, user_id, hour, class_id, requests, bytes, billed_bytes)
+    SELECT server_id, user_id, hour, 1, requests, bytes, billed_bytes FROM usage;
+
+CREATE TABLE sum_usage_daily_class (
+    day          TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    server_id    INTEGER NOT NULL REFERENCES servers(id),
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    class_id     INTEGER NOT NULL REFERENCES billing_classes(id),
+    requests     INTEGER NOT NULL CHECK (requests >= 0),
+    bytes        INTEGER NOT NULL CHECK (bytes >= 0),
+    billed_bytes INTEGER NOT NULL CHECK (billed_bytes >= 0),
+    PRIMARY KEY (day, server_id, user_id, class_id)
+) WITHOUT ROWID;
+INSERT INTO sum_usage_daily_class(day, server_id, user_id, class_id, requests, bytes, billed_bytes)
+    SELECT day, server_id, user_id, 1, requests, bytes, billed_bytes FROM sum_usage_daily;
+
+CREATE TRIGGER usage_class_sums_insert BEFORE INSERT ON usage_classes
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'usage sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER usage_class_sums_update BEFORE UPDATE ON usage_classes
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'usage sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER daily_class_sums_insert BEFORE INSERT ON sum_usage_daily_class
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
+CREATE TRIGGER daily_class_sums_update BEFORE UPDATE ON sum_usage_daily_class
+WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'
+BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
+)SQL";
+
 } // namespace
 
 // ---- Statement ------------------------------------------------------------
@@ -492,6 +568,10 @@ void migrate(Database& db) {
     if (version < 3) {
         db.exec(k_migration_3);
         db.exec("PRAGMA user_version = 3");
+    }
+    if (version < 4) {
+        db.exec(k_migration_4);
+        db.exec("PRAGMA user_version = 4");
     }
     tx.commit();
 }

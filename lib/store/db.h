@@ -109,7 +109,7 @@ private:
 };
 
 /// The schema version this build writes (PRAGMA user_version).
-inline constexpr int k_schema_version = 3;
+inline constexpr int k_schema_version = 4;
 
 /// Brings the schema up to k_schema_version; refuses a newer database.
 void migrate(Database& db);

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
+#include <optional>
 
 #include "base/calendar.h"
 #include "base/error.h"
 #include "store/db.h"
 #include "store/inventory.h"
+#include "summary/rollup.h"
 
 namespace wp {
 
@@ -22,7 +25,7 @@ struct KeyInfo {
 
 constexpr KeyInfo k_keys[] = {
     {ReportKey::user, "user", "u.name", true, false},
-    {ReportKey::account, "account", "u.account", true, false},
+    {ReportKey::account, "account", "(SELECT name FROM accounts WHERE id = s.account_id)", false, false},
     {ReportKey::server, "server", "v.name", false, true},
     {ReportKey::country, "country", "v.country", false, true},
     {ReportKey::city, "city", "v.city", false, true},
@@ -58,6 +61,16 @@ void check_names_exist(Database& db, std::string_view sql, const std::vector<std
         }
     }
 }
+
+// Usage hours with the account each hour is billed to (an assignment holds
+// from its hour until the user's next one; none: no account) and the day of
+// the report's calendar: ?1 and ?2 bound the hours.
+constexpr std::string_view k_accounted_usage = R"SQL((
+SELECT g.server_id, g.user_id, g.hour, date({day} * 86400, 'unixepoch') AS day,
+       g.requests, g.bytes, g.billed_bytes,
+       (SELECT a.account_id FROM account_assignments a
+        WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1) AS account_id
+FROM usage g WHERE g.hour >= ?1 AND g.hour < ?2))SQL";
 
 std::string exact(std::int64_t n) {
     return std::to_string(n);
@@ -100,11 +113,40 @@ std::string_view report_key_name(ReportKey key) {
 
 ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar& calendar) {
     const bool hourly = q.hour_day.has_value();
+    const bool by_account =
+        !q.accounts.empty() || std::find(q.keys.begin(), q.keys.end(), ReportKey::account) != q.keys.end();
     check_names_exist(db, "SELECT 1 FROM servers WHERE name = ?", q.servers, "server named");
     check_names_exist(db, "SELECT 1 FROM users WHERE name = ?", q.users, "user named");
-    check_names_exist(db, "SELECT 1 FROM users WHERE account = ? LIMIT 1", q.accounts, "account");
+    check_names_exist(db, "SELECT 1 FROM accounts WHERE name = ?", q.accounts, "account");
     // Codes are kept upper case; one written by hand in another case still counts.
     check_names_exist(db, "SELECT 1 FROM servers WHERE upper(country) = ? LIMIT 1", q.countries, "server in country");
+
+    // Accounts are assigned from an hour on, so a report that names them reads
+    // the hourly usage: the summary's days would blur a move in mid-day.
+    const bool from_usage = hourly || by_account;
+    std::optional<DayFunction> day_function;
+    std::string source = "sum_usage_daily";
+    if (from_usage) {
+        source = std::string(k_accounted_usage);
+        const bool utc = calendar.zone() == "UTC";
+        source.replace(source.find("{day}"), 5, utc ? "(g.hour / 86400)" : "rollup_day(g.hour)");
+        if (!utc) {
+            day_function.emplace(db, calendar);
+        }
+    }
+    std::int64_t first_hour = std::numeric_limits<std::int64_t>::min();
+    std::int64_t end_hour = std::numeric_limits<std::int64_t>::max();
+    if (hourly) {
+        first_hour = calendar.day_start(*q.hour_day);
+        end_hour = calendar.day_start(*q.hour_day + 1);
+    } else if (from_usage) {
+        if (q.from) {
+            first_hour = calendar.day_start(*parse_day(*q.from));
+        }
+        if (q.to) {
+            end_hour = calendar.day_start(*parse_day(*q.to) + 1);
+        }
+    }
 
     // The SQL text is assembled from the fixed fragments above; every value is bound.
     bool users = false;
@@ -123,7 +165,7 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
     std::string sql = fmt::format(
         "SELECT {}coalesce(sum(s.requests), 0), coalesce(sum(s.bytes), 0), coalesce(sum(s.billed_bytes), 0) "
         "FROM {} s",
-        select, hourly ? "usage" : "sum_usage_daily");
+        select, source);
     if (users) {
         sql += " JOIN users u ON u.id = s.user_id";
     }
@@ -131,7 +173,6 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
         sql += " JOIN servers v ON v.id = s.server_id";
     }
     std::vector<std::string> texts;
-    std::vector<std::int64_t> ints;
     std::string where;
     auto add_filter = [&](std::string_view fragment, const std::vector<std::string>& values) {
         if (values.empty()) {
@@ -140,9 +181,7 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
         where += fmt::format(" AND {}({}))", fragment, placeholders(values.size()));
         texts.insert(texts.end(), values.begin(), values.end());
     };
-    if (hourly) {
-        where += " AND s.hour >= ? AND s.hour < ?";
-    } else {
+    if (!from_usage) {
         if (q.from) {
             where += " AND s.day >= ?";
             texts.push_back(*q.from);
@@ -154,7 +193,7 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
     }
     add_filter("s.server_id IN (SELECT id FROM servers WHERE name IN ", q.servers);
     add_filter("s.user_id IN (SELECT id FROM users WHERE name IN ", q.users);
-    add_filter("s.user_id IN (SELECT id FROM users WHERE account IN ", q.accounts);
+    add_filter("s.account_id IN (SELECT id FROM accounts WHERE name IN ", q.accounts);
     add_filter("s.server_id IN (SELECT id FROM servers WHERE upper(country) IN ", q.countries);
     if (!where.empty()) {
         sql += " WHERE" + where.substr(4);
@@ -166,9 +205,9 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
 
     auto st = db.prepare(sql);
     int index = 1;
-    if (hourly) {
-        st.bind(index++, calendar.day_start(*q.hour_day));
-        st.bind(index++, calendar.day_start(*q.hour_day + 1));
+    if (from_usage) {
+        st.bind(index++, first_hour);
+        st.bind(index++, end_hour);
     }
     for (const auto& t : texts) {
         st.bind(index++, t);

@@ -74,32 +74,6 @@ std::string with_day_of_hour(std::string_view sql, const DayCalendar& calendar) 
     return text;
 }
 
-// rollup_day(hour) in SQL for as long as this lives.
-class DayFunction {
-public:
-    DayFunction(Database& db, const DayCalendar& calendar) : m_db(db) {
-        const int rc = sqlite3_create_function_v2(
-            db.handle(), "rollup_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
-            const_cast<DayCalendar*>(&calendar), &call, nullptr, nullptr, nullptr);
-        if (rc != SQLITE_OK) {
-            db.throw_error(rc, "cannot register rollup_day()");
-        }
-    }
-    ~DayFunction() {
-        sqlite3_create_function_v2(m_db.handle(), "rollup_day", 1, SQLITE_UTF8, nullptr, nullptr, nullptr, nullptr,
-                                   nullptr);
-    }
-    DayFunction(const DayFunction&) = delete;
-    DayFunction& operator=(const DayFunction&) = delete;
-
-private:
-    static void call(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
-        const auto* calendar = static_cast<const DayCalendar*>(sqlite3_user_data(ctx));
-        sqlite3_result_int64(ctx, calendar->day_of(sqlite3_value_int64(argv[0])));
-    }
-    Database& m_db;
-};
-
 // A read transaction: one snapshot for every query of a check.
 class ReadSnapshot {
 public:
@@ -187,6 +161,25 @@ private:
 };
 
 } // namespace
+
+DayFunction::DayFunction(Database& db, const DayCalendar& calendar) : m_db(db) {
+    const int rc =
+        sqlite3_create_function_v2(db.handle(), "rollup_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                   const_cast<DayCalendar*>(&calendar), &call, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+        db.throw_error(rc, "cannot register rollup_day()");
+    }
+}
+
+DayFunction::~DayFunction() {
+    sqlite3_create_function_v2(m_db.handle(), "rollup_day", 1, SQLITE_UTF8, nullptr, nullptr, nullptr, nullptr,
+                               nullptr);
+}
+
+void DayFunction::call(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+    const auto* calendar = static_cast<const DayCalendar*>(sqlite3_user_data(ctx));
+    sqlite3_result_int64(ctx, calendar->day_of(sqlite3_value_int64(argv[0])));
+}
 
 // ---- summary ----------------------------------------------------------------
 

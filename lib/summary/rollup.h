@@ -12,9 +12,26 @@
 
 #include "base/calendar.h"
 
+struct sqlite3_context;
+struct sqlite3_value;
+
 namespace wp {
 
 class Database;
+
+/// rollup_day(hour) in SQL, the calendar's day number of a UTC second, for
+/// as long as this lives.
+class DayFunction {
+public:
+    DayFunction(Database& db, const DayCalendar& calendar);
+    ~DayFunction();
+    DayFunction(const DayFunction&) = delete;
+    DayFunction& operator=(const DayFunction&) = delete;
+
+private:
+    static void call(sqlite3_context* ctx, int argc, sqlite3_value** argv);
+    Database& m_db;
+};
 
 /// Which days a refresh recomputes besides the dirty ones.
 struct RefreshWindow {

@@ -44,8 +44,9 @@ fill_usage() {
     "$HOSTS" add lon1 --city London --country GB --provider linode
     "$HOSTS" add par1 --city Paris --country FR --provider ovh
     sqlite3 "$DB" <<'SQL'
-INSERT INTO users(id, name, account) VALUES (1, 'alice', 'acme'), (2, 'bob', 'acme'), (3, 'carol', NULL),
-    (4, 'dave', 'zeta');
+INSERT INTO users(id, name) VALUES (1, 'alice'), (2, 'bob'), (3, 'carol'), (4, 'dave');
+INSERT INTO accounts(id, name, added_at) VALUES (1, 'acme', 0), (2, 'zeta', 0);
+INSERT INTO account_assignments(user_id, from_hour, account_id, set_at) VALUES (1, 0, 1, 0), (2, 0, 1, 0), (4, 0, 2, 0);
 WITH RECURSIVE h(t) AS (SELECT 1790812800 UNION ALL SELECT t + 3600 FROM h WHERE t < 1796083200 - 3600)
 INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes)
 SELECT s.id, u.id, h.t, 1 + (h.t / 3600 + s.id * 7 + u.id) % 5, 1000 * s.id + u.id * (h.t % 86400) / 3600,
@@ -190,10 +191,10 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
 @test "the invoice: --month --by account, one row per account, users without account last" {
     fill_usage
     "$ROLLUP"
-    expect=$(sqlite3 -separator $'\t' "$DB" "SELECT coalesce(u.account, ''), sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
-        FROM usage g JOIN users u ON u.id = g.user_id
+    expect=$(sqlite3 -separator $'\t' "$DB" "SELECT coalesce(a.name, ''), sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
+        FROM usage g LEFT JOIN account_assignments x ON x.user_id = g.user_id LEFT JOIN accounts a ON a.id = x.account_id
         WHERE g.hour >= strftime('%s', '2026-10-01') AND g.hour < strftime('%s', '2026-11-01')
-        GROUP BY u.account ORDER BY u.account IS NULL, u.account")
+        GROUP BY a.name ORDER BY a.name IS NULL, a.name")
     run --separate-stderr "$ROLLUP" report --month 2026-10 --by account
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]

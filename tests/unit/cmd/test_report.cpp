@@ -30,7 +30,7 @@ TEST(ReportRequest, BadCombinationsAreUsageErrors) {
     month.month = "2026-02";
     const auto q = wp::report_query_for(month);
     EXPECT_EQ(q.from, "2026-02-01");
-    EXPECT_EQ(q.to, "2026-02-31"); // compared as text: after every day of February
+    EXPECT_EQ(q.to, "2026-02-28"); // compared as text: after every day of February
 }
 
 TEST(ReportRequest, HourByHourAsksForOneDayOfUsage) {

@@ -136,10 +136,11 @@ TEST(Transaction, SecondWriterGetsBusyAsTemporaryFailure) {
 TEST(Statement, BindsAndReadsValuesWithoutStringBuilding) {
     TempDir dir;
     wp::Database db(dir.path("wp.db"));
-    auto ins = db.prepare("INSERT INTO users(name, account) VALUES (?, ?)");
+    db.exec("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, account TEXT)");
+    auto ins = db.prepare("INSERT INTO people(name, account) VALUES (?, ?)");
     ins.bind(1, "o'brien; DROP TABLE users").bind(2, nullptr).run();
     ins.bind(1, "carol smith").bind(2, std::optional<std::string>("acme")).run();
-    auto q = db.prepare("SELECT name, account FROM users ORDER BY id");
+    auto q = db.prepare("SELECT name, account FROM people ORDER BY id");
     ASSERT_TRUE(q.step());
     EXPECT_EQ(q.column_text(0), "o'brien; DROP TABLE users");
     EXPECT_FALSE(q.column_optional_text(1).has_value());

@@ -38,8 +38,9 @@ INSERT INTO servers(id, name, address, city, country, provider, active, retired_
   (4, 'lon2', 'd', 'London', 'CA', NULL, 1, NULL, 0),
   (5, 'par1', 'e', 'Paris', 'FR', 'ovh', 0, NULL, 0),
   (6, 'ber1', 'f', 'Berlin', 'DE', 'ovh', 0, 100, 0);
-INSERT INTO users(id, name, account) VALUES (1, 'alice', 'acme'), (2, 'bob', 'acme'), (3, 'carol', NULL),
-  (4, 'dave', 'zeta'), (5, 'erin', NULL);
+INSERT INTO users(id, name) VALUES (1, 'alice'), (2, 'bob'), (3, 'carol'), (4, 'dave'), (5, 'erin');
+INSERT INTO accounts(id, name, added_at) VALUES (1, 'acme', 0), (2, 'zeta', 0);
+INSERT INTO account_assignments(user_id, from_hour, account_id, set_at) VALUES (1, 0, 1, 0), (2, 0, 1, 0), (4, 0, 2, 0);
 INSERT INTO sum_usage_daily VALUES
   ('2026-09-30', 1, 1, 1, 100, 200),
   ('2026-10-01', 1, 1, 2, 1000, 2000),
@@ -48,6 +49,9 @@ INSERT INTO sum_usage_daily VALUES
   ('2026-10-15', 2, 4, 5, 5000, 0),
   ('2026-10-31', 4, 5, 6, 6000, 12000),
   ('2026-11-01', 6, 1, 7, 7000, 14000);
+-- the same traffic hour by hour (each day's at its noon, UTC): reports by account read it
+INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes)
+  SELECT server_id, user_id, CAST(strftime('%s', day) AS INTEGER) + 43200, requests, bytes, billed_bytes FROM sum_usage_daily;
 )SQL");
     }
 
@@ -148,7 +152,7 @@ TEST_F(ReportDb, TopKeepsTheMostBilledAndCountsTheRest) {
 
 TEST_F(ReportDb, HourByHourReadsUsageOfOneDay) {
     const std::int64_t oct01 = wp::parse_day("2026-10-01").value() * 86400;
-    db.exec("DELETE FROM sum_usage_daily");
+    db.exec("DELETE FROM sum_usage_daily; DELETE FROM usage");
     auto st = db.prepare("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?)");
     st.bind(1, 1).bind(2, 1).bind(3, oct01 - 3600).bind(4, 1).bind(5, 1).bind(6, 1).run(); // the day before
     st.bind(1, 1).bind(2, 1).bind(3, oct01).bind(4, 2).bind(5, 20).bind(6, 40).run();

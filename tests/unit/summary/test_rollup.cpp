@@ -47,8 +47,8 @@ class RollupDb : public ::testing::Test {
 protected:
     RollupDb() : db(dir.path("wp.db")) {
         db.exec("INSERT INTO servers(id, name, address, added_at) VALUES (1, 'tor1', 'a', 0), (2, 'lon1', 'b', 0)");
-        db.exec("INSERT INTO users(id, name, account) VALUES (1, 'alice', 'acme'), (2, 'bob', 'acme'), "
-                "(3, 'carol', NULL)");
+        db.exec("INSERT INTO users(id, name) VALUES (1, 'alice'), (2, 'bob'), "
+                "(3, 'carol')");
     }
 
     // Adds to usage as wp-parse does: upsert and, unless told not to, a dirty mark.
