@@ -45,13 +45,31 @@ inline uint64_t name_hash(std::string_view s) {
 
 // Kept in step with share/billing.rules (a unit test compares the two).
 constexpr std::string_view k_default_rules = R"(
-tag HIT MEM_HIT IMS_HIT INM_HIT REFRESH_UNMODIFIED REFRESH_FAIL_OLD NEGATIVE_HIT OFFLINE_HIT = 1
-tag REFRESH_HIT REFRESH_FAIL_HIT STALE_HIT = 1
-tag REDIRECT = 1
-tag DENIED DENIED_REPLY NONE INVALID = 0
-tag MISS REFRESH_MODIFIED REFRESH_MISS REFRESH CLIENT_REFRESH_MISS IMS_MISS SWAPFAIL_MISS REFRESH_FAIL_ERR TUNNEL = 2
-default = 2
+class cache = 1
+class origin = 2
+class free = 0
+class local = 1
+tag HIT MEM_HIT IMS_HIT INM_HIT REFRESH_UNMODIFIED REFRESH_FAIL_OLD NEGATIVE_HIT OFFLINE_HIT = cache
+tag REFRESH_HIT REFRESH_FAIL_HIT STALE_HIT = cache
+tag REDIRECT = local
+tag DENIED DENIED_REPLY NONE INVALID = free
+tag MISS REFRESH_MODIFIED REFRESH_MISS REFRESH CLIENT_REFRESH_MISS IMS_MISS SWAPFAIL_MISS REFRESH_FAIL_ERR TUNNEL = origin
+default = origin
 )";
+
+// The class a bare factor stands for when no declared class has it.
+std::string implied_class_name(int factor) {
+    switch (factor) {
+    case 0:
+        return "free";
+    case 1:
+        return "cache";
+    case 2:
+        return "origin";
+    default:
+        return fmt::format("x{}", factor);
+    }
+}
 
 // A factor above this is certainly a typo (an extra digit), not a tariff.
 constexpr int k_max_factor = 1000;
@@ -60,9 +78,17 @@ struct Rule {
     std::vector<std::string> tags;  // empty: any tag
     std::vector<std::string> hiers; // empty: any hierarchy
     int factor = 0;
+    int klass = 0; // index into the parser's classes
     bool is_default = false;
     int line = 0;
 };
+
+bool is_class_name(std::string_view word) {
+    if (word.empty()) return false;
+    for (char c : word)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    return true;
+}
 
 // Words of one rule line: blanks and commas separate, '=' is a word of its own.
 std::vector<std::string_view> split_words(std::string_view line) {
@@ -119,13 +145,60 @@ public:
         return std::move(m_rules);
     }
 
+    /// The classes, after parse(): declared, then implied by bare factors.
+    std::vector<BillingClass>& classes() { return m_classes; }
+
+    /// The class of a bare factor: the first declared class with it, else
+    /// the implied one (free, cache, origin or xN), added on first use.
+    int class_of_factor(int factor) {
+        for (std::size_t i = 0; i < m_classes.size(); ++i)
+            if (m_classes[i].factor == factor) return static_cast<int>(i);
+        const std::string name = implied_class_name(factor);
+        for (const BillingClass& c : m_classes)
+            if (c.name == name)
+                error("a bare factor {} would be the class '{}', declared with factor {}: name a class", factor, name,
+                      c.factor);
+        return add_class(name, factor);
+    }
+
 private:
     template <typename... Args> [[noreturn]] void error(fmt::format_string<Args...> format, Args&&... args) {
         fail(exit_code::k_config, "{}:{}: {}", m_file, m_line, fmt::format(format, std::forward<Args>(args)...));
     }
 
+    int add_class(const std::string& name, int factor) {
+        if (m_classes.size() >= static_cast<std::size_t>(k_max_classes))
+            error("more than {} billing classes", k_max_classes);
+        m_classes.push_back({name, factor});
+        return static_cast<int>(m_classes.size()) - 1;
+    }
+
+    // class NAME = FACTOR
+    void parse_class(const std::vector<std::string_view>& words) {
+        if (words.size() != 4 || words[2] != "=") error("a class is declared as 'class NAME = FACTOR'");
+        const std::string_view name = words[1];
+        if (!is_class_name(name)) error("'{}' is not a class name (lower case letters, digits, '_' and '-')", name);
+        if (name == "unsplit") error("'unsplit' is reserved for usage written before classes were kept");
+        for (const BillingClass& c : m_classes)
+            if (c.name == name) error("class '{}' declared twice", name);
+        add_class(std::string(name), parse_factor(words[3]));
+    }
+
+    // The right-hand side of a rule: a class name or a bare factor.
+    int parse_price(std::string_view word) {
+        if (!word.empty() && ((word[0] >= '0' && word[0] <= '9') || word[0] == '-' || word[0] == '+'))
+            return class_of_factor(parse_factor(word));
+        for (std::size_t i = 0; i < m_classes.size(); ++i)
+            if (m_classes[i].name == word) return static_cast<int>(i);
+        error("unknown class '{}': declare it first with 'class {} = FACTOR'", word, word);
+    }
+
     void parse_line(const std::vector<std::string_view>& words) {
         if (words.empty()) return;
+        if (words[0] == "class") {
+            parse_class(words);
+            return;
+        }
         if (m_default_line) error("rule after the default rule (line {}) can never match", m_default_line);
         Rule rule;
         rule.line = m_line;
@@ -141,8 +214,8 @@ private:
                 const std::string_view keyword = words[i];
                 const bool is_tag = keyword == "tag";
                 if (!is_tag && keyword != "hier")
-                    error("unexpected '{}': a rule is 'tag NAME... = FACTOR', 'hier NAME... = FACTOR' or "
-                          "'default = FACTOR'",
+                    error("unexpected '{}': a rule is 'tag NAME... = CLASS', 'hier NAME... = CLASS' or "
+                          "'default = CLASS' (CLASS a declared class or a factor), or 'class NAME = FACTOR'",
                           keyword);
                 bool& seen = is_tag ? tag_seen : hier_seen;
                 if (seen) error("'{}' given twice in one rule; list every name after one '{}'", keyword, keyword);
@@ -162,10 +235,11 @@ private:
             }
             if (!tag_seen && !hier_seen) error("a rule starts with 'tag', 'hier' or 'default'");
         }
-        if (i >= words.size() || words[i] != "=") error("missing '= FACTOR' at the end of the rule");
-        if (i + 1 >= words.size()) error("missing factor after '='");
-        if (i + 2 < words.size()) error("unexpected '{}' after the factor", words[i + 2]);
-        rule.factor = parse_factor(words[i + 1]);
+        if (i >= words.size() || words[i] != "=") error("missing '= CLASS' at the end of the rule");
+        if (i + 1 >= words.size()) error("missing class or factor after '='");
+        if (i + 2 < words.size()) error("unexpected '{}' after the class", words[i + 2]);
+        rule.klass = parse_price(words[i + 1]);
+        rule.factor = m_classes[static_cast<std::size_t>(rule.klass)].factor;
         m_rules.push_back(std::move(rule));
     }
 
@@ -189,6 +263,7 @@ private:
     int m_line = 0;
     int m_default_line = 0;
     std::vector<Rule> m_rules;
+    std::vector<BillingClass> m_classes;
 };
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
@@ -272,10 +347,15 @@ int BillingRules::NameTable::add(std::string_view name) {
 }
 
 BillingRules BillingRules::parse(std::string_view text, std::string_view file_name) {
-    const std::vector<Rule> rules = RulesParser(file_name).parse(text);
+    RulesParser parser(file_name);
+    const std::vector<Rule> rules = parser.parse(text);
 
     BillingRules out;
     out.m_source = std::string(file_name);
+    // Without a default rule, lines no rule matches are billed x2.
+    const bool has_default = !rules.empty() && rules.back().is_default;
+    const int fallback_class = has_default ? rules.back().klass : parser.class_of_factor(2);
+    out.m_classes = std::move(parser.classes());
     std::vector<std::string> tag_names{""};
     std::vector<std::string> hier_names{""};
     for (const Rule& rule : rules) {
@@ -288,14 +368,14 @@ BillingRules BillingRules::parse(std::string_view text, std::string_view file_na
     // Row/column 0 is "a name no rule mentions": only rules that accept any
     // tag (or any hierarchy) can match it.
     const std::size_t columns = hier_names.size();
-    out.m_table.assign(tag_names.size() * columns, Pricing{2, true});
+    out.m_table.assign(tag_names.size() * columns, Pricing{2, true, fallback_class});
     for (std::size_t t = 0; t < tag_names.size(); ++t) {
         for (std::size_t h = 0; h < columns; ++h) {
             for (const Rule& rule : rules) {
                 const bool tag_ok = rule.tags.empty() || (t != 0 && contains(rule.tags, tag_names[t]));
                 const bool hier_ok = rule.hiers.empty() || (h != 0 && contains(rule.hiers, hier_names[h]));
                 if (tag_ok && hier_ok) {
-                    out.m_table[t * columns + h] = Pricing{rule.factor, rule.is_default};
+                    out.m_table[t * columns + h] = Pricing{rule.factor, rule.is_default, rule.klass};
                     break;
                 }
             }

@@ -21,10 +21,25 @@ std::string_view normalise_tag(std::string_view tag, std::string& scratch);
 /// 2's "DIRECT" are all "DIRECT". A view into hierarchy.
 std::string_view normalise_hierarchy(std::string_view hierarchy);
 
-/// What a line is billed at: bytes x factor.
+/// The most billing classes one rules file may name.
+inline constexpr int k_max_classes = 16;
+
+/// A billing class: a named factor (served from the cache x1, fetched from
+/// the origin x2, free x0, or one an operator's rules add). Usage keeps its
+/// bytes per class, so that billed bytes = sum(class bytes x factor).
+struct BillingClass {
+    std::string name; ///< lower case letters, digits, '_' and '-'
+    int factor = 0;
+
+    friend bool operator==(const BillingClass&, const BillingClass&) = default;
+};
+
+/// What a line is billed at: bytes x factor, in the class `klass` (an index
+/// into BillingRules::classes()).
 struct Pricing {
     int factor = 2;
     bool by_default = true; ///< no explicit rule matched (the tool reports these)
+    int klass = 0;
 
     friend bool operator==(const Pricing&, const Pricing&) = default;
 };
@@ -48,6 +63,9 @@ public:
 
     /// Where the rules came from (file name, or "built-in defaults").
     const std::string& source() const { return m_source; }
+    /// The classes, declared ones first in file order, then those a bare
+    /// factor implied; Pricing::klass indexes this.
+    const std::vector<BillingClass>& classes() const { return m_classes; }
 
 private:
     /// Names a rule mentions, in an open-addressing table: price() looks up
@@ -66,6 +84,7 @@ private:
     };
 
     std::string m_source;
+    std::vector<BillingClass> m_classes;
     NameTable m_tags;  ///< normalised tag named by some rule -> row
     NameTable m_hiers; ///< normalised hierarchy named by some rule -> column
     /// Pricing of every (tag row, hierarchy column); row and column 0 stand

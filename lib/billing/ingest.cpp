@@ -367,7 +367,7 @@ private:
     void commit(Database& db, std::int64_t server_id, const FileOutcome& f, const SourceFacts& facts,
                 const ArchiveAppender& archive) {
         Transaction tx(db);
-        UsageWriter writer(db);
+        UsageWriter writer(db, m_rules.classes());
         const auto rows = f.usage.rows();
         writer.add(server_id, rows);
         auto ledger =

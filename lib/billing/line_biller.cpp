@@ -77,15 +77,45 @@ LineBiller::LineBiller(const LogGrammar& grammar, const BillingRules& rules)
 LineBiller::~LineBiller() = default;
 
 bool checked_add(UsageCounts& c, const UsageCounts& o) {
-    UsageCounts sum;
-    if (__builtin_add_overflow(c.requests, o.requests, &sum.requests) ||
-        __builtin_add_overflow(c.bytes, o.bytes, &sum.bytes) ||
-        __builtin_add_overflow(c.billed_bytes, o.billed_bytes, &sum.billed_bytes)) {
+    std::int64_t requests = 0;
+    std::int64_t bytes = 0;
+    std::int64_t billed = 0;
+    if (__builtin_add_overflow(c.requests, o.requests, &requests) || __builtin_add_overflow(c.bytes, o.bytes, &bytes) ||
+        __builtin_add_overflow(c.billed_bytes, o.billed_bytes, &billed)) {
         return false;
     }
-    c = sum;
+    c.requests = requests;
+    c.bytes = bytes;
+    c.billed_bytes = billed;
+    // A class's counts are at most the totals, which did not overflow.
+    for (std::size_t i = 0; i < c.classes.size(); ++i) {
+        c.classes[i].requests += o.classes[i].requests;
+        c.classes[i].bytes += o.classes[i].bytes;
+    }
     return true;
 }
+
+namespace {
+
+// One line into its (user, hour): the totals checked, its class beside.
+bool add_line(UsageCounts& c, std::int64_t bytes, std::int64_t billed, int klass) {
+    std::int64_t requests = 0;
+    std::int64_t new_bytes = 0;
+    std::int64_t new_billed = 0;
+    if (__builtin_add_overflow(c.requests, 1, &requests) || __builtin_add_overflow(c.bytes, bytes, &new_bytes) ||
+        __builtin_add_overflow(c.billed_bytes, billed, &new_billed)) {
+        return false;
+    }
+    c.requests = requests;
+    c.bytes = new_bytes;
+    c.billed_bytes = new_billed;
+    ClassCounts& k = c.classes[static_cast<std::size_t>(klass)];
+    ++k.requests;
+    k.bytes += bytes;
+    return true;
+}
+
+} // namespace
 
 std::string_view LineBiller::bill(std::string_view line, HourlyUsage& usage, std::int64_t now, std::int64_t& time) {
     LogRecord& rec = m_record;
@@ -114,9 +144,8 @@ std::string_view LineBiller::bill(std::string_view line, HourlyUsage& usage, std
         bytes += rec.request_bytes;
     }
     // Both below 2^41 and the factor at most 1000: the product fits.
-    const UsageCounts line_counts{1, bytes, bytes * p.factor};
     const std::int64_t hour = rec.time - rec.time % 3600;
-    if (!checked_add(usage.at(rec.user, hour), line_counts)) {
+    if (!add_line(usage.at(rec.user, hour), bytes, bytes * p.factor, p.klass)) {
         fail(exit_code::k_data, "usage of user {} in the hour of {} overflows 64 bits", rec.user, format_utc(hour));
     }
     time = rec.time;

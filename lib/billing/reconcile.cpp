@@ -1,4 +1,5 @@
 #include "billing/reconcile.h"
+#include "billing/billing.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/line_reader.h"
+#include "billing/billing.h"
 #include "billing/line_biller.h"
 #include "billing/squid_log.h"
 #include "billing/usage.h"
@@ -296,7 +298,7 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
 
     // 5. One transaction: usage, ledger, dirty days, archive sizes.
     Transaction tx(db);
-    UsageWriter writer(db);
+    UsageWriter writer(db, settings.rules->classes());
     auto ledger = db.prepare(
         "INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, ingested_at, "
         "first_line_sha256) VALUES (?,?,?,?,?,?,?,?,?)");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "base/error.h"
+#include "billing/billing.h"
 #include "billing/squid_log.h"
 #include "store/db.h"
 
@@ -73,7 +75,29 @@ void HourlyUsage::clear() {
     m_last_user.clear();
 }
 
-UsageWriter::UsageWriter(Database& db) : m_db(db) {}
+UsageWriter::UsageWriter(Database& db, const std::vector<BillingClass>& classes)
+    : m_db(db), m_classes(classes), m_class_ids(classes.size(), 0) {}
+
+std::int64_t UsageWriter::class_id(std::size_t index) {
+    if (index >= m_class_ids.size()) {
+        fail(exit_code::k_software, "usage counted in billing class {} of {}", index, m_class_ids.size());
+    }
+    if (m_class_ids[index] != 0) {
+        return m_class_ids[index];
+    }
+    // A class is its name and factor: a factor changed in the rules is a new
+    // class, so rows billed before keep the factor they were billed at.
+    const BillingClass& c = m_classes[index];
+    m_db.prepare("INSERT INTO billing_classes(name, factor) VALUES (?, ?) ON CONFLICT(name, factor) DO NOTHING")
+        .bind(1, c.name)
+        .bind(2, c.factor)
+        .run();
+    auto sel = m_db.prepare("SELECT id FROM billing_classes WHERE name = ? AND factor = ?");
+    sel.bind(1, c.name).bind(2, c.factor);
+    sel.step();
+    m_class_ids[index] = sel.column_int64(0);
+    return m_class_ids[index];
+}
 
 std::int64_t UsageWriter::user_id(const std::string& name) {
     if (auto it = m_user_ids.find(name); it != m_user_ids.end()) {
@@ -94,10 +118,27 @@ void UsageWriter::add(std::int64_t server_id, const std::vector<UsageRow>& rows)
         m_db.prepare("INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes) VALUES (?,?,?,?,?,?) "
                      "ON CONFLICT(server_id, user_id, hour) DO UPDATE SET requests = requests + excluded.requests, "
                      "bytes = bytes + excluded.bytes, billed_bytes = billed_bytes + excluded.billed_bytes");
+    auto up_class =
+        m_db.prepare("INSERT INTO usage_classes(server_id, user_id, hour, class_id, requests, bytes, billed_bytes) "
+                     "VALUES (?,?,?,?,?,?,?) ON CONFLICT(server_id, user_id, hour, class_id) DO UPDATE SET "
+                     "requests = requests + excluded.requests, bytes = bytes + excluded.bytes, "
+                     "billed_bytes = billed_bytes + excluded.billed_bytes");
     for (const auto& r : rows) {
-        up.bind(1, server_id).bind(2, user_id(r.user)).bind(3, r.hour);
+        const std::int64_t user = user_id(r.user);
+        up.bind(1, server_id).bind(2, user).bind(3, r.hour);
         up.bind(4, r.counts.requests).bind(5, r.counts.bytes).bind(6, r.counts.billed_bytes);
         up.run();
+        for (std::size_t i = 0; i < r.counts.classes.size(); ++i) {
+            const ClassCounts& c = r.counts.classes[i];
+            if (c.requests == 0) {
+                continue; // every billed line is a request: nothing in this class
+            }
+            // bytes x factor is at most the row's billed bytes, which fit.
+            const std::int64_t billed = c.bytes * m_classes[i].factor;
+            up_class.bind(1, server_id).bind(2, user).bind(3, r.hour).bind(4, class_id(i));
+            up_class.bind(5, c.requests).bind(6, c.bytes).bind(7, billed);
+            up_class.run();
+        }
     }
 }
 

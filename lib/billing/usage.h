@@ -13,15 +13,31 @@ namespace wp {
 
 class Database;
 
-/// What one (server, user, hour) adds up to.
+/// The most billing classes usage keeps apart (BillingRules enforces it).
+inline constexpr int k_usage_classes = 16;
+
+/// Requests and bytes of one billing class.
+struct ClassCounts {
+    std::int64_t requests = 0;
+    std::int64_t bytes = 0;
+};
+
+/// What one (server, user, hour) adds up to, in total and per billing class
+/// (indexed like BillingRules::classes()). Each class's counts are at most
+/// the totals, so sums that fit in the totals fit in the classes.
 struct UsageCounts {
     std::int64_t requests = 0;
     std::int64_t bytes = 0;
     std::int64_t billed_bytes = 0;
+    std::array<ClassCounts, k_usage_classes> classes{};
     void add(const UsageCounts& o) {
         requests += o.requests;
         bytes += o.bytes;
         billed_bytes += o.billed_bytes;
+        for (std::size_t i = 0; i < classes.size(); ++i) {
+            classes[i].requests += o.classes[i].requests;
+            classes[i].bytes += o.classes[i].bytes;
+        }
     }
 };
 
@@ -68,16 +84,23 @@ private:
     UsageCounts* m_last = nullptr;
 };
 
-/// Writes usage rows of a server with upserts (users created on first sight)
-/// inside the caller's transaction; returns the UTC days touched.
+struct BillingClass;
+
+/// Writes usage rows of a server with upserts (users created on first sight),
+/// each with its per-class rows in usage_classes (classes recorded in
+/// billing_classes on first use), inside the caller's transaction.
 class UsageWriter {
 public:
-    explicit UsageWriter(Database& db);
+    /// classes: the rules' classes, which the rows' class counts index.
+    UsageWriter(Database& db, const std::vector<BillingClass>& classes);
     void add(std::int64_t server_id, const std::vector<UsageRow>& rows);
     std::int64_t user_id(const std::string& name);
 
 private:
+    std::int64_t class_id(std::size_t index);
     Database& m_db;
+    const std::vector<BillingClass>& m_classes;
+    std::vector<std::int64_t> m_class_ids; ///< 0: not looked up yet
     std::unordered_map<std::string, std::int64_t> m_user_ids;
 };
 

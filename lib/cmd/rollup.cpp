@@ -38,7 +38,7 @@ int run_verify(const RollupRequest& r, const CommonOptions& o) {
     check_summary_zone(summary_zone(*db), calendar.zone());
     // A sum that overflowed into a REAL (older versions), or a negative one,
     // is no bill whatever the summary says.
-    for (const std::string_view table : {"usage", "sum_usage_daily"}) {
+    for (const std::string_view table : {"usage", "sum_usage_daily", "usage_classes", "sum_usage_daily_class"}) {
         auto bad = db->prepare(fmt::format(
             "SELECT count(*), min(CAST(bytes AS TEXT) || ' bytes, ' || CAST(billed_bytes AS TEXT) || ' billed, ' || "
             "CAST(requests AS TEXT) || ' requests') FROM {} WHERE typeof(requests) <> 'integer' OR typeof(bytes) <> "
@@ -54,8 +54,22 @@ int run_verify(const RollupRequest& r, const CommonOptions& o) {
     if (outcome.pending > 0) {
         info(0, "{} server-days wait for a refresh and were not compared", outcome.pending);
     }
+    std::fflush(stdout);
+    const std::size_t split_shown =
+        verbosity() > 0 ? outcome.split_errors.size() : std::min<std::size_t>(100, outcome.split_errors.size());
+    for (std::size_t i = 0; i < split_shown; ++i) {
+        fmt::print(stderr, "{}: {}\n", program_name(), escape_control(outcome.split_errors[i]));
+    }
+    if (split_shown < outcome.split_errors.size()) {
+        fmt::print(stderr, "{}: … and {} more (-v shows all)\n", program_name(),
+                   outcome.split_errors.size() - split_shown);
+    }
+    if (!outcome.split_errors.empty()) {
+        fmt::print(stderr, "{}: {} rows break billed bytes = sum of class bytes x factor\n", program_name(),
+                   outcome.split_errors.size());
+    }
     if (outcome.differences.empty()) {
-        return exit_code::k_ok;
+        return outcome.split_errors.empty() ? exit_code::k_ok : exit_code::k_partial;
     }
     const std::size_t shown =
         verbosity() > 0 ? outcome.differences.size() : std::min<std::size_t>(100, outcome.differences.size());

@@ -10,6 +10,7 @@
 #include "base/diagnostics.h"
 #include "base/error.h"
 #include "store/db.h"
+#include "store/inventory.h"
 
 namespace wp {
 
@@ -45,6 +46,35 @@ DELETE FROM sum_usage_daily
 WHERE day = ?4 AND server_id = ?1 AND NOT EXISTS (
     SELECT 1 FROM usage g
     WHERE g.server_id = ?1 AND g.user_id = sum_usage_daily.user_id AND g.hour >= ?2 AND g.hour < ?3)
+)SQL";
+
+// The class split of one (server, day), the same parameters (?2 and ?3
+// unused by the delete): replaced whole, its rows are a user's few classes.
+constexpr std::string_view k_remove_server_day_classes = R"SQL(
+DELETE FROM sum_usage_daily_class WHERE day = ?4 AND server_id = ?1
+)SQL";
+
+constexpr std::string_view k_insert_server_day_classes = R"SQL(
+WITH RECURSIVE server_users(id) AS (
+    SELECT (SELECT min(user_id) FROM usage_classes WHERE server_id = ?1)
+    UNION ALL
+    SELECT (SELECT min(user_id) FROM usage_classes WHERE server_id = ?1 AND user_id > server_users.id)
+    FROM server_users WHERE server_users.id IS NOT NULL
+)
+INSERT INTO sum_usage_daily_class(day, server_id, user_id, class_id, requests, bytes, billed_bytes)
+SELECT ?4, ?1, g.user_id, g.class_id, sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
+FROM server_users su CROSS JOIN usage_classes g
+WHERE su.id IS NOT NULL AND g.server_id = ?1 AND g.user_id = su.id AND g.hour >= ?2 AND g.hour < ?3
+GROUP BY g.user_id, g.class_id
+)SQL";
+
+constexpr std::string_view k_rebuild_server_classes = R"SQL(
+INSERT INTO sum_usage_daily_class(day, server_id, user_id, class_id, requests, bytes, billed_bytes)
+SELECT date(d * 86400, 'unixepoch'), ?1, user_id, class_id, r, b, bb FROM (
+    SELECT {day} AS d, user_id, class_id, sum(requests) AS r, sum(bytes) AS b, sum(billed_bytes) AS bb
+    FROM usage_classes WHERE server_id = ?1
+    GROUP BY d, user_id, class_id
+    ORDER BY d, user_id, class_id)
 )SQL";
 
 // A whole server's days in one pass over its rows, grouped in the summary's
@@ -139,7 +169,8 @@ std::optional<std::int64_t> single_int(Database& db, std::string_view sql) {
 class ServerDayRefresher {
 public:
     ServerDayRefresher(Database& db, const DayCalendar& calendar)
-        : m_db(db), m_calendar(calendar), m_upsert(db, k_upsert_server_day), m_remove(db, k_remove_gone) {}
+        : m_db(db), m_calendar(calendar), m_upsert(db, k_upsert_server_day), m_remove(db, k_remove_gone),
+          m_remove_classes(db, k_remove_server_day_classes), m_insert_classes(db, k_insert_server_day_classes) {}
 
     void refresh(const ServerDay& p, RefreshOutcome& out) {
         const std::int64_t begin = m_calendar.day_start(p.day);
@@ -151,6 +182,8 @@ public:
         m_remove.bind(1, p.server_id).bind(2, begin).bind(3, end).bind(4, name);
         m_remove.run();
         out.rows_removed += m_db.changes();
+        m_remove_classes.bind(1, p.server_id).bind(2, begin).bind(3, end).bind(4, name).run();
+        m_insert_classes.bind(1, p.server_id).bind(2, begin).bind(3, end).bind(4, name).run();
     }
 
 private:
@@ -158,7 +191,71 @@ private:
     const DayCalendar& m_calendar;
     Statement m_upsert;
     Statement m_remove;
+    Statement m_remove_classes;
+    Statement m_insert_classes;
 };
+
+// The identities of the class split, each broken row described: usage equals
+// the sum of its class rows, a class with a factor bills bytes x factor, and
+// the daily summary equals the sum of its daily class rows (days a refresh
+// still owes skipped).
+void check_class_split(Database& db, const std::set<ServerDay>& pending, std::vector<std::string>& errors) {
+    constexpr std::string_view k_counts = "CAST({0}requests AS TEXT) || '/' || CAST({0}bytes AS TEXT) || '/' || "
+                                          "CAST({0}billed_bytes AS TEXT)";
+    const std::string usage_side = fmt::format(fmt::runtime(k_counts), "u.");
+    const std::string class_side = fmt::format(fmt::runtime(k_counts), "c.");
+    auto hourly = db.prepare(fmt::format(R"SQL(
+SELECT v.name, w.name, u.hour, coalesce({0}, '-'), coalesce({1}, 'no class rows')
+FROM (SELECT server_id, user_id, hour, requests, bytes, billed_bytes FROM usage) u
+FULL JOIN (SELECT server_id, user_id, hour, sum(requests) AS requests, sum(bytes) AS bytes,
+                  sum(billed_bytes) AS billed_bytes FROM usage_classes GROUP BY server_id, user_id, hour) c
+    ON c.server_id = u.server_id AND c.user_id = u.user_id AND c.hour = u.hour
+JOIN servers v ON v.id = coalesce(u.server_id, c.server_id)
+JOIN users w ON w.id = coalesce(u.user_id, c.user_id)
+WHERE u.requests IS NULL OR c.requests IS NULL OR u.requests <> c.requests OR u.bytes <> c.bytes
+   OR u.billed_bytes <> c.billed_bytes
+)SQL",
+                                         usage_side, class_side));
+    while (hourly.step()) {
+        errors.push_back(fmt::format("usage of server {}, user {}, hour {}: requests/bytes/billed {}, its classes {}",
+                                     hourly.column_text(0), hourly.column_text(1), format_utc(hourly.column_int64(2)),
+                                     hourly.column_text(3), hourly.column_text(4)));
+    }
+    auto factors = db.prepare(R"SQL(
+SELECT v.name, w.name, g.hour, c.name, c.factor, g.bytes, g.billed_bytes
+FROM usage_classes g JOIN billing_classes c ON c.id = g.class_id
+JOIN servers v ON v.id = g.server_id JOIN users w ON w.id = g.user_id
+WHERE c.factor IS NOT NULL AND g.billed_bytes <> g.bytes * c.factor
+)SQL");
+    while (factors.step()) {
+        errors.push_back(fmt::format("usage of server {}, user {}, hour {}: class {} x{} holds {} bytes but {} billed",
+                                     factors.column_text(0), factors.column_text(1),
+                                     format_utc(factors.column_int64(2)), factors.column_text(3),
+                                     factors.column_int64(4), factors.column_int64(5), factors.column_int64(6)));
+    }
+    auto daily = db.prepare(fmt::format(R"SQL(
+SELECT coalesce(u.day, c.day), coalesce(u.server_id, c.server_id), v.name, w.name, coalesce({0}, '-'),
+       coalesce({1}, 'no class rows')
+FROM sum_usage_daily u
+FULL JOIN (SELECT day, server_id, user_id, sum(requests) AS requests, sum(bytes) AS bytes,
+                  sum(billed_bytes) AS billed_bytes FROM sum_usage_daily_class GROUP BY day, server_id, user_id) c
+    ON c.day = u.day AND c.server_id = u.server_id AND c.user_id = u.user_id
+JOIN servers v ON v.id = coalesce(u.server_id, c.server_id)
+JOIN users w ON w.id = coalesce(u.user_id, c.user_id)
+WHERE u.requests IS NULL OR c.requests IS NULL OR u.requests <> c.requests OR u.bytes <> c.bytes
+   OR u.billed_bytes <> c.billed_bytes
+)SQL",
+                                        usage_side, class_side));
+    while (daily.step()) {
+        const std::string day = daily.column_text(0);
+        if (const auto d = parse_day(day); d && pending.count({daily.column_int64(1), *d}) != 0) {
+            continue;
+        }
+        errors.push_back(fmt::format("summary of {}, server {}, user {}: requests/bytes/billed {}, its classes {}", day,
+                                     daily.column_text(2), daily.column_text(3), daily.column_text(4),
+                                     daily.column_text(5)));
+    }
+}
 
 } // namespace
 
@@ -225,14 +322,17 @@ RefreshOutcome refresh_summary(Database& db, const DayCalendar& calendar, const 
     if (window.rebuild) {
         if (!dry_run) {
             db.exec("DELETE FROM sum_usage_daily");
+            db.exec("DELETE FROM sum_usage_daily_class");
             // Each server's rows go into every day of the summary: a cache that
             // holds the summary's pages being filled saves re-reading them.
             db.exec("PRAGMA cache_size = -16384");
             DayFunction day_function(db, calendar);
             Statement insert(db, with_day_of_hour(k_rebuild_server, calendar));
+            Statement insert_classes(db, with_day_of_hour(k_rebuild_server_classes, calendar));
             for (const auto id : server_ids(db)) {
                 insert.bind(1, id).run();
                 out.rows_written += db.changes();
+                insert_classes.bind(1, id).run();
             }
             db.exec("PRAGMA cache_size = -2000");
         }
@@ -251,9 +351,11 @@ RefreshOutcome refresh_summary(Database& db, const DayCalendar& calendar, const 
             }
             if (!dry_run) {
                 auto clear = db.prepare("DELETE FROM sum_usage_daily WHERE day >= ? AND day <= ?");
+                auto clear_classes = db.prepare("DELETE FROM sum_usage_daily_class WHERE day >= ? AND day <= ?");
                 auto clear_days = [&](std::int64_t from, std::int64_t to) {
                     clear.bind(1, day_name(from)).bind(2, day_name(to)).run();
                     out.rows_removed += db.changes();
+                    clear_classes.bind(1, day_name(from)).bind(2, day_name(to)).run();
                 };
                 if (first > last) {
                     clear_days(*window.first_day, today);
@@ -361,6 +463,7 @@ VerifyOutcome verify_summary(Database& db, const DayCalendar& calendar) {
         }
     }
     emit_expected_until(nullptr);
+    check_class_split(db, pending, out.split_errors);
     return out;
 }
 

@@ -88,10 +88,15 @@ struct SummaryDifference {
 struct VerifyOutcome {
     std::vector<SummaryDifference> differences;
     std::int64_t pending = 0; ///< (server, day) pairs waiting for a refresh, not compared
+    /// Rows where the class split does not add up (usage vs its classes, a
+    /// class's bytes x factor vs its billed bytes, the summary vs its classes),
+    /// each described with its server, user and hour or day.
+    std::vector<std::string> split_errors;
 };
 
-/// Recomputes every day from usage and compares it with sum_usage_daily, in
-/// one read transaction; pairs that dirty marks still cover are skipped.
+/// Recomputes every day from usage and compares it with sum_usage_daily, and
+/// checks the class split's identities, in one read transaction; pairs that
+/// dirty marks still cover are skipped.
 VerifyOutcome verify_summary(Database& db, const DayCalendar& calendar);
 
 } // namespace wp

@@ -53,6 +53,9 @@ SELECT s.id, u.id, h.t, 1 + (h.t / 3600 + s.id * 7 + u.id) % 5, 1000 * s.id + u.
        2 * (1000 * s.id + u.id * (h.t % 86400) / 3600)
 FROM h, servers s, users u
 WHERE (h.t / 3600 + s.id + u.id) % 3 <> 0;
+-- all of it fetched from the origin (billed x2): its class split
+INSERT INTO billing_classes(id, name, factor) VALUES (2, 'origin', 2);
+INSERT INTO usage_classes SELECT server_id, user_id, hour, 2, requests, bytes, billed_bytes FROM usage;
 INSERT INTO dirty_days(server_id, day)
 SELECT DISTINCT server_id, date(hour, 'unixepoch') FROM usage;
 SQL
@@ -138,7 +141,8 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
 @test "usage removed by hand: the day's rows go once the day is marked or a window covers it" {
     fill_usage
     "$ROLLUP"
-    sqlite3 "$DB" "DELETE FROM usage WHERE user_id = 2 AND hour >= 1791244800 AND hour < 1791331200"  # 2026-10-06
+    sqlite3 "$DB" "DELETE FROM usage WHERE user_id = 2 AND hour >= 1791244800 AND hour < 1791331200;
+        DELETE FROM usage_classes WHERE user_id = 2 AND hour >= 1791244800 AND hour < 1791331200"  # 2026-10-06
     sqlite3 "$DB" "INSERT INTO dirty_days VALUES (1, '2026-10-06')"
     "$ROLLUP"
     # only tor1 was marked: its rows for bob are gone, lon1's stay until a window covers them

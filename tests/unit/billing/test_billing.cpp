@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "base/error.h"
 #include "billing/billing.h"
 
@@ -117,22 +119,28 @@ TEST(NormaliseHierarchy, Squid2And3Names) {
     EXPECT_EQ(wp::normalise_hierarchy(""), "");
 }
 
+// A price's factor and whether the default rule gave it (its class is checked apart).
+using FB = std::pair<int, bool>;
+FB fb(const Pricing& p) {
+    return {p.factor, p.by_default};
+}
+
 TEST(DefaultRules, EveryRowOfTheDesignTable) {
     const BillingRules rules = BillingRules::defaults();
     for (const Row& row : k_design_table) {
-        EXPECT_EQ(rules.price(row.raw_tag, "HIER_DIRECT"), (Pricing{row.factor, false})) << row.raw_tag;
+        EXPECT_EQ(fb(rules.price(row.raw_tag, "HIER_DIRECT")), (FB{row.factor, false})) << row.raw_tag;
         // suffixes and markers do not change the price
         const std::string aborted = std::string(row.raw_tag) + "_ABORTED";
-        EXPECT_EQ(rules.price(aborted, "HIER_NONE"), (Pricing{row.factor, false})) << aborted;
+        EXPECT_EQ(fb(rules.price(aborted, "HIER_NONE")), (FB{row.factor, false})) << aborted;
     }
-    EXPECT_EQ(rules.price("TCP_CF_HIT", "HIER_NONE"), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_MISS_TIMEDOUT", "TIMEOUT_HIER_DIRECT"), (Pricing{2, false}));
+    EXPECT_EQ(fb(rules.price("TCP_CF_HIT", "HIER_NONE")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS_TIMEDOUT", "TIMEOUT_HIER_DIRECT")), (FB{2, false}));
 }
 
 TEST(DefaultRules, AnythingElseIsTwoAndReported) {
     const BillingRules rules = BillingRules::defaults();
     for (const char* tag : {"TCP_SOMETHING_NEW", "ICP_QUERY", "UDP_MISS_NOFETCH", "TCP_REFRESH_FAIL", "", "garbage"})
-        EXPECT_EQ(rules.price(tag, "HIER_DIRECT"), (Pricing{2, true})) << tag;
+        EXPECT_EQ(fb(rules.price(tag, "HIER_DIRECT")), (FB{2, true})) << tag;
 }
 
 TEST(DefaultRules, ShippedFileMatchesTheBuiltInTable) {
@@ -148,6 +156,47 @@ TEST(DefaultRules, ShippedFileMatchesTheBuiltInTable) {
     for (const std::string& tag : tags)
         for (const char* hier : {"HIER_DIRECT", "HIER_NONE", "TIMEOUT_HIER_DIRECT", "DIRECT", "NONE", ""})
             EXPECT_EQ(file.price(tag, hier), built_in.price(tag, hier)) << tag << " " << hier;
+    EXPECT_EQ(file.classes(), built_in.classes());
+}
+
+TEST(DefaultRules, ClassesAreCacheOriginFreeAndLocal) {
+    const BillingRules rules = BillingRules::defaults();
+    EXPECT_EQ(rules.classes(), (std::vector<wp::BillingClass>{{"cache", 1}, {"origin", 2}, {"free", 0}, {"local", 1}}));
+    auto class_of = [&](const char* tag) { return rules.classes()[rules.price(tag, "HIER_DIRECT").klass].name; };
+    EXPECT_EQ(class_of("TCP_HIT"), "cache");
+    EXPECT_EQ(class_of("TCP_REFRESH_UNMODIFIED"), "cache");
+    EXPECT_EQ(class_of("TCP_MISS_ABORTED"), "origin");
+    EXPECT_EQ(class_of("TCP_TUNNEL"), "origin");
+    EXPECT_EQ(class_of("TCP_DENIED"), "free");
+    EXPECT_EQ(class_of("TCP_REDIRECT"), "local");
+    EXPECT_EQ(class_of("TCP_SOMETHING_NEW"), "origin"); // the default rule
+}
+
+TEST(RulesFile, BareFactorsImplyClassesAndOperatorsAddTheirOwn) {
+    const BillingRules rules = BillingRules::parse("class peering = 0\n"
+                                                   "class premium = 3\n"
+                                                   "tag HIT = 1\n"
+                                                   "tag MISS hier PARENT_HIT = peering\n"
+                                                   "tag DENIED = 0\n"
+                                                   "tag TUNNEL = 3\n"
+                                                   "tag MISS = premium\n"
+                                                   "tag REDIRECT = 7\n",
+                                                   "ops.rules");
+    // A bare factor is the first declared class with it, else free, cache, origin or xN;
+    // without a default rule the rest is x2, the class 'origin'.
+    EXPECT_EQ(rules.classes(),
+              (std::vector<wp::BillingClass>{{"peering", 0}, {"premium", 3}, {"cache", 1}, {"x7", 7}, {"origin", 2}}));
+    auto class_of = [&](const char* tag, const char* hier) {
+        const Pricing p = rules.price(tag, hier);
+        return fmt::format("{} x{}", rules.classes()[p.klass].name, p.factor);
+    };
+    EXPECT_EQ(class_of("TCP_HIT", ""), "cache x1");
+    EXPECT_EQ(class_of("TCP_MISS", "PARENT_HIT"), "peering x0");
+    EXPECT_EQ(class_of("TCP_DENIED", ""), "peering x0");
+    EXPECT_EQ(class_of("TCP_TUNNEL", ""), "premium x3");
+    EXPECT_EQ(class_of("TCP_MISS", "HIER_DIRECT"), "premium x3");
+    EXPECT_EQ(class_of("TCP_REDIRECT", ""), "x7 x7");
+    EXPECT_EQ(class_of("TCP_NEW", ""), "origin x2");
 }
 
 TEST(RulesFile, SyntaxCommentsCommasAndCase) {
@@ -157,18 +206,18 @@ TEST(RulesFile, SyntaxCommentsCommasAndCase) {
                                                    "tag TCP_DENIED=0\n"
                                                    "default = 3\n",
                                                    "t.rules");
-    EXPECT_EQ(rules.price("TCP_HIT", ""), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_MEM_HIT", ""), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_DENIED", ""), (Pricing{0, false}));
-    EXPECT_EQ(rules.price("TCP_MISS", ""), (Pricing{3, true}));
+    EXPECT_EQ(fb(rules.price("TCP_HIT", "")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MEM_HIT", "")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_DENIED", "")), (FB{0, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS", "")), (FB{3, true}));
 }
 
 TEST(RulesFile, WithoutDefaultLineUnmatchedIsTwo) {
     const BillingRules rules = BillingRules::parse("tag HIT = 1\n", "t.rules");
-    EXPECT_EQ(rules.price("TCP_MISS", "HIER_DIRECT"), (Pricing{2, true}));
-    EXPECT_EQ(rules.price("TCP_HIT", "HIER_NONE"), (Pricing{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS", "HIER_DIRECT")), (FB{2, true}));
+    EXPECT_EQ(fb(rules.price("TCP_HIT", "HIER_NONE")), (FB{1, false}));
     const BillingRules empty = BillingRules::parse("# nothing\n", "empty.rules");
-    EXPECT_EQ(empty.price("TCP_HIT", "HIER_NONE"), (Pricing{2, true}));
+    EXPECT_EQ(fb(empty.price("TCP_HIT", "HIER_NONE")), (FB{2, true}));
 }
 
 TEST(RulesFile, FirstMatchWins) {
@@ -188,17 +237,17 @@ TEST(RulesFile, HierarchyRules) {
                                                    "default = 9\n",
                                                    "hier.rules");
     // a miss Squid answered itself
-    EXPECT_EQ(rules.price("TCP_MISS", "HIER_NONE"), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_MISS_ABORTED", "TIMEOUT_HIER_NONE"), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_MISS", "NONE"), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_MISS", "HIER_DIRECT"), (Pricing{2, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS", "HIER_NONE")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS_ABORTED", "TIMEOUT_HIER_NONE")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS", "NONE")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS", "HIER_DIRECT")), (FB{2, false}));
     // hierarchy alone, any tag
-    EXPECT_EQ(rules.price("TCP_MISS", "PARENT_HIT"), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_HIT", "SIBLING_HIT"), (Pricing{1, false}));
-    EXPECT_EQ(rules.price("TCP_NEW_TAG", "DIRECT"), (Pricing{4, false}));
-    EXPECT_EQ(rules.price("TCP_NEW_TAG", "TIMEOUT_HIER_DIRECT"), (Pricing{4, false}));
-    EXPECT_EQ(rules.price("TCP_HIT", "HIER_NONE"), (Pricing{9, true}));
-    EXPECT_EQ(rules.price("TCP_HIT", ""), (Pricing{9, true}));
+    EXPECT_EQ(fb(rules.price("TCP_MISS", "PARENT_HIT")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_HIT", "SIBLING_HIT")), (FB{1, false}));
+    EXPECT_EQ(fb(rules.price("TCP_NEW_TAG", "DIRECT")), (FB{4, false}));
+    EXPECT_EQ(fb(rules.price("TCP_NEW_TAG", "TIMEOUT_HIER_DIRECT")), (FB{4, false}));
+    EXPECT_EQ(fb(rules.price("TCP_HIT", "HIER_NONE")), (FB{9, true}));
+    EXPECT_EQ(fb(rules.price("TCP_HIT", "")), (FB{9, true}));
 }
 
 struct BadRules {
@@ -209,22 +258,35 @@ struct BadRules {
 TEST(RulesFile, SyntaxErrorsNameFileAndLine) {
     const std::vector<BadRules> cases = {
         {"tag HIT = 1\nfoo BAR = 1\n",
-         "my.rules:2: unexpected 'foo': a rule is 'tag NAME... = FACTOR', 'hier NAME... = FACTOR' or "
-         "'default = FACTOR'"},
-        {"\n\ntag HIT 1\n", "my.rules:3: missing '= FACTOR' at the end of the rule"},
-        {"tag HIT =\n", "my.rules:1: missing factor after '='"},
-        {"tag HIT = two\n", "my.rules:1: factor 'two' is not a whole number from 0 to 1000"},
+         "my.rules:2: unexpected 'foo': a rule is 'tag NAME... = CLASS', 'hier NAME... = CLASS' or "
+         "'default = CLASS' (CLASS a declared class or a factor), or 'class NAME = FACTOR'"},
+        {"\n\ntag HIT 1\n", "my.rules:3: missing '= CLASS' at the end of the rule"},
+        {"tag HIT =\n", "my.rules:1: missing class or factor after '='"},
+        {"tag HIT = two\n", "my.rules:1: unknown class 'two': declare it first with 'class two = FACTOR'"},
         {"tag HIT = -1\n", "my.rules:1: factor '-1' is not a whole number from 0 to 1000"},
         {"tag HIT = 1.5\n", "my.rules:1: factor '1.5' is not a whole number from 0 to 1000"},
         {"tag HIT = 20000\n", "my.rules:1: factor '20000' is not a whole number from 0 to 1000"},
-        {"tag HIT = 1 2\n", "my.rules:1: unexpected '2' after the factor"},
+        {"tag HIT = 1 2\n", "my.rules:1: unexpected '2' after the class"},
+        {"tag HIT = cache\nclass cache = 1\n",
+         "my.rules:1: unknown class 'cache': declare it first with 'class cache = FACTOR'"},
+        {"class cache = 1\nclass cache = 2\n", "my.rules:2: class 'cache' declared twice"},
+        {"class unsplit = 1\n", "my.rules:1: 'unsplit' is reserved for usage written before classes were kept"},
+        {"class Cache = 1\n", "my.rules:1: 'Cache' is not a class name (lower case letters, digits, '_' and '-')"},
+        {"class cache 1\n", "my.rules:1: a class is declared as 'class NAME = FACTOR'"},
+        {"class cache = x\n", "my.rules:1: factor 'x' is not a whole number from 0 to 1000"},
+        {"class origin = 3\ntag MISS = 2\n",
+         "my.rules:2: a bare factor 2 would be the class 'origin', declared with factor 3: name a class"},
+        {"class a0 = 0\nclass a1 = 1\nclass a2 = 2\nclass a3 = 3\nclass a4 = 4\nclass a5 = 5\nclass a6 = 6\n"
+         "class a7 = 7\nclass a8 = 8\nclass a9 = 9\nclass b0 = 10\nclass b1 = 11\nclass b2 = 12\nclass b3 = 13\n"
+         "class b4 = 14\nclass b5 = 15\nclass b6 = 16\n",
+         "my.rules:17: more than 16 billing classes"},
         {"tag = 1\n", "my.rules:1: 'tag' needs at least one name"},
         {"tag HIT hier = 1\n", "my.rules:1: 'hier' needs at least one name"},
         {"tag HIT tag MISS = 1\n", "my.rules:1: 'tag' given twice in one rule; list every name after one 'tag'"},
         {"tag HI*T = 1\n", "my.rules:1: 'HI*T' is not a tag name (letters, digits, '_' and '-')"},
         {"default = 2\ntag HIT = 1\n", "my.rules:2: rule after the default rule (line 1) can never match"},
         {"default = 2\ndefault = 1\n", "my.rules:2: rule after the default rule (line 1) can never match"},
-        {"default 2\n", "my.rules:1: missing '= FACTOR' at the end of the rule"},
+        {"default 2\n", "my.rules:1: missing '= CLASS' at the end of the rule"},
         {"= 2\n", "my.rules:1: a rule starts with 'tag', 'hier' or 'default'"},
     };
     for (const BadRules& c : cases) {
@@ -252,7 +314,7 @@ TEST(RulesFile, LoadNamesTheFileInSyntaxErrors) {
     const std::string message = error_of([&] { BillingRules::load(path); }, &code);
     unlink(path);
     EXPECT_EQ(code, 78);
-    EXPECT_EQ(message, std::string(path) + ":3: factor 'lots' is not a whole number from 0 to 1000");
+    EXPECT_EQ(message, std::string(path) + ":3: unknown class 'lots': declare it first with 'class lots = FACTOR'");
 }
 
 } // namespace
