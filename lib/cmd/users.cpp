@@ -254,7 +254,7 @@ void add_users_commands(CLI::App& app, UsersRequest& r) {
     set->add_flag("--amend-closed", r.amend_closed, "allow a change that reaches back into a closed month");
     set->callback([account, unassign] {
         if (account->count() == 0 && unassign->count() == 0) {
-            throw CLI::RequiredError("set needs --account ACCOUNT or --unassign");
+            throw CLI::ValidationError("set", "give --account ACCOUNT or --unassign");
         }
     });
 

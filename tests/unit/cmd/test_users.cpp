@@ -135,7 +135,7 @@ TEST_F(UsersCommand, BadInputIsRefusedBeforeTheDatabaseIsMade) {
     EXPECT_EQ(exit_code_of([&] { run({"set", "alice", "--account", "acme", "--from", "2026-12-01T10:15"}); }), 64);
     EXPECT_EQ(exit_code_of([&] { run({"import", dir.path("absent.csv")}); }), 66);
     EXPECT_FALSE(std::filesystem::exists(db()));
-    EXPECT_THROW(run({"set", "alice"}), CLI::RequiredError);
+    EXPECT_THROW(run({"set", "alice"}), CLI::ValidationError);
     EXPECT_THROW(run({"set", "alice", "--account", "a", "--unassign"}), CLI::ExcludesError);
 }
 
