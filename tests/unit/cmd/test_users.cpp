@@ -95,7 +95,10 @@ TEST_F(UsersCommand, ListInTsvAndJson) {
 
 TEST_F(UsersCommand, SetMovesAUserAndShowTellsTheHistory) {
     prepare();
+    ::testing::internal::CaptureStderr();
     ASSERT_EQ(run({"set", "alice", "--account", "beta", "--from", "2026-11-01T00:00-05:00", "--amend-closed"}), 0);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+              "wp: warning: alice: the invoices of closed month 2026-11 change (acme -> beta); issue them again\n");
     EXPECT_EQ(printed, "");
     EXPECT_EQ(sql("SELECT from_hour, (SELECT name FROM accounts WHERE id = account_id) FROM account_assignments "
                   "WHERE user_id = 1 ORDER BY from_hour"),
