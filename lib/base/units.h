@@ -2,7 +2,9 @@
 // Sizes in bytes written for people.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace wp {
 
@@ -24,5 +26,14 @@ enum class SizeSteps {
 /// below one unit, else one decimal. A negative size is the positive one
 /// with a leading '-'.
 std::string human_size(std::int64_t bytes, SizeUnits units, SizeSteps steps = SizeSteps::rounded);
+
+/// A size written by a person: a number (digits, optionally a fraction) and
+/// an optional unit, with or without a space between: B, decimal kB MB GB TB
+/// PB (powers of 1000) or binary KiB MiB GiB TiB PiB (powers of 1024), the
+/// case of the letters free (KB is kB). A bare number is bytes; a fraction
+/// is rounded to the nearest byte. A lone K, M, G, T or P is refused as
+/// ambiguous. nullopt with why set when text is not such a size or is
+/// beyond 2^63-1 bytes.
+std::optional<std::int64_t> parse_size(std::string_view text, std::string& why);
 
 } // namespace wp

@@ -14,6 +14,7 @@
 #include "cmd/rollup.h"
 #include "cmd/runall.h"
 #include "cmd/tool.h"
+#include "cmd/users.h"
 
 namespace wp {
 
@@ -64,6 +65,8 @@ const std::vector<ToolEntry>& tools() {
          true,
          attach(add_runall_options,
                 [](CLI::App&, const RunallRequest& r, const CommonOptions& o) { return run_runall(r, o); })},
+        {"wp-users", "wp-users: users, the accounts their usage is billed to over time, and quotas", false,
+         attach(add_users_commands, run_users)},
     };
     return table;
 }

@@ -57,4 +57,46 @@ TEST(HumanSize, UnroundedStepsStopAtTebibytes) {
     EXPECT_EQ(wp::human_size(999999, SizeUnits::si, SizeSteps::unrounded_up_to_tera), "1000.0 kB");
 }
 
+TEST(ParseSize, DecimalAndBinaryUnitsAndBareBytes) {
+    std::string why;
+    EXPECT_EQ(wp::parse_size("0", why), 0);
+    EXPECT_EQ(wp::parse_size("1234", why), 1234);
+    EXPECT_EQ(wp::parse_size("12B", why), 12);
+    EXPECT_EQ(wp::parse_size("500GB", why), 500000000000);
+    EXPECT_EQ(wp::parse_size("500 GB", why), 500000000000);
+    EXPECT_EQ(wp::parse_size("500gb", why), 500000000000);
+    EXPECT_EQ(wp::parse_size("2kB", why), 2000);
+    EXPECT_EQ(wp::parse_size("2KB", why), 2000);
+    EXPECT_EQ(wp::parse_size("1.5TiB", why), 1649267441664); // 1.5 * 2^40
+    EXPECT_EQ(wp::parse_size("1.5TB", why), 1500000000000);
+    EXPECT_EQ(wp::parse_size("3MiB", why), 3145728);
+    EXPECT_EQ(wp::parse_size("2PiB", why), 2251799813685248);
+    EXPECT_EQ(wp::parse_size(".5KiB", why), 512);
+    EXPECT_EQ(wp::parse_size("0.3GiB", why), 322122547); // 322122547.2, rounded
+    EXPECT_EQ(wp::parse_size("1.0000000000000000001kB", why), 1000);
+    EXPECT_EQ(wp::parse_size("9223372036854775807", why), INT64_MAX);
+}
+
+TEST(ParseSize, RefusalsSayWhy) {
+    std::string why;
+    EXPECT_FALSE(wp::parse_size("750G", why));
+    EXPECT_EQ(why, "'750G' is not a size: 'G' alone is ambiguous: write 750GB for powers of 1000 or 750GiB for "
+                   "powers of 1024");
+    EXPECT_FALSE(wp::parse_size("5k", why));
+    EXPECT_EQ(why,
+              "'5k' is not a size: 'k' alone is ambiguous: write 5kB for powers of 1000 or 5KiB for powers of 1024");
+    EXPECT_FALSE(wp::parse_size("lots", why));
+    EXPECT_EQ(why, "'lots' is not a size: expected a number and B, kB, MB, GB, TB, PB, KiB, MiB, GiB, TiB or PiB");
+    EXPECT_FALSE(wp::parse_size("5 XB", why));
+    EXPECT_EQ(why, "'5 XB' is not a size: unknown unit 'XB'; expected a number and B, kB, MB, GB, TB, PB, KiB, MiB, "
+                   "GiB, TiB or PiB");
+    EXPECT_FALSE(wp::parse_size("9223372036854775808", why));
+    EXPECT_EQ(why, "'9223372036854775808' is too large: at most 9223372036854775807 bytes");
+    EXPECT_FALSE(wp::parse_size("8EB", why));
+    EXPECT_FALSE(wp::parse_size("8192PiB", why));
+    for (const char* bad : {"", "-5GB", "5.GB", "5  GB", "1e9", "5GB ", " 5GB", "0x10"}) {
+        EXPECT_FALSE(wp::parse_size(bad, why)) << bad;
+    }
+}
+
 } // namespace

@@ -139,9 +139,19 @@ const Row k_tools[] = {
     {"wp-provision", "--accept-new", C},
     {"wp-provision", "--jobs", S},
     {"wp-provision", "--timeout", S},
+
+    {"wp-users list", "--format", S},
+    {"wp-users show", "--format", S},
+    {"wp-users accounts", "--format", S},
+    {"wp-users set", "--account", C}, // one user's assignment, never every user's
+    {"wp-users set", "--unassign", C},
+    {"wp-users set", "--from", C},
+    {"wp-users set", "--amend-closed", C}, // per run, never a standing permission
+    {"wp-users import", "--amend-closed", C},
 };
 
-const char* const k_tool_names[] = {"wp-fetchlogs", "wp-hosts", "wp-parse", "wp-provision", "wp-rollup", "wp-runall"};
+const char* const k_tool_names[] = {"wp-fetchlogs", "wp-hosts",  "wp-parse", "wp-provision",
+                                    "wp-rollup",    "wp-runall", "wp-users"};
 
 // "wp-hosts set": the tool and subcommands an option belongs to (option groups have no name)
 std::string where_of(const CLI::App& owner) {
@@ -194,7 +204,7 @@ TEST(ToolCatalog, EveryLongOptionIsASettingOrAChoiceOnPurpose) {
 
 TEST(ToolCatalog, KeysOfATool) {
     const auto keys = wp::every_tool_keys();
-    ASSERT_EQ(keys.size(), 6u);
+    ASSERT_EQ(keys.size(), 7u);
     const auto& hosts = keys[1];
     ASSERT_EQ(hosts.tool, "wp-hosts");
     // the shared --ssh-user is a setting, though `add --ssh-user` is a choice
@@ -211,8 +221,8 @@ TEST(ToolCatalog, KeysOfATool) {
 TEST(ToolCatalog, EveryToolOfTheTreeHasAnEntryAndNoOtherDoes) {
     std::set<std::string> names;
     wp::for_each_tool([&names](CLI::App& app) { names.insert(app.get_name()); });
-    const std::set<std::string> expected = {"wp-fetchlogs", "wp-hosts",  "wp-parse",
-                                            "wp-provision", "wp-rollup", "wp-runall"};
+    const std::set<std::string> expected = {"wp-fetchlogs", "wp-hosts",  "wp-parse", "wp-provision",
+                                            "wp-rollup",    "wp-runall", "wp-users"};
     EXPECT_EQ(names, expected);
     std::string argv0 = "wp-nothing";
     char* argv[] = {argv0.data(), nullptr};
