@@ -218,14 +218,12 @@ th, td { padding: 0.4mm 1.6mm; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, td.name { text-align: left; }
 thead th { border-bottom: 0.25mm solid #888; font-weight: bold; }
 tbody tr:nth-child(even) { background: #f2f4f7; }
-tfoot td { border-top: 0.25mm solid #888; font-weight: bold; }
+tr.sum td { border-top: 0.25mm solid #888; font-weight: bold; }
 table.facts { width: auto; margin-bottom: 2mm; }
 table.facts th { text-align: left; padding-right: 5mm; font-weight: normal; color: #555; }
 table.facts td { text-align: left; }
 .total { font-size: 12pt; font-weight: bold; }
 .note { color: #555; font-size: 7.5pt; }
-.side { display: flex; gap: 6mm; }
-.side > section { flex: 1; }
 table.days td, table.days th { font-size: 7.5pt; padding: 0.1mm 1.6mm; }
 svg { width: 100%; height: auto; display: block; }
 svg text { font: 7px "DejaVu Sans", Arial, sans-serif; fill: #333; }
@@ -338,8 +336,9 @@ std::string render_html(const Invoice& inv, SizeUnits units) {
             out += fmt::format("<th>{}</th>", html_escape(c.label));
         }
         out += "<th>billed</th></tr></thead>\n<tbody>\n";
+        bool sum_row = false;
         auto row = [&](const InvoiceLine& line, std::string_view name, std::string_view extra) {
-            out += fmt::format("<tr><td class=\"name\">{}</td>", html_escape(name));
+            out += fmt::format("<tr{}><td class=\"name\">{}</td>", sum_row ? " class=\"sum\"" : "", html_escape(name));
             if (country) {
                 out += fmt::format("<td class=\"name\">{}</td>", html_escape(extra));
             }
@@ -352,13 +351,13 @@ std::string render_html(const Invoice& inv, SizeUnits units) {
         for (const auto& line : lines) {
             row(line, line.key.empty() ? "-" : line.key, line.country.empty() ? "-" : line.country);
         }
-        out += "</tbody>\n";
+        // Not a tfoot: a printer repeats that on every page.
         if (with_total) {
-            out += "<tfoot>\n";
+            sum_row = true;
             row(inv.total, "total", "");
-            out += "</tfoot>\n";
+            sum_row = false;
         }
-        out += "</table>\n</section>\n";
+        out += "</tbody>\n</table>\n</section>\n";
     };
 
     // The classes: their factor, bytes and what they billed.
@@ -381,10 +380,8 @@ std::string render_html(const Invoice& inv, SizeUnits units) {
     out += "</section>\n";
 
     table("Users", "user", false, inv.users, true, "");
-    out += "<div class=\"side\">\n";
     table("Servers", "server", true, inv.servers, false, "");
     table("Countries", "country", false, inv.countries, false, "");
-    out += "</div>\n";
     table("Days", "day", false, inv.days, true, " class=\"days\"");
     out += fmt::format("<p class=\"note\">Days run from midnight to midnight in {}; a usage hour counts on the day "
                        "its first second falls on. Exact bytes: wp-rollup invoice --format json.</p>\n",
