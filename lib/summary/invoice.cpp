@@ -166,12 +166,24 @@ Invoice compute_invoice(Database& db, const std::optional<std::string>& account,
     }
 
     std::map<CellKey, Cell> cells;
-    const std::string bound = "hour >= ?1 AND hour < ?2";
+    // Only a user once assigned to the account can have hours on it: a cheap
+    // filter before the assignment of each hour is looked up.
+    const std::string bound =
+        account_id ? "hour >= ?1 AND hour < ?2 AND {t}.user_id IN (SELECT user_id FROM account_assignments WHERE "
+                     "account_id = ?3)"
+                   : "hour >= ?1 AND hour < ?2";
+    auto bound_of = [&bound](std::string_view table) {
+        std::string sql = bound;
+        if (const auto pos = sql.find("{t}"); pos != std::string::npos) {
+            sql.replace(pos, 3, table);
+        }
+        return sql;
+    };
     {
         auto st = db.prepare(fmt::format(
             "SELECT c.user_id, c.server_id, {}, c.class_id, sum(c.requests), sum(c.bytes), sum(c.billed_bytes) "
             "FROM usage_classes c WHERE c.{} AND {} IS ?3 GROUP BY 1, 2, 3, 4",
-            day_of_hour("c", calendar), bound, account_of("c")));
+            day_of_hour("c", calendar), bound_of("c"), account_of("c")));
         st.bind(1, period.start).bind(2, period.end).bind(3, account_id);
         while (st.step()) {
             cells[{st.column_int64(0), st.column_int64(1), st.column_int64(2)}].by_class[st.column_int64(3)] =
@@ -182,7 +194,7 @@ Invoice compute_invoice(Database& db, const std::optional<std::string>& account,
         auto st = db.prepare(
             fmt::format("SELECT g.user_id, g.server_id, {}, sum(g.requests), sum(g.bytes), sum(g.billed_bytes) "
                         "FROM usage g WHERE g.{} AND {} IS ?3 GROUP BY 1, 2, 3",
-                        day_of_hour("g", calendar), bound, account_of("g")));
+                        day_of_hour("g", calendar), bound_of("g"), account_of("g")));
         st.bind(1, period.start).bind(2, period.end).bind(3, account_id);
         while (st.step()) {
             cells[{st.column_int64(0), st.column_int64(1), st.column_int64(2)}].usage = counts_at(st, 3);

@@ -448,7 +448,12 @@ std::string html_escape(std::string_view text) {
             out += "&#39;";
             break;
         default:
-            out += c;
+            // A control character is no HTML text (nor a character reference).
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
+                out += "\uFFFD";
+            } else {
+                out += c;
+            }
         }
     }
     return out;

@@ -23,7 +23,8 @@ std::string_view statement_extension(StatementFormat format);
 /// HTML, always beside the exact total; exact byte counts elsewhere.
 std::string render_statement(const Invoice& invoice, StatementFormat format, SizeUnits units);
 
-/// Text with &, <, >, " and ' written as HTML character references.
+/// Text with &, <, >, " and ' written as HTML character references, and
+/// control characters (tab and newline aside) as U+FFFD.
 std::string html_escape(std::string_view text);
 
 } // namespace wp

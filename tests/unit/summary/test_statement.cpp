@@ -105,6 +105,7 @@ TEST(Statement, HtmlIsSelfContainedAndEscapesEveryName) {
     EXPECT_NE(html.find("(5135 bytes)"), std::string::npos);
     EXPECT_NE(html.find("2026-10-01 to 2026-10-02 (UTC)"), std::string::npos);
     EXPECT_EQ(wp::html_escape("a<&>\"'b"), "a&lt;&amp;&gt;&quot;&#39;b");
+    EXPECT_EQ(wp::html_escape(std::string("x\x01\ty\x7f\0", 6)), "x\uFFFD\ty\uFFFD\uFFFD");
 }
 
 } // namespace
