@@ -9,8 +9,11 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/table.h"
+#include "base/units.h"
 #include "store/db.h"
+#include "summary/invoice.h"
 #include "summary/rollup.h"
+#include "summary/statement.h"
 
 namespace wp {
 
@@ -131,7 +134,212 @@ int run_refresh(const RollupRequest& r, const CommonOptions& o) {
     return exit_code::k_ok;
 }
 
+// ---- invoice ---------------------------------------------------------------------
+
+StatementFormat statement_format_for(const InvoiceRequest& r) {
+    if (!r.format.empty()) {
+        return parse_statement_format(r.format);
+    }
+    if (r.all_accounts) {
+        return StatementFormat::html;
+    }
+    if (!r.output.empty() && r.output != "-") {
+        // -o statement.html: the file's name says what it is.
+        const auto dot = r.output.rfind('.');
+        const std::string ext = dot == std::string::npos ? "" : r.output.substr(dot + 1);
+        for (const auto f : {StatementFormat::html, StatementFormat::json, StatementFormat::csv, StatementFormat::tsv,
+                             StatementFormat::table}) {
+            if (ext == statement_extension(f)) {
+                return f;
+            }
+        }
+        return StatementFormat::tsv;
+    }
+    return is_smart_terminal(stdout) ? StatementFormat::table : StatementFormat::tsv;
+}
+
+void write_statement(const std::string& path, const std::string& text) {
+    if (path.empty() || path == "-") {
+        if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+            fail_errno(errno, "cannot write the statement to standard output");
+        }
+        return;
+    }
+    AtomicFile file(path);
+    file.write(text);
+    file.commit();
+}
+
+// ---- quota -------------------------------------------------------------------------
+
+// A percentage with at most two decimals, in hundredths of a percent.
+std::int64_t parse_percent(std::string_view option, const std::string& text) {
+    std::int64_t hundredths = 0;
+    int decimals = -1;
+    bool digits = false;
+    for (const char c : text) {
+        if (c == '.' && decimals < 0) {
+            decimals = 0;
+        } else if (c >= '0' && c <= '9' && decimals < 2 && hundredths <= 100000000) {
+            hundredths = hundredths * 10 + (c - '0');
+            digits = true;
+            decimals += decimals >= 0 ? 1 : 0;
+        } else {
+            digits = false;
+            break;
+        }
+    }
+    for (int d = std::max(decimals, 0); d < 2; ++d) {
+        hundredths *= 10;
+    }
+    if (!digits || hundredths > 100000) {
+        fail(exit_code::k_usage, "{}: '{}' is not a percentage from 0 to 1000 (at most two decimals)", option,
+             escape_control(text));
+    }
+    return hundredths;
+}
+
+// Products of two 64-bit counts, exact.
+__extension__ using Wide = __int128;
+
+// floor(a * b / c) without overflow (quota and usage are 64-bit).
+std::int64_t scaled(std::int64_t a, std::int64_t b, std::int64_t c) {
+    return static_cast<std::int64_t>(static_cast<Wide>(a) * b / c);
+}
+
+const char* status_word(QuotaStatus s) {
+    switch (s) {
+    case QuotaStatus::ok:
+        return "OK";
+    case QuotaStatus::warning:
+        return "WARNING";
+    case QuotaStatus::critical:
+        return "CRITICAL";
+    case QuotaStatus::unknown:
+        break;
+    }
+    return "UNKNOWN";
+}
+
+std::string calendar_zone(Database& db, const std::string& zone) {
+    return zone.empty() ? summary_zone(db).value_or("UTC") : zone;
+}
+
 } // namespace
+
+int run_invoice(const InvoiceRequest& r, const std::string& zone, const CommonOptions& o, std::int64_t now) {
+    const int targets = (r.account.empty() ? 0 : 1) + (r.unassigned ? 1 : 0) + (r.all_accounts ? 1 : 0);
+    if (targets != 1) {
+        fail(exit_code::k_usage, "give one of --account ACCOUNT, --unassigned or --all-accounts");
+    }
+    if (r.all_accounts != !r.outdir.empty()) {
+        fail(exit_code::k_usage, "--all-accounts and --outdir DIR go together");
+    }
+    const StatementFormat format = statement_format_for(r);
+    const SizeUnits units = r.si ? SizeUnits::si : SizeUnits::iec;
+    if (!zone.empty()) {
+        const DayCalendar asked(zone); // an unknown zone is a usage error first
+    }
+    month_period(r.month, DayCalendar()); // so is a month that is none
+
+    auto db = open_for_reading(o.db);
+    const DayCalendar calendar(calendar_zone(*db, zone));
+    const InvoicePeriod period = month_period(r.month, calendar);
+    check_closed(period, now);
+    if (!r.all_accounts) {
+        const auto account = r.unassigned ? std::nullopt : std::optional<std::string>(r.account);
+        write_statement(r.output, render_statement(compute_invoice(*db, account, period, calendar), format, units));
+        return exit_code::k_ok;
+    }
+    make_directories(r.outdir);
+    const std::string ext(statement_extension(format));
+    for (const auto& name : account_names(*db)) {
+        if (!is_valid_account_name(name)) {
+            fail(exit_code::k_data, "account '{}' cannot name a file ([A-Za-z0-9._@+-], first a letter or digit)",
+                 escape_control(name));
+        }
+        write_statement(fmt::format("{}/{}-{}.{}", r.outdir, name, period.month, ext),
+                        render_statement(compute_invoice(*db, name, period, calendar), format, units));
+    }
+    // No account name starts with '_': this file can be no account's.
+    if (has_unassigned_usage(*db, period)) {
+        write_statement(fmt::format("{}/_unassigned-{}.{}", r.outdir, period.month, ext),
+                        render_statement(compute_invoice(*db, std::nullopt, period, calendar), format, units));
+    }
+    return exit_code::k_ok;
+}
+
+std::pair<QuotaStatus, std::string> check_quotas(const QuotaRequest& r, const std::string& zone, const CommonOptions& o,
+                                                 std::int64_t now) {
+    try {
+        const std::int64_t warn = parse_percent("--warn", r.warn);
+        const std::int64_t crit = parse_percent("--crit", r.crit);
+        if (warn > crit) {
+            fail(exit_code::k_usage, "--warn {}% is above --crit {}%", r.warn, r.crit);
+        }
+        const SizeUnits units = r.si ? SizeUnits::si : SizeUnits::iec;
+        if (!zone.empty()) {
+            const DayCalendar asked(zone);
+        }
+        auto db = open_for_reading(o.db);
+        const DayCalendar calendar(calendar_zone(*db, zone));
+        const InvoicePeriod period = current_period(now, calendar);
+        auto uses = quota_usage(*db, period);
+        const std::string head = fmt::format("{} ({})", period.month, period.zone);
+        if (uses.empty()) {
+            return {QuotaStatus::ok, fmt::format("QUOTA OK - {}: no account has a quota", head)};
+        }
+        // Highest share first, then by name.
+        std::stable_sort(uses.begin(), uses.end(), [](const QuotaUse& a, const QuotaUse& b) {
+            return static_cast<Wide>(a.billed_bytes) * b.quota_bytes >
+                   static_cast<Wide>(b.billed_bytes) * a.quota_bytes;
+        });
+        auto level = [&](const QuotaUse& u) {
+            const Wide used = static_cast<Wide>(u.billed_bytes) * 10000;
+            if (used >= static_cast<Wide>(crit) * u.quota_bytes) {
+                return QuotaStatus::critical;
+            }
+            return used >= static_cast<Wide>(warn) * u.quota_bytes ? QuotaStatus::warning : QuotaStatus::ok;
+        };
+        auto describe = [&](const QuotaUse& u) {
+            return fmt::format("{} {}% ({} of {})", u.account, scaled(u.billed_bytes, 100, u.quota_bytes),
+                               human_size(u.billed_bytes, units), human_size(u.quota_bytes, units));
+        };
+        QuotaStatus status = QuotaStatus::ok;
+        std::string parts;
+        std::int64_t ok = 0;
+        for (const QuotaStatus s : {QuotaStatus::critical, QuotaStatus::warning}) {
+            std::string list;
+            for (const auto& u : uses) {
+                if (level(u) == s) {
+                    list += (list.empty() ? "" : ", ") + describe(u);
+                }
+            }
+            if (!list.empty()) {
+                status = std::max(status, s);
+                parts += fmt::format("{}{} {}", parts.empty() ? "" : "; ",
+                                     s == QuotaStatus::critical ? "critical" : "warning", list);
+            }
+        }
+        for (const auto& u : uses) {
+            ok += level(u) == QuotaStatus::ok ? 1 : 0;
+        }
+        if (status == QuotaStatus::ok) {
+            parts = fmt::format("ok {} of {} accounts, highest {}", ok, uses.size(), describe(uses.front()));
+        } else if (ok > 0) {
+            parts += fmt::format("; ok {} of {} accounts", ok, uses.size());
+        }
+        std::sort(uses.begin(), uses.end(), [](const QuotaUse& a, const QuotaUse& b) { return a.account < b.account; });
+        std::string perf;
+        for (const auto& u : uses) {
+            perf += fmt::format(" '{}'={}B;{};{};0;{}", u.account, u.billed_bytes, scaled(u.quota_bytes, warn, 10000),
+                                scaled(u.quota_bytes, crit, 10000), u.quota_bytes);
+        }
+        return {status, fmt::format("QUOTA {} - {}: {} |{}", status_word(status), head, parts, perf)};
+    } catch (const std::exception& e) {
+        return {QuotaStatus::unknown, fmt::format("QUOTA UNKNOWN - {}", escape_control(e.what()))};
+    }
+}
 
 void add_rollup_commands(CLI::App& app, RollupRequest& r) {
     app.require_subcommand(0, 1);
@@ -149,20 +357,54 @@ void add_rollup_commands(CLI::App& app, RollupRequest& r) {
     auto* report = app.add_subcommand("report", "usage by user, account, server, place, day or month");
     add_report_options(*report, r.report);
 
-    // Shared options may follow `report`; refresh options there are a mistake.
+    auto* invoice = app.add_subcommand("invoice", "the statement of an account for a closed month");
+    auto& iv = r.invoice;
+    auto* account = invoice->add_option("--account", iv.account, "the account billed");
+    auto* unassigned = invoice->add_flag("--unassigned", iv.unassigned, "the users no account holds");
+    auto* all = invoice->add_flag("--all-accounts", iv.all_accounts, "every account's statement, into --outdir");
+    invoice->add_option("--month", iv.month, "the month, YYYY-MM (closed: over in the zone)")->required();
+    invoice->add_option("--format", iv.format,
+                        "table, tsv, csv, json or html (default: table on a terminal, else "
+                        "tsv; html with --all-accounts)");
+    auto* isi = setting(invoice->add_flag("--si", iv.si, "sizes in kB, MB, GB (powers of 1000)"));
+    auto* iiec = setting(invoice->add_flag("--iec", iv.iec, "sizes in KiB, MiB, GiB (powers of 1024; default)"));
+    isi->excludes(iiec);
+    auto* output = invoice->add_option("-o,--output", iv.output, "write the statement to FILE (atomically)");
+    auto* outdir = invoice->add_option("--outdir", iv.outdir, "with --all-accounts: DIR/ACCOUNT-YYYY-MM.EXT");
+    account->excludes(unassigned)->excludes(all);
+    unassigned->excludes(all);
+    output->excludes(outdir)->excludes(all);
+
+    auto* quota = app.add_subcommand("quota", "accounts near or over their quota this month (a monitoring plugin)");
+    setting(quota->add_option("--warn", r.quota.warn, "WARNING at this percent of the quota")->capture_default_str());
+    setting(quota->add_option("--crit", r.quota.crit, "CRITICAL at this percent of the quota")->capture_default_str());
+    auto* qsi = setting(quota->add_flag("--si", r.quota.si, "sizes in kB, MB, GB (powers of 1000)"));
+    auto* qiec = setting(quota->add_flag("--iec", r.quota.iec, "sizes in KiB, MiB, GiB (powers of 1024; default)"));
+    qsi->excludes(qiec);
+
+    // Shared options may follow a subcommand; refresh options there are a mistake.
     app.parse_complete_callback([&app, days, since, rebuild, verify, dry_run] {
-        if (!app.got_subcommand("report")) {
+        if (app.get_subcommands().empty()) {
             return;
         }
         for (const CLI::Option* opt : {days, since, rebuild, verify, dry_run}) {
             if (opt->count() > 0) {
-                throw CLI::ValidationError(opt->get_name(), "refreshes the summary; it is not a report option");
+                throw CLI::ValidationError(opt->get_name(),
+                                           "refreshes the summary; it is no option of report, invoice or quota");
             }
         }
     });
 }
 
 int run_rollup(CLI::App& app, const RollupRequest& r, const CommonOptions& o) {
+    if (app.got_subcommand("invoice")) {
+        return run_invoice(r.invoice, r.tz, o, now_epoch());
+    }
+    if (app.got_subcommand("quota")) {
+        const auto [status, line] = check_quotas(r.quota, r.tz, o, now_epoch());
+        fmt::print("{}\n", line);
+        return static_cast<int>(status);
+    }
     if (app.got_subcommand("report")) {
         auto db = open_for_reading(o.db);
         const auto built = summary_zone(*db);

@@ -437,5 +437,5 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
 @test "an unknown command is named, with the commands there are" {
     run --separate-stderr "$ROLLUP" reprot --month 2026-11
     [ "$status" -eq 64 ]
-    [ "${stderr_lines[0]}" = "wp-rollup: unknown command 'reprot': the commands are report" ]
+    [ "${stderr_lines[0]}" = "wp-rollup: unknown command 'reprot': the commands are report, invoice, quota" ]
 }

@@ -72,6 +72,19 @@ const Row k_tools[] = {
     {"wp-rollup report", "--format", S}, // how to print, not what
     {"wp-rollup report", "--si", S},
     {"wp-rollup report", "--iec", S},
+    {"wp-rollup invoice", "--account", C},
+    {"wp-rollup invoice", "--unassigned", C},
+    {"wp-rollup invoice", "--all-accounts", C},
+    {"wp-rollup invoice", "--month", C},
+    {"wp-rollup invoice", "--format", C}, // it names the files of --outdir: one run's choice
+    {"wp-rollup invoice", "--si", S},
+    {"wp-rollup invoice", "--iec", S},
+    {"wp-rollup invoice", "--output", C},
+    {"wp-rollup invoice", "--outdir", C},
+    {"wp-rollup quota", "--warn", S}, // a monitoring threshold holds for every run
+    {"wp-rollup quota", "--crit", S},
+    {"wp-rollup quota", "--si", S},
+    {"wp-rollup quota", "--iec", S},
 
     {"wp-hosts list", "--where", C},
     {"wp-hosts list", "--all", C},
