@@ -67,13 +67,24 @@ struct ClosedMonthRefusal {
     std::string why;
 };
 
-std::string months_between(std::int64_t begin, std::int64_t end) {
-    std::string out;
-    for (std::int64_t m = utc_month_start(begin); m < end; m = next_utc_month_start(m)) {
-        out += out.empty() ? "" : ", ";
-        out += utc_month_name(m);
+// "2026-10, 2026-11", or "1990-01 … 2026-11 (443 months)" when long.
+std::string month_list(const std::vector<std::string>& months) {
+    if (months.size() <= 6) {
+        return fmt::format("{}", fmt::join(months, ", "));
     }
-    return out;
+    return fmt::format("{} … {} ({} months)", months.front(), months.back(), months.size());
+}
+
+// The zone statements are issued in: the one wp-rollup built the summary in, else UTC.
+std::string billing_zone(Database& db) {
+    auto st = db.prepare("SELECT zone FROM rollup_state WHERE id = 1");
+    return st.step() ? st.column_text(0) : std::string("UTC");
+}
+
+// The first second of the month holding `t` in the calendar's zone.
+std::int64_t zone_month_start(const DayCalendar& calendar, std::int64_t t) {
+    const std::string today = day_name(calendar.day_of(t));
+    return calendar.day_start(*parse_day(today.substr(0, 8) + "01"));
 }
 
 std::optional<std::int64_t> find_id(Database& db, std::string_view sql, const std::string& name) {
@@ -285,22 +296,30 @@ AssignmentOutcome Accounts::apply(const AssignmentRequest& r) {
     next.step();
     const std::optional<std::int64_t> until = next.is_null(0) ? std::nullopt : std::optional(next.column_int64(0));
 
-    const std::int64_t open_from = utc_month_start(m_now);
+    // Statements are issued in the summary's zone (wp-rollup --tz), or in UTC:
+    // an hour is in a closed month while either calendar's current month has
+    // not begun at it. Only usage makes a statement change.
+    const DayCalendar calendar(billing_zone(m_db));
+    const std::int64_t open_from = std::max(utc_month_start(m_now), zone_month_start(calendar, m_now));
     const std::int64_t closed_end = std::min(until.value_or(open_from), open_from);
     if (r.from_hour < closed_end) {
-        if (!r.amend_closed) {
+        auto hours = m_db.prepare("SELECT DISTINCT hour FROM usage WHERE user_id = ?1 AND hour >= ?2 AND hour < ?3 "
+                                  "ORDER BY 1");
+        hours.bind(1, *user_id).bind(2, r.from_hour).bind(3, closed_end);
+        std::vector<std::string> months;
+        while (hours.step()) {
+            const std::string month = day_name(calendar.day_of(hours.column_int64(0))).substr(0, 7);
+            if (months.empty() || months.back() != month) {
+                months.push_back(month);
+            }
+        }
+        if (!months.empty() && !r.amend_closed) {
             throw ClosedMonthRefusal{fmt::format(
-                "from {} reaches into closed month{} {} (the current month is {}), whose invoices would change; "
-                "give --amend-closed to change them anyway",
-                format_utc(r.from_hour), utc_month_start(r.from_hour) == utc_month_start(closed_end - 1) ? "" : "s",
-                months_between(r.from_hour, closed_end), utc_month_name(m_now))};
+                "from {} would change the invoices of closed month{} {} ({}), where the user has usage; give "
+                "--amend-closed to change them anyway",
+                format_utc(r.from_hour), months.size() == 1 ? "" : "s", month_list(months), calendar.zone())};
         }
-        auto months = m_db.prepare("SELECT DISTINCT strftime('%Y-%m', hour, 'unixepoch') FROM usage "
-                                   "WHERE user_id = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY 1");
-        months.bind(1, *user_id).bind(2, r.from_hour).bind(3, closed_end);
-        while (months.step()) {
-            out.closed_months_changed.push_back(months.column_text(0));
-        }
+        out.closed_months_changed = std::move(months);
     }
 
     if (r.account && !account_id) {

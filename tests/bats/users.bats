@@ -124,10 +124,11 @@ gamma	$gamma" ]
     run --separate-stderr "$USERS" set bob --account acme --from "$PREV-20T12"
     [ "$status" -eq 65 ]
     [ -z "$output" ]
-    [ "$stderr" = "wp-users: bob: from $PREV-20T12:00:00Z reaches into closed month $PREV (the current month is $CUR), whose invoices would change; give --amend-closed to change them anyway" ]
+    [ "$stderr" = "wp-users: bob: from $PREV-20T12:00:00Z would change the invoices of closed month $PREV (UTC), where the user has usage; give --amend-closed to change them anyway" ]
+    # bob has no usage in PREV2: only PREV's invoices would change
     run --separate-stderr "$USERS" set bob --account acme --from "$PREV2-01"
     [ "$status" -eq 65 ]
-    [[ "$stderr" == *"reaches into closed months $PREV2, $PREV (the current month"* ]]
+    [[ "$stderr" == *"would change the invoices of closed month $PREV (UTC), where"* ]]
     [ "$(sqlite3 "$DB" .dump)" = "$before" ]
     # bob has no usage in PREV2: only PREV's invoices change
     run --separate-stderr "$USERS" set bob --account acme --from "$PREV2-01" --amend-closed
@@ -165,7 +166,7 @@ wp-users: $T/bad.csv:4: account: 'bad name!' is not an account name: letters, di
 wp-users: $T/bad.csv:5: from: '$CUR-01T10:30' is $CUR-01T10:30:00Z UTC, not on a whole hour (usage is kept per hour)
 wp-users: $T/bad.csv:6: row: 1 field, expected user,account[,from]
 wp-users: $T/bad.csv:8: from: line 7 already assigns this user from $CUR-02T00:00:00Z
-wp-users: $T/bad.csv:9: from: from $PREV-20T00:00:00Z reaches into closed month $PREV (the current month is $CUR), whose invoices would change; give --amend-closed to change them anyway
+wp-users: $T/bad.csv:9: from: from $PREV-20T00:00:00Z would change the invoices of closed month $PREV (UTC), where the user has usage; give --amend-closed to change them anyway
 wp-users: $T/bad.csv:10: from: '2026-02-30' is not a time: YYYY-MM-DD or YYYY-MM-DDTHH[:MM[:SS]], UTC unless followed by Z or +HH:MM/-HH:MM
 wp-users: $T/bad.csv: 7 bad rows; nothing imported" ]
     [ "$(sqlite3 "$DB" .dump)" = "$before" ]

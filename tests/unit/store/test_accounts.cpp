@@ -210,8 +210,8 @@ TEST_F(AccountsDb, ClosedMonthsAreRefusedUnlessAmended) {
     } catch (const wp::Error& e) {
         EXPECT_EQ(e.code(), 65);
         EXPECT_EQ(std::string(e.what()),
-                  "alice: from 2026-10-15T00:00:00Z reaches into closed months 2026-10, 2026-11 (the current month "
-                  "is 2026-12), whose invoices would change; give --amend-closed to change them anyway");
+                  "alice: from 2026-10-15T00:00:00Z would change the invoices of closed months 2026-10, 2026-11 (UTC), "
+                  "where the user has usage; give --amend-closed to change them anyway");
     }
     EXPECT_EQ(rows("SELECT count(*) FROM accounts WHERE name = 'beta'"), "0\n");
     EXPECT_EQ(assignments(), "alice|0|acme\nbob|0|acme\nbob|1796288400|zeta\n");
@@ -227,9 +227,27 @@ TEST_F(AccountsDb, ClosedMonthsAreRefusedUnlessAmended) {
     EXPECT_EQ(assignments(),
               "alice|0|acme\nalice|1792022400|beta\nbob|0|acme\nbob|1793491200|-\nbob|1796288400|zeta\n");
 
+    // a user without usage there changes no statement: never refused
+    EXPECT_TRUE(accounts.assign({"carol", "acme", 1792022400, false}).changed);
     // the current month and later are open
     EXPECT_TRUE(accounts.assign({"carol", "zeta", 1796083200, false}).changed);
     EXPECT_TRUE(accounts.assign({"carol", "acme", 1798761600, false}).changed);
+}
+
+TEST_F(AccountsDb, StatementsInTheSummarysZoneCloseWhenItsMonthEnds) {
+    // Statements in Toronto: 2026-12-01T02:00Z is still November there.
+    db.exec("INSERT INTO rollup_state(id, zone, refreshed_at) VALUES (1, 'America/Toronto', 0);"
+            "INSERT INTO usage VALUES (1, 3, 1796090400, 1, 5, 10)");
+    EXPECT_EQ(error_code_of([&] { accounts.assign({"carol", "zeta", 1796083200, false}); }), 65);
+    try {
+        accounts.assign({"carol", "zeta", 1796083200, false});
+    } catch (const wp::Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "carol: from 2026-12-01T00:00:00Z would change the invoices of closed month 2026-11 "
+                  "(America/Toronto), where the user has usage; give --amend-closed to change them anyway");
+    }
+    // from Toronto's first hour of December on, open
+    EXPECT_TRUE(accounts.assign({"carol", "zeta", 1796101200, false}).changed);
 }
 
 TEST_F(AccountsDb, ImportReportsEveryBadRowAndWritesNothing) {
@@ -242,7 +260,7 @@ TEST_F(AccountsDb, ImportReportsEveryBadRowAndWritesNothing) {
                             "gina,acme,2026-12-05T10:30\n"
                             "hank\n"
                             "alice,zeta,2026-12-05T10:00:00Z\n"
-                            "ivan,acme,2026-11-01\n";
+                            "bob,zeta,2026-11-01\n";
     const auto out = accounts.import_csv(csv, "in.csv", 1796662800, false);
     ASSERT_EQ(out.problems.size(), 6u);
     const std::vector<std::string> expected = {
@@ -251,8 +269,8 @@ TEST_F(AccountsDb, ImportReportsEveryBadRowAndWritesNothing) {
         "6 from '2026-12-05T10:30' is 2026-12-05T10:30:00Z UTC, not on a whole hour (usage is kept per hour)",
         "7 row 1 field, expected user,account[,from]",
         "8 from line 2 already assigns this user from 2026-12-05T10:00:00Z",
-        "9 from from 2026-11-01T00:00:00Z reaches into closed month 2026-11 (the current month is 2026-12), whose "
-        "invoices would change; give --amend-closed to change them anyway",
+        "9 from from 2026-11-01T00:00:00Z would change the invoices of closed month 2026-11 (UTC), where the user "
+        "has usage; give --amend-closed to change them anyway",
     };
     for (std::size_t i = 0; i < expected.size(); ++i) {
         const auto& p = out.problems[i];
