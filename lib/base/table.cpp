@@ -80,7 +80,57 @@ std::string csv_escape(std::string_view field) {
     return out;
 }
 
-std::string json_quote(std::string_view text) {
+std::string valid_utf8(std::string_view text, bool no_c1) {
+    static constexpr std::string_view k_replacement = "\xEF\xBF\xBD";
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto b = static_cast<unsigned char>(text[i]);
+        if (b < 0x80) {
+            out += static_cast<char>(b);
+            ++i;
+            continue;
+        }
+        // The sequence's length, and the bounds of its second byte (no
+        // overlong forms, no surrogates, nothing beyond U+10FFFF).
+        std::size_t n = 0;
+        unsigned char lo = 0x80;
+        unsigned char hi = 0xbf;
+        if (b >= 0xc2 && b <= 0xdf) {
+            n = 2;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            n = 3;
+            lo = b == 0xe0 ? 0xa0 : 0x80;
+            hi = b == 0xed ? 0x9f : 0xbf;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            n = 4;
+            lo = b == 0xf0 ? 0x90 : 0x80;
+            hi = b == 0xf4 ? 0x8f : 0xbf;
+        }
+        bool ok = n != 0 && i + n <= text.size();
+        for (std::size_t k = 1; ok && k < n; ++k) {
+            const auto c = static_cast<unsigned char>(text[i + k]);
+            ok = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xbf);
+        }
+        if (!ok) {
+            out += k_replacement;
+            ++i; // resynchronise on the next byte
+            continue;
+        }
+        const bool c1 = n == 2 && b == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;
+        if (no_c1 && c1) {
+            out += k_replacement;
+        } else {
+            out.append(text.substr(i, n));
+        }
+        i += n;
+    }
+    return out;
+}
+
+std::string json_quote(std::string_view raw) {
+    const std::string text = valid_utf8(raw);
     std::string out = "\"";
     for (unsigned char c : text) {
         switch (c) {

@@ -26,7 +26,13 @@ std::string tsv_escape(std::string_view field);
 /// Quotes a CSV field when it needs it (RFC 4180).
 std::string csv_escape(std::string_view field);
 
-/// A JSON string literal, quotes included.
+/// text with every byte sequence that is not UTF-8 (a stray byte, an
+/// overlong form, a surrogate, beyond U+10FFFF) replaced by U+FFFD; with
+/// no_c1, the C1 controls U+0080..U+009F too (no HTML text may hold them).
+/// User names are decoded from %XX escapes and may hold any byte.
+std::string valid_utf8(std::string_view text, bool no_c1 = false);
+
+/// A JSON string literal, quotes included, of valid_utf8(text).
 std::string json_quote(std::string_view text);
 
 /// Rows of text under named columns. Numeric columns are right-aligned on a

@@ -148,6 +148,20 @@ public:
     /// The classes, after parse(): declared, then implied by bare factors.
     std::vector<BillingClass>& classes() { return m_classes; }
 
+    /// Without a default rule, the class of what no rule matches: x2.
+    int implied_default_class() {
+        for (std::size_t i = 0; i < m_classes.size(); ++i)
+            if (m_classes[i].factor == 2) return static_cast<int>(i);
+        for (std::size_t i = 0; i < m_classes.size(); ++i)
+            if (m_classes[i].name == "origin") {
+                m_line = m_class_lines[i];
+                error("class 'origin' has factor {}, but with no 'default = CLASS' rule the lines no rule matches "
+                      "are billed x2 as 'origin': add a default rule",
+                      m_classes[i].factor);
+            }
+        return add_class("origin", 2);
+    }
+
     /// The class of a bare factor: the first declared class with it, else
     /// the implied one (free, cache, origin or xN), added on first use.
     int class_of_factor(int factor) {
@@ -170,6 +184,7 @@ private:
         if (m_classes.size() >= static_cast<std::size_t>(k_max_classes))
             error("more than {} billing classes", k_max_classes);
         m_classes.push_back({name, factor});
+        m_class_lines.push_back(m_line);
         return static_cast<int>(m_classes.size()) - 1;
     }
 
@@ -264,6 +279,7 @@ private:
     int m_default_line = 0;
     std::vector<Rule> m_rules;
     std::vector<BillingClass> m_classes;
+    std::vector<int> m_class_lines; ///< where each class was declared or first implied
 };
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
@@ -354,7 +370,7 @@ BillingRules BillingRules::parse(std::string_view text, std::string_view file_na
     out.m_source = std::string(file_name);
     // Without a default rule, lines no rule matches are billed x2.
     const bool has_default = !rules.empty() && rules.back().is_default;
-    const int fallback_class = has_default ? rules.back().klass : parser.class_of_factor(2);
+    const int fallback_class = has_default ? rules.back().klass : parser.implied_default_class();
     out.m_classes = std::move(parser.classes());
     std::vector<std::string> tag_names{""};
     std::vector<std::string> hier_names{""};

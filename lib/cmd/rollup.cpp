@@ -243,6 +243,9 @@ int run_invoice(const InvoiceRequest& r, const std::string& zone, const CommonOp
     month_period(r.month, DayCalendar()); // so is a month that is none
 
     auto db = open_for_reading(o.db);
+    // One snapshot for every figure and every file: an hourly wp-parse
+    // committing meanwhile cannot split a statement or a batch.
+    const ReadSnapshot snapshot(*db);
     const DayCalendar calendar(calendar_zone(*db, zone));
     const InvoicePeriod period = month_period(r.month, calendar);
     check_closed(period, now);
@@ -282,6 +285,7 @@ std::pair<QuotaStatus, std::string> check_quotas(const QuotaRequest& r, const st
             const DayCalendar asked(zone);
         }
         auto db = open_for_reading(o.db);
+        const ReadSnapshot snapshot(*db);
         const DayCalendar calendar(calendar_zone(*db, zone));
         const InvoicePeriod period = current_period(now, calendar);
         auto uses = quota_usage(*db, period);

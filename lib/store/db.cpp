@@ -535,7 +535,42 @@ void Transaction::commit() {
     m_done = true;
 }
 
+ReadSnapshot::ReadSnapshot(Database& db) : m_db(db) {
+    m_db.exec("BEGIN");
+}
+
+ReadSnapshot::~ReadSnapshot() {
+    sqlite3_exec(m_db.handle(), "COMMIT", nullptr, nullptr, nullptr);
+}
+
 // ---- Migrations -----------------------------------------------------------
+
+namespace {
+
+// users.account values that migration 4 cannot make accounts of: refused
+// before anything changes, each named with its users and the repair.
+void check_legacy_accounts(Database& db) {
+    Statement bad(db, "SELECT account, count(*), min(name) FROM users WHERE account IS NOT NULL AND account <> '' "
+                      "AND (account GLOB '*[^A-Za-z0-9._@+-]*' OR substr(account, 1, 1) NOT GLOB '[A-Za-z0-9]') "
+                      "GROUP BY account ORDER BY account");
+    std::string list;
+    int n = 0;
+    while (bad.step()) {
+        if (++n <= 5) {
+            list += fmt::format("{}'{}' ({} user{}, e.g. '{}')", n > 1 ? ", " : "", bad.column_text(0),
+                                bad.column_int64(1), bad.column_int64(1) == 1 ? "" : "s", bad.column_text(2));
+        }
+    }
+    if (n > 0) {
+        fail(exit_code::k_data,
+             "database {}: users.account holds {} value{} an account name cannot be ({}{}): letters, digits and "
+             ". _ @ + -, first a letter or digit; rename them with sqlite3 (UPDATE users SET account = 'NEW' WHERE "
+             "account = 'OLD') and run again",
+             db.path(), n, n == 1 ? "" : "s", list, n > 5 ? ", …" : "");
+    }
+}
+
+} // namespace
 
 void migrate(Database& db) {
     auto version_of = [&db] {
@@ -568,6 +603,9 @@ void migrate(Database& db) {
     if (version < 3) {
         db.exec(k_migration_3);
         db.exec("PRAGMA user_version = 3");
+    }
+    if (version >= 1 && version < 4) {
+        check_legacy_accounts(db);
     }
     if (version < 4) {
         db.exec(k_migration_4);

@@ -108,6 +108,19 @@ private:
     bool m_done = false;
 };
 
+/// BEGIN … COMMIT around reads only: every query inside sees one snapshot
+/// (a check, a statement), whatever commits meanwhile.
+class ReadSnapshot {
+public:
+    explicit ReadSnapshot(Database& db);
+    ~ReadSnapshot();
+    ReadSnapshot(const ReadSnapshot&) = delete;
+    ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+private:
+    Database& m_db;
+};
+
 /// The schema version this build writes (PRAGMA user_version).
 inline constexpr int k_schema_version = 4;
 

@@ -104,18 +104,6 @@ std::string with_day_of_hour(std::string_view sql, const DayCalendar& calendar) 
     return text;
 }
 
-// A read transaction: one snapshot for every query of a check.
-class ReadSnapshot {
-public:
-    explicit ReadSnapshot(Database& db) : m_db(db) { m_db.exec("BEGIN"); }
-    ~ReadSnapshot() { sqlite3_exec(m_db.handle(), "COMMIT", nullptr, nullptr, nullptr); }
-    ReadSnapshot(const ReadSnapshot&) = delete;
-    ReadSnapshot& operator=(const ReadSnapshot&) = delete;
-
-private:
-    Database& m_db;
-};
-
 struct DirtyMark {
     std::int64_t server_id;
     std::string day;

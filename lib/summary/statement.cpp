@@ -427,7 +427,9 @@ std::string_view statement_extension(StatementFormat format) {
     return "txt";
 }
 
-std::string html_escape(std::string_view text) {
+std::string html_escape(std::string_view raw) {
+    // The page says UTF-8: it must be, and hold no C1 control either.
+    const std::string text = valid_utf8(raw, true);
     std::string out;
     out.reserve(text.size());
     for (char c : text) {

@@ -251,6 +251,24 @@ PY
     grep -q '@page { size: A4;' "$T/acme.html"
 }
 
+@test "invoice: a user name of bytes no UTF-8 has (decoded from %FF%FE) and a C1 control still make valid JSON and HTML" {
+    fill_month
+    sqlite3 "$DB" "INSERT INTO users(id, name) VALUES (6, CAST(X'626164FFFE6E616D65' AS TEXT)), (7, CAST(X'6E656CC285' AS TEXT));
+        INSERT INTO account_assignments VALUES (6, 0, 1, 0), (7, 0, 1, 0);
+        INSERT INTO usage_classes VALUES (1, 6, 1791000000 - 1791000000 % 3600, 2, 1, 10, 10), (1, 7, 1791000000 - 1791000000 % 3600, 2, 1, 5, 5);
+        INSERT INTO usage VALUES (1, 6, 1791000000 - 1791000000 % 3600, 1, 10, 10), (1, 7, 1791000000 - 1791000000 % 3600, 1, 5, 5);"
+    "$ROLLUP" invoice --account acme --month 2026-10 --format json >"$T/acme.json"
+    "$ROLLUP" invoice --account acme --month 2026-10 --format html >"$T/acme.html"
+    python3 - "$T/acme.json" "$T/acme.html" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1], encoding="utf-8"))  # strict UTF-8, strict JSON
+users = [u["user"] for u in doc["users"]]
+assert "bad\ufffd\ufffdname" in users and "nel\u0085" in users, users
+html = open(sys.argv[2], encoding="utf-8").read()
+assert "bad\ufffd\ufffdname" in html and "nel\ufffd" in html and "\u0085" not in html
+PY
+}
+
 @test "invoice --format html in headless Chromium: a PDF of at most 2 A4 pages with the account, period and exact total, and a PNG" {
     need_chromium
     fill_month

@@ -110,3 +110,18 @@ teardown() {
     [[ "$stderr" == *"wp-rollup: usage of server "*", user "*", hour "*": requests/bytes/billed "*", its classes "* ]]
     [[ "$stderr" == *"wp-rollup: 1 rows break billed bytes = sum of class bytes x factor" ]]
 }
+
+@test "a legacy account value no account name can be stops the migration with 65, naming it and the repair; nothing changes" {
+    sqlite3 "$DB" "UPDATE users SET account = 'ACME Corp' WHERE account = 'acme'"
+    before=$(sqlite3 "$DB" .dump)
+    run --separate-stderr "$ROLLUP" --verify
+    [ "$status" -eq 65 ]
+    [ "$stderr" = "wp-rollup: database $DB: users.account holds 1 value an account name cannot be ('ACME Corp' (4 users, e.g. 'user000')): letters, digits and . _ @ + -, first a letter or digit; rename them with sqlite3 (UPDATE users SET account = 'NEW' WHERE account = 'OLD') and run again" ]
+    [ "$(sqlite3 "$DB" 'PRAGMA user_version')" -eq 3 ]
+    [ "$(sqlite3 "$DB" .dump)" = "$before" ]
+    # repaired as the message says, the migration goes through
+    sqlite3 "$DB" "UPDATE users SET account = 'ACME-Corp' WHERE account = 'ACME Corp'"
+    run --separate-stderr "$ROLLUP" --verify
+    [ "$status" -eq 0 ]
+    [ "$(sqlite3 "$DB" 'SELECT group_concat(name) FROM (SELECT name FROM accounts ORDER BY name)')" = "ACME-Corp,zeta" ]
+}

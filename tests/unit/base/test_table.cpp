@@ -67,3 +67,19 @@ TEST(EscapeControl, MakesTerminalSafe) {
 }
 
 } // namespace
+
+TEST(ValidUtf8, StrayBytesOverlongsSurrogatesAndC1BecomeTheReplacementCharacter) {
+    const std::string r = "\xEF\xBF\xBD";
+    EXPECT_EQ(wp::valid_utf8("plain ascii"), "plain ascii");
+    EXPECT_EQ(wp::valid_utf8("m\xC3\xBCller \xE2\x82\xAC \xF0\x9F\x98\x80"),
+              "m\xC3\xBCller \xE2\x82\xAC \xF0\x9F\x98\x80");
+    EXPECT_EQ(wp::valid_utf8("J\xF6rg"), "J" + r + "rg");                 // Latin-1, decoded from %F6
+    EXPECT_EQ(wp::valid_utf8("bad\xFF\xFEname"), "bad" + r + r + "name"); // bytes no UTF-8 has
+    EXPECT_EQ(wp::valid_utf8("\xC0\xAF"), r + r);                         // an overlong '/'
+    EXPECT_EQ(wp::valid_utf8("\xED\xA0\x80"), r + r + r);                 // a surrogate
+    EXPECT_EQ(wp::valid_utf8("\xF4\x90\x80\x80"), r + r + r + r);         // beyond U+10FFFF
+    EXPECT_EQ(wp::valid_utf8("cut \xE2\x82"), "cut " + r + r);            // cut short at the end
+    EXPECT_EQ(wp::valid_utf8("\xC2\x85"), "\xC2\x85");                    // C1 NEL is UTF-8...
+    EXPECT_EQ(wp::valid_utf8("\xC2\x85", true), r);                       // ...but no HTML text
+    EXPECT_EQ(wp::json_quote("bad\xFF\"x"), "\"bad" + r + "\\\"x\"");
+}

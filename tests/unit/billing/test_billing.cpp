@@ -274,6 +274,9 @@ TEST(RulesFile, SyntaxErrorsNameFileAndLine) {
         {"class Cache = 1\n", "my.rules:1: 'Cache' is not a class name (lower case letters, digits, '_' and '-')"},
         {"class cache 1\n", "my.rules:1: a class is declared as 'class NAME = FACTOR'"},
         {"class cache = x\n", "my.rules:1: factor 'x' is not a whole number from 0 to 1000"},
+        {"class origin = 3\ntag HIT = 1\n",
+         "my.rules:1: class 'origin' has factor 3, but with no 'default = CLASS' rule the lines no rule matches are "
+         "billed x2 as 'origin': add a default rule"},
         {"class origin = 3\ntag MISS = 2\n",
          "my.rules:2: a bare factor 2 would be the class 'origin', declared with factor 3: name a class"},
         {"class a0 = 0\nclass a1 = 1\nclass a2 = 2\nclass a3 = 3\nclass a4 = 4\nclass a5 = 5\nclass a6 = 6\n"
