@@ -1,6 +1,7 @@
 #include "summary/rollup.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string_view>
 #include <tuple>
@@ -183,66 +184,118 @@ private:
     Statement m_insert_classes;
 };
 
+// Counts of one row, or of the class rows that add up to it.
+using Counts = std::array<std::int64_t, 3>;
+
+std::string counts_text(const std::optional<Counts>& c, std::string_view none) {
+    return c ? fmt::format("{}/{}/{}", (*c)[0], (*c)[1], (*c)[2]) : std::string(none);
+}
+
+// Walks a table and its class table, both in primary-key order, and calls
+// `differ` for every key whose row differs from the sum of its class rows
+// (one side missing included); `on_class` sees every class row. Cost: one
+// ordered pass over each, no join.
+template <typename Key, typename ReadKey, typename OnClass, typename Differ>
+void merge_totals(Statement& totals, Statement& classes, ReadKey read_key, int first_count, OnClass on_class,
+                  Differ differ) {
+    auto counts_at = [](Statement& st, int i) {
+        return Counts{st.column_int64(i), st.column_int64(i + 1), st.column_int64(i + 2)};
+    };
+    bool has_total = totals.step();
+    bool has_class = classes.step();
+    while (has_total || has_class) {
+        const std::optional<Key> tk = has_total ? std::optional<Key>(read_key(totals)) : std::nullopt;
+        const std::optional<Key> ck = has_class ? std::optional<Key>(read_key(classes)) : std::nullopt;
+        const Key key = !ck || (tk && *tk < *ck) ? *tk : *ck;
+        std::optional<Counts> total;
+        if (tk && *tk == key) {
+            total = counts_at(totals, first_count);
+            has_total = totals.step();
+        }
+        std::optional<Counts> sum;
+        while (has_class && read_key(classes) == key) {
+            const Counts c = counts_at(classes, first_count + 1);
+            on_class(classes, key, c);
+            sum = sum ? Counts{(*sum)[0] + c[0], (*sum)[1] + c[1], (*sum)[2] + c[2]} : c;
+            has_class = classes.step();
+        }
+        if (total != sum) {
+            differ(key, total, sum);
+        }
+    }
+}
+
 // The identities of the class split, each broken row described: usage equals
 // the sum of its class rows, a class with a factor bills bytes x factor, and
 // the daily summary equals the sum of its daily class rows (days a refresh
 // still owes skipped).
 void check_class_split(Database& db, const std::set<ServerDay>& pending, std::vector<std::string>& errors) {
-    constexpr std::string_view k_counts = "CAST({0}requests AS TEXT) || '/' || CAST({0}bytes AS TEXT) || '/' || "
-                                          "CAST({0}billed_bytes AS TEXT)";
-    const std::string usage_side = fmt::format(fmt::runtime(k_counts), "u.");
-    const std::string class_side = fmt::format(fmt::runtime(k_counts), "c.");
-    auto hourly = db.prepare(fmt::format(R"SQL(
-SELECT v.name, w.name, u.hour, coalesce({0}, '-'), coalesce({1}, 'no class rows')
-FROM (SELECT server_id, user_id, hour, requests, bytes, billed_bytes FROM usage) u
-FULL JOIN (SELECT server_id, user_id, hour, sum(requests) AS requests, sum(bytes) AS bytes,
-                  sum(billed_bytes) AS billed_bytes FROM usage_classes GROUP BY server_id, user_id, hour) c
-    ON c.server_id = u.server_id AND c.user_id = u.user_id AND c.hour = u.hour
-JOIN servers v ON v.id = coalesce(u.server_id, c.server_id)
-JOIN users w ON w.id = coalesce(u.user_id, c.user_id)
-WHERE u.requests IS NULL OR c.requests IS NULL OR u.requests <> c.requests OR u.bytes <> c.bytes
-   OR u.billed_bytes <> c.billed_bytes
-)SQL",
-                                         usage_side, class_side));
-    while (hourly.step()) {
-        errors.push_back(fmt::format("usage of server {}, user {}, hour {}: requests/bytes/billed {}, its classes {}",
-                                     hourly.column_text(0), hourly.column_text(1), format_utc(hourly.column_int64(2)),
-                                     hourly.column_text(3), hourly.column_text(4)));
-    }
-    auto factors = db.prepare(R"SQL(
-SELECT v.name, w.name, g.hour, c.name, c.factor, g.bytes, g.billed_bytes
-FROM usage_classes g JOIN billing_classes c ON c.id = g.class_id
-JOIN servers v ON v.id = g.server_id JOIN users w ON w.id = g.user_id
-WHERE c.factor IS NOT NULL AND g.billed_bytes <> g.bytes * c.factor
-)SQL");
-    while (factors.step()) {
-        errors.push_back(fmt::format("usage of server {}, user {}, hour {}: class {} x{} holds {} bytes but {} billed",
-                                     factors.column_text(0), factors.column_text(1),
-                                     format_utc(factors.column_int64(2)), factors.column_text(3),
-                                     factors.column_int64(4), factors.column_int64(5), factors.column_int64(6)));
-    }
-    auto daily = db.prepare(fmt::format(R"SQL(
-SELECT coalesce(u.day, c.day), coalesce(u.server_id, c.server_id), v.name, w.name, coalesce({0}, '-'),
-       coalesce({1}, 'no class rows')
-FROM sum_usage_daily u
-FULL JOIN (SELECT day, server_id, user_id, sum(requests) AS requests, sum(bytes) AS bytes,
-                  sum(billed_bytes) AS billed_bytes FROM sum_usage_daily_class GROUP BY day, server_id, user_id) c
-    ON c.day = u.day AND c.server_id = u.server_id AND c.user_id = u.user_id
-JOIN servers v ON v.id = coalesce(u.server_id, c.server_id)
-JOIN users w ON w.id = coalesce(u.user_id, c.user_id)
-WHERE u.requests IS NULL OR c.requests IS NULL OR u.requests <> c.requests OR u.bytes <> c.bytes
-   OR u.billed_bytes <> c.billed_bytes
-)SQL",
-                                        usage_side, class_side));
-    while (daily.step()) {
-        const std::string day = daily.column_text(0);
-        if (const auto d = parse_day(day); d && pending.count({daily.column_int64(1), *d}) != 0) {
-            continue;
+    std::map<std::int64_t, std::pair<std::string, std::optional<std::int64_t>>> classes;
+    {
+        auto st = db.prepare("SELECT id, name, factor FROM billing_classes");
+        while (st.step()) {
+            classes[st.column_int64(0)] = {st.column_text(1),
+                                           st.is_null(2) ? std::nullopt : std::optional(st.column_int64(2))};
         }
-        errors.push_back(fmt::format("summary of {}, server {}, user {}: requests/bytes/billed {}, its classes {}", day,
-                                     daily.column_text(2), daily.column_text(3), daily.column_text(4),
-                                     daily.column_text(5)));
     }
+    auto server_name = db.prepare("SELECT name FROM servers WHERE id = ?");
+    auto user_name = db.prepare("SELECT name FROM users WHERE id = ?");
+    auto name_of = [](Statement& st, std::int64_t id) {
+        st.bind(1, id);
+        std::string name = st.step() ? st.column_text(0) : fmt::format("#{}", id);
+        st.reset();
+        return name;
+    };
+
+    using HourKey = std::tuple<std::int64_t, std::int64_t, std::int64_t>;
+    auto usage = db.prepare("SELECT server_id, user_id, hour, requests, bytes, billed_bytes FROM usage "
+                            "ORDER BY server_id, user_id, hour");
+    auto usage_classes = db.prepare("SELECT server_id, user_id, hour, class_id, requests, bytes, billed_bytes "
+                                    "FROM usage_classes ORDER BY server_id, user_id, hour, class_id");
+    merge_totals<HourKey>(
+        usage, usage_classes,
+        [](Statement& st) {
+            return HourKey{st.column_int64(0), st.column_int64(1), st.column_int64(2)};
+        },
+        3,
+        [&](Statement& st, const HourKey& k, const Counts& c) {
+            const auto it = classes.find(st.column_int64(3));
+            if (it == classes.end() || !it->second.second || c[1] * *it->second.second == c[2]) {
+                return;
+            }
+            errors.push_back(fmt::format("usage of server {}, user {}, hour {}: class {} x{} holds {} bytes but {} "
+                                         "billed",
+                                         name_of(server_name, std::get<0>(k)), name_of(user_name, std::get<1>(k)),
+                                         format_utc(std::get<2>(k)), it->second.first, *it->second.second, c[1], c[2]));
+        },
+        [&](const HourKey& k, const std::optional<Counts>& total, const std::optional<Counts>& sum) {
+            errors.push_back(fmt::format("usage of server {}, user {}, hour {}: requests/bytes/billed {}, its "
+                                         "classes {}",
+                                         name_of(server_name, std::get<0>(k)), name_of(user_name, std::get<1>(k)),
+                                         format_utc(std::get<2>(k)), counts_text(total, "-"),
+                                         counts_text(sum, "no class rows")));
+        });
+
+    using DayKey = std::tuple<std::string, std::int64_t, std::int64_t>;
+    auto daily = db.prepare("SELECT day, server_id, user_id, requests, bytes, billed_bytes FROM sum_usage_daily "
+                            "ORDER BY day, server_id, user_id");
+    auto daily_classes = db.prepare("SELECT day, server_id, user_id, class_id, requests, bytes, billed_bytes "
+                                    "FROM sum_usage_daily_class ORDER BY day, server_id, user_id, class_id");
+    merge_totals<DayKey>(
+        daily, daily_classes,
+        [](Statement& st) {
+            return DayKey{st.column_text(0), st.column_int64(1), st.column_int64(2)};
+        },
+        3, [](Statement&, const DayKey&, const Counts&) {},
+        [&](const DayKey& k, const std::optional<Counts>& total, const std::optional<Counts>& sum) {
+            if (const auto d = parse_day(std::get<0>(k)); d && pending.count({std::get<1>(k), *d}) != 0) {
+                return;
+            }
+            errors.push_back(fmt::format("summary of {}, server {}, user {}: requests/bytes/billed {}, its classes {}",
+                                         std::get<0>(k), name_of(server_name, std::get<1>(k)),
+                                         name_of(user_name, std::get<2>(k)), counts_text(total, "-"),
+                                         counts_text(sum, "no class rows")));
+        });
 }
 
 } // namespace

@@ -99,6 +99,17 @@ teardown() {
         WHERE c.factor IS NOT NULL AND g.billed_bytes <> g.bytes * c.factor")" -eq 0 ]
     run --separate-stderr "$ROLLUP" --verify
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    # one origin row billed a byte more, its usage row too: the sums agree, the factor does not
+    sqlite3 "$DB" "UPDATE usage_classes SET billed_bytes = billed_bytes + 1 WHERE (server_id, user_id, hour, class_id) =
+            (SELECT g.server_id, g.user_id, g.hour, g.class_id FROM usage_classes g JOIN billing_classes c
+             ON c.id = g.class_id WHERE c.name = 'origin' ORDER BY 1, 2, 3 LIMIT 1);
+        UPDATE usage SET billed_bytes = billed_bytes + 1 WHERE (server_id, user_id, hour) =
+            (SELECT g.server_id, g.user_id, g.hour FROM usage_classes g JOIN billing_classes c
+             ON c.id = g.class_id WHERE c.name = 'origin' ORDER BY 1, 2, 3 LIMIT 1)"
+    run --separate-stderr "$ROLLUP" --verify
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == "wp-rollup: usage of server tor1, user "*", hour "*": class origin x2 holds "*" bytes but "*" billed"$'\n'* ]]
+    [[ "$stderr" == *$'\n'"wp-rollup: 1 rows break billed bytes = sum of class bytes x factor"$'\n'* ]]
 }
 
 @test "a verify that finds a broken split says which row and exits 1" {
