@@ -334,6 +334,13 @@ AssignmentOutcome Accounts::apply(const AssignmentRequest& r) {
                                "account_id = excluded.account_id, set_at = excluded.set_at");
     upsert.bind(1, *user_id).bind(2, r.from_hour).bind(3, account_id).bind(4, m_now);
     upsert.run();
+    // The summary holds each hour under its account: the (server, UTC day)
+    // pairs whose hours moved are marked for wp-rollup's next refresh.
+    auto dirty = m_db.prepare("INSERT INTO dirty_days(server_id, day) SELECT DISTINCT server_id, "
+                              "date(hour, 'unixepoch') FROM usage WHERE user_id = ?1 AND hour >= ?2 "
+                              "AND (?3 IS NULL OR hour < ?3) ON CONFLICT DO NOTHING");
+    dirty.bind(1, *user_id).bind(2, r.from_hour).bind(3, until);
+    dirty.run();
     out.changed = true;
     return out;
 }

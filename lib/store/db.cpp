@@ -153,7 +153,9 @@ BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
 // Migration 4: billing accounts with dated assignments (users.account moves
 // there, from the beginning of time), quotas, and usage split by billing class.
 // Rows written before the split was kept get the class 'unsplit' (no factor):
-// their totals stay, their split is unknown and shown as such.
+// their totals stay, their split is unknown and shown as such. The daily
+// class split also carries the account each hour was billed to (0: none), so
+// that reports by account read the summary.
 constexpr std::string_view k_migration_4 = R"SQL(
 CREATE TABLE accounts (
     id          INTEGER PRIMARY KEY,
@@ -203,14 +205,17 @@ CREATE TABLE sum_usage_daily_class (
     day          TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
     server_id    INTEGER NOT NULL REFERENCES servers(id),
     user_id      INTEGER NOT NULL REFERENCES users(id),
+    account_id   INTEGER NOT NULL CHECK (account_id >= 0),
     class_id     INTEGER NOT NULL REFERENCES billing_classes(id),
     requests     INTEGER NOT NULL CHECK (requests >= 0),
     bytes        INTEGER NOT NULL CHECK (bytes >= 0),
     billed_bytes INTEGER NOT NULL CHECK (billed_bytes >= 0),
-    PRIMARY KEY (day, server_id, user_id, class_id)
+    PRIMARY KEY (day, server_id, user_id, account_id, class_id)
 ) WITHOUT ROWID;
-INSERT INTO sum_usage_daily_class(day, server_id, user_id, class_id, requests, bytes, billed_bytes)
-    SELECT day, server_id, user_id, 1, requests, bytes, billed_bytes FROM sum_usage_daily;
+INSERT INTO sum_usage_daily_class(day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes)
+    SELECT s.day, s.server_id, s.user_id,
+           coalesce((SELECT x.account_id FROM account_assignments x WHERE x.user_id = s.user_id), 0),
+           1, s.requests, s.bytes, s.billed_bytes FROM sum_usage_daily s;
 
 CREATE TRIGGER usage_class_sums_insert BEFORE INSERT ON usage_classes
 WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR typeof(NEW.billed_bytes) <> 'integer'

@@ -63,13 +63,13 @@ void check_names_exist(Database& db, std::string_view sql, const std::vector<std
 }
 
 // Usage hours with the account each hour is billed to (an assignment holds
-// from its hour until the user's next one; none: no account) and the day of
+// from its hour until the user's next one; 0: no account) and the day of
 // the report's calendar: ?1 and ?2 bound the hours.
 constexpr std::string_view k_accounted_usage = R"SQL((
 SELECT g.server_id, g.user_id, g.hour, date({day} * 86400, 'unixepoch') AS day,
        g.requests, g.bytes, g.billed_bytes,
-       (SELECT a.account_id FROM account_assignments a
-        WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1) AS account_id
+       coalesce((SELECT a.account_id FROM account_assignments a
+        WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account_id
 FROM usage g WHERE g.hour >= ?1 AND g.hour < ?2))SQL";
 
 std::string exact(std::int64_t n) {
@@ -121,11 +121,12 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
     // Codes are kept upper case; one written by hand in another case still counts.
     check_names_exist(db, "SELECT 1 FROM servers WHERE upper(country) = ? LIMIT 1", q.countries, "server in country");
 
-    // Accounts are assigned from an hour on, so a report that names them reads
-    // the hourly usage: the summary's days would blur a move in mid-day.
-    const bool from_usage = hourly || by_account;
+    // A report by account reads the daily class split, which holds each
+    // hour's usage under the account the user held then (0: none); one day
+    // hour by hour reads the usage, each hour's account looked up.
+    const bool from_usage = hourly;
     std::optional<DayFunction> day_function;
-    std::string source = "sum_usage_daily";
+    std::string source = by_account ? "sum_usage_daily_class" : "sum_usage_daily";
     if (from_usage) {
         source = std::string(k_accounted_usage);
         const bool utc = calendar.zone() == "UTC";
@@ -134,18 +135,11 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
             day_function.emplace(db, calendar);
         }
     }
-    std::int64_t first_hour = std::numeric_limits<std::int64_t>::min();
-    std::int64_t end_hour = std::numeric_limits<std::int64_t>::max();
+    std::int64_t first_hour = 0;
+    std::int64_t end_hour = 0;
     if (hourly) {
         first_hour = calendar.day_start(*q.hour_day);
         end_hour = calendar.day_start(*q.hour_day + 1);
-    } else if (from_usage) {
-        if (q.from) {
-            first_hour = calendar.day_start(*parse_day(*q.from));
-        }
-        if (q.to) {
-            end_hour = calendar.day_start(*parse_day(*q.to) + 1);
-        }
     }
 
     // The SQL text is assembled from the fixed fragments above; every value is bound.

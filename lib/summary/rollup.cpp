@@ -50,7 +50,9 @@ WHERE day = ?4 AND server_id = ?1 AND NOT EXISTS (
 )SQL";
 
 // The class split of one (server, day), the same parameters (?2 and ?3
-// unused by the delete): replaced whole, its rows are a user's few classes.
+// unused by the delete): replaced whole, its rows are a user's few classes,
+// each hour under the account the user held then (0: none), so that reports
+// by account read the summary.
 constexpr std::string_view k_remove_server_day_classes = R"SQL(
 DELETE FROM sum_usage_daily_class WHERE day = ?4 AND server_id = ?1
 )SQL";
@@ -62,20 +64,24 @@ WITH RECURSIVE server_users(id) AS (
     SELECT (SELECT min(user_id) FROM usage_classes WHERE server_id = ?1 AND user_id > server_users.id)
     FROM server_users WHERE server_users.id IS NOT NULL
 )
-INSERT INTO sum_usage_daily_class(day, server_id, user_id, class_id, requests, bytes, billed_bytes)
-SELECT ?4, ?1, g.user_id, g.class_id, sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
+INSERT INTO sum_usage_daily_class(day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes)
+SELECT ?4, ?1, g.user_id, coalesce((SELECT a.account_id FROM account_assignments a
+                 WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account,
+       g.class_id, sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
 FROM server_users su CROSS JOIN usage_classes g
 WHERE su.id IS NOT NULL AND g.server_id = ?1 AND g.user_id = su.id AND g.hour >= ?2 AND g.hour < ?3
-GROUP BY g.user_id, g.class_id
+GROUP BY g.user_id, account, g.class_id
 )SQL";
 
 constexpr std::string_view k_rebuild_server_classes = R"SQL(
-INSERT INTO sum_usage_daily_class(day, server_id, user_id, class_id, requests, bytes, billed_bytes)
-SELECT date(d * 86400, 'unixepoch'), ?1, user_id, class_id, r, b, bb FROM (
-    SELECT {day} AS d, user_id, class_id, sum(requests) AS r, sum(bytes) AS b, sum(billed_bytes) AS bb
-    FROM usage_classes WHERE server_id = ?1
-    GROUP BY d, user_id, class_id
-    ORDER BY d, user_id, class_id)
+INSERT INTO sum_usage_daily_class(day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes)
+SELECT date(d * 86400, 'unixepoch'), ?1, user_id, account, class_id, r, b, bb FROM (
+    SELECT {day} AS d, g.user_id, coalesce((SELECT a.account_id FROM account_assignments a
+                 WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account,
+           g.class_id, sum(g.requests) AS r, sum(g.bytes) AS b, sum(g.billed_bytes) AS bb
+    FROM usage_classes g WHERE g.server_id = ?1
+    GROUP BY d, g.user_id, account, g.class_id
+    ORDER BY d, g.user_id, account, g.class_id)
 )SQL";
 
 // A whole server's days in one pass over its rows, grouped in the summary's
@@ -279,8 +285,9 @@ void check_class_split(Database& db, const std::set<ServerDay>& pending, std::ve
     using DayKey = std::tuple<std::string, std::int64_t, std::int64_t>;
     auto daily = db.prepare("SELECT day, server_id, user_id, requests, bytes, billed_bytes FROM sum_usage_daily "
                             "ORDER BY day, server_id, user_id");
-    auto daily_classes = db.prepare("SELECT day, server_id, user_id, class_id, requests, bytes, billed_bytes "
-                                    "FROM sum_usage_daily_class ORDER BY day, server_id, user_id, class_id");
+    auto daily_classes =
+        db.prepare("SELECT day, server_id, user_id, class_id, requests, bytes, billed_bytes "
+                   "FROM sum_usage_daily_class ORDER BY day, server_id, user_id, account_id, class_id");
     merge_totals<DayKey>(
         daily, daily_classes,
         [](Statement& st) {

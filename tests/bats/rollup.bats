@@ -223,6 +223,33 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
 }
 
+@test "a user moved mid-month by wp-users: the next refresh bills the month's hours to each account by when they were used" {
+    fill_usage
+    "$ROLLUP"
+    # bob (acme) moves to zeta from 2026-11-15T00:00Z (1794700800); November is closed
+    run --separate-stderr "$BIN/wp-users" set bob --account zeta --from 2026-11-15 --amend-closed
+    [ "$status" -eq 0 ]
+    # every (server, UTC day) of bob's hours from then on is marked, nothing else
+    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM dirty_days')" = "$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT DISTINCT
+        server_id, date(hour, 'unixepoch') FROM usage WHERE user_id = 2 AND hour >= 1794700800)")" ]
+    "$ROLLUP"
+    # the oracle: each user's account written out by hand, bob's by the hour of the move
+    expect=$(sqlite3 -separator $'\t' "$DB" "SELECT acct, sum(requests), sum(bytes), sum(billed_bytes) FROM (
+        SELECT CASE user_id WHEN 1 THEN 'acme' WHEN 2 THEN (CASE WHEN hour < 1794700800 THEN 'acme' ELSE 'zeta' END)
+               WHEN 4 THEN 'zeta' ELSE '' END AS acct, requests, bytes, billed_bytes FROM usage
+        WHERE hour >= 1793491200 AND hour < 1796083200) GROUP BY acct ORDER BY acct = '', acct")
+    run --separate-stderr "$ROLLUP" report --month 2026-11 --by account
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf 'account\trequests\tbytes\tbilled_bytes\n%s' "$expect")" ]
+    # the same figures as the statements read hour by hour
+    for a in acme zeta; do
+        billed=$(awk -F'\t' -v a="$a" '$1 == a { print $4 }' <<<"$output")
+        [ "$("$ROLLUP" invoice --account "$a" --month 2026-11 --format tsv | awk -F'\t' '$4 == "total" && $6 == "all" { print $9 }')" = "$billed" ]
+    done
+    run --separate-stderr "$ROLLUP" --verify
+    [ "$status" -eq 0 ]
+}
+
 @test "tsv, csv and json have the grouping keys then requests, bytes, billed_bytes, exact" {
     fill_usage
     "$ROLLUP"

@@ -49,7 +49,11 @@ INSERT INTO sum_usage_daily VALUES
   ('2026-10-15', 2, 4, 5, 5000, 0),
   ('2026-10-31', 4, 5, 6, 6000, 12000),
   ('2026-11-01', 6, 1, 7, 7000, 14000);
--- the same traffic hour by hour (each day's at its noon, UTC): reports by account read it
+-- the daily class split (all 'unsplit') under each user's account: reports by account read it
+INSERT INTO sum_usage_daily_class SELECT day, server_id, user_id,
+  coalesce((SELECT account_id FROM account_assignments x WHERE x.user_id = s.user_id), 0), 1, requests, bytes,
+  billed_bytes FROM sum_usage_daily s;
+-- the same traffic hour by hour (each day's at its noon, UTC)
 INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes)
   SELECT server_id, user_id, CAST(strftime('%s', day) AS INTEGER) + 43200, requests, bytes, billed_bytes FROM sum_usage_daily;
 )SQL");
