@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <iostream>
+#include <iterator>
 #include <random>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -181,5 +183,20 @@ void LockFile::lock(const std::string& path) {
 }
 
 LockFile::~LockFile() = default;
+
+} // namespace wp
+
+namespace wp {
+
+std::string read_file_or_stdin(const std::string& path) {
+    if (path != "-") {
+        return read_file(path);
+    }
+    std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+    if (std::cin.bad()) {
+        fail(exit_code::k_io, "cannot read standard input");
+    }
+    return text;
+}
 
 } // namespace wp

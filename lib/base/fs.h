@@ -59,6 +59,10 @@ void read_file_chunks(const std::string& path, const std::function<void(std::str
 /// Reads a whole file; a missing file is Error(66) naming it.
 std::string read_file(const std::string& path);
 
+/// read_file(path), or all of standard input for "-" (Error(74) when it
+/// cannot be read).
+std::string read_file_or_stdin(const std::string& path);
+
 /// An exclusive flock on a lock file that is never deleted. If another
 /// process holds it: Error(75) "another run holds the lock PATH".
 class LockFile {

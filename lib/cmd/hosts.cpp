@@ -1,8 +1,6 @@
 #include "cmd/hosts.h"
 
 #include <cstdio>
-#include <iostream>
-#include <iterator>
 
 #include "base/diagnostics.h"
 #include "base/error.h"
@@ -131,17 +129,6 @@ int status_servers(Inventory& inv, const HostsRequest& r) {
     return exit_code::k_ok;
 }
 
-std::string read_input(const std::string& path) {
-    if (path == "-") {
-        std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-        if (std::cin.bad()) {
-            fail(exit_code::k_io, "cannot read standard input");
-        }
-        return text;
-    }
-    return read_file(path);
-}
-
 } // namespace
 
 void add_hosts_commands(CLI::App& app, HostsRequest& r) {
@@ -206,7 +193,7 @@ int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options
         return exit_code::k_ok;
     }
     if (command == "import") {
-        const std::string text = read_input(r.import_file);
+        const std::string text = read_file_or_stdin(r.import_file);
         const auto count = inv.import_csv(text, r.import_file == "-" ? "<stdin>" : r.import_file);
         info(1, "imported {} servers", count);
     }

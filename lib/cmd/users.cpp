@@ -3,8 +3,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -118,17 +116,6 @@ int show_user(Accounts& accounts, const UsersRequest& r) {
     std::fputs("\n", stdout);
     by_account.print(stdout, format);
     return exit_code::k_ok;
-}
-
-std::string read_input(const std::string& path) {
-    if (path == "-") {
-        std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-        if (std::cin.bad()) {
-            fail(exit_code::k_io, "cannot read standard input");
-        }
-        return text;
-    }
-    return read_file(path);
 }
 
 // What changed, for -v, and the closed months' invoices that change, always.
@@ -294,7 +281,7 @@ int run_users(CLI::App& app, const UsersRequest& r, const CommonOptions& options
     if (command == "set") {
         assignment = assignment_of(r);
     } else {
-        text = read_input(r.import_file);
+        text = read_file_or_stdin(r.import_file);
     }
     make_directories(parent_directory(options.db));
     Database db(options.db, OpenMode::create);
