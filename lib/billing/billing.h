@@ -22,7 +22,7 @@ std::string_view normalise_tag(std::string_view tag, std::string& scratch);
 std::string_view normalise_hierarchy(std::string_view hierarchy);
 
 /// The most billing classes one rules file may name.
-inline constexpr int k_max_classes = 16;
+inline constexpr int k_max_classes = 8;
 
 /// A billing class: a named factor (served from the cache x1, fetched from
 /// the origin x2, free x0, or one an operator's rules add). Usage keeps its

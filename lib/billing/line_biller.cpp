@@ -9,6 +9,9 @@
 
 namespace wp {
 
+// Every class a rules file may declare has its counters in a usage row.
+static_assert(k_usage_classes >= k_max_classes);
+
 namespace {
 
 // A short tag or hierarchy code kept in place, so that comparing it with the

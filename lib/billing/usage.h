@@ -14,7 +14,7 @@ namespace wp {
 class Database;
 
 /// The most billing classes usage keeps apart (BillingRules enforces it).
-inline constexpr int k_usage_classes = 16;
+inline constexpr int k_usage_classes = 8;
 
 /// Requests and bytes of one billing class.
 struct ClassCounts {
