@@ -192,6 +192,9 @@ std::int64_t parse_percent(std::string_view option, const std::string& text) {
     for (int d = std::max(decimals, 0); d < 2; ++d) {
         hundredths *= 10;
     }
+    if (decimals == 0) {
+        digits = false; // "80." is no number written by a person who meant one
+    }
     if (!digits || hundredths > 100000) {
         fail(exit_code::k_usage, "{}: '{}' is not a percentage from 0 to 1000 (at most two decimals)", option,
              escape_control(text));

@@ -430,6 +430,7 @@ SQL
     expect_unknown "QUOTA UNKNOWN - --warn 90% is above --crit 80%" --warn 90 --crit 80
     expect_unknown "QUOTA UNKNOWN - --warn: 'abc' is not a percentage from 0 to 1000 (at most two decimals)" --warn abc
     expect_unknown "QUOTA UNKNOWN - --crit: '1.234' is not a percentage from 0 to 1000 (at most two decimals)" --crit 1.234
+    expect_unknown "QUOTA UNKNOWN - --warn: '80.' is not a percentage from 0 to 1000 (at most two decimals)" --warn 80.
     expect_unknown "QUOTA UNKNOWN - --crit: '-5' is not a percentage from 0 to 1000 (at most two decimals)" --crit=-5
     expect_unknown "QUOTA UNKNOWN - --crit: '1001' is not a percentage from 0 to 1000 (at most two decimals)" --crit 1001
     expect_unknown "QUOTA UNKNOWN - *$T/none.db*" --db "$T/none.db"
