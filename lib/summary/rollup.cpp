@@ -1,6 +1,7 @@
 #include "summary/rollup.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <string_view>
@@ -210,11 +211,16 @@ void merge_totals(Statement& totals, Statement& classes, ReadKey read_key, int f
     bool has_total = totals.step();
     bool has_class = classes.step();
     while (has_total || has_class) {
-        const std::optional<Key> tk = has_total ? std::optional<Key>(read_key(totals)) : std::nullopt;
-        const std::optional<Key> ck = has_class ? std::optional<Key>(read_key(classes)) : std::nullopt;
-        const Key key = !ck || (tk && *tk < *ck) ? *tk : *ck;
+        // The smaller key of the two rows at hand.
+        Key key = has_total ? read_key(totals) : read_key(classes);
+        if (has_total && has_class) {
+            Key class_key = read_key(classes);
+            if (class_key < key) {
+                key = std::move(class_key);
+            }
+        }
         std::optional<Counts> total;
-        if (tk && *tk == key) {
+        if (has_total && read_key(totals) == key) {
             total = counts_at(totals, first_count);
             has_total = totals.step();
         }
@@ -222,7 +228,16 @@ void merge_totals(Statement& totals, Statement& classes, ReadKey read_key, int f
         while (has_class && read_key(classes) == key) {
             const Counts c = counts_at(classes, first_count + 1);
             on_class(classes, key, c);
-            sum = sum ? Counts{(*sum)[0] + c[0], (*sum)[1] + c[1], (*sum)[2] + c[2]} : c;
+            if (!sum) {
+                sum = c;
+            } else {
+                for (std::size_t i = 0; i < c.size(); ++i) {
+                    // A sum past 2^63 (a damaged table) stays at the top: it cannot match.
+                    if (__builtin_add_overflow((*sum)[i], c[i], &(*sum)[i])) {
+                        (*sum)[i] = std::numeric_limits<std::int64_t>::max();
+                    }
+                }
+            }
             has_class = classes.step();
         }
         if (total != sum) {
