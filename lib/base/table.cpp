@@ -119,7 +119,14 @@ std::string valid_utf8(std::string_view text, bool no_c1) {
             continue;
         }
         const bool c1 = n == 2 && b == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;
-        if (no_c1 && c1) {
+        // Noncharacters: U+FDD0..U+FDEF and the last two code points of every plane.
+        const auto b1 = n >= 2 ? static_cast<unsigned char>(text[i + 1]) : 0;
+        const auto last = static_cast<unsigned char>(text[i + n - 1]);
+        const auto before_last = static_cast<unsigned char>(text[i + n - 2]);
+        const bool nonchar = (n == 3 && b == 0xef && b1 == 0xb7 && last >= 0x90 && last <= 0xaf) ||
+                             (n >= 3 && (last == 0xbe || last == 0xbf) && before_last == 0xbf &&
+                              (n == 3 ? b == 0xef : (b1 & 0x0f) == 0x0f));
+        if (no_c1 && (c1 || nonchar)) {
             out += k_replacement;
         } else {
             out.append(text.substr(i, n));

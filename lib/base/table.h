@@ -28,7 +28,8 @@ std::string csv_escape(std::string_view field);
 
 /// text with every byte sequence that is not UTF-8 (a stray byte, an
 /// overlong form, a surrogate, beyond U+10FFFF) replaced by U+FFFD; with
-/// no_c1, the C1 controls U+0080..U+009F too (no HTML text may hold them).
+/// no_c1, the C1 controls U+0080..U+009F and the noncharacters (U+FDD0..
+/// U+FDEF, U+xxFFFE, U+xxFFFF) too: no HTML text may hold them.
 /// User names are decoded from %XX escapes and may hold any byte.
 std::string valid_utf8(std::string_view text, bool no_c1 = false);
 

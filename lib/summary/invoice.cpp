@@ -37,12 +37,6 @@ bool all_digits(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// The first whole hour at or after t.
-std::int64_t first_hour_from(std::int64_t t) {
-    const std::int64_t h = t / 3600 * 3600;
-    return h < t ? h + 3600 : h;
-}
-
 bool is_zero(const InvoiceCounts& c) {
     return c.requests == 0 && c.bytes == 0 && c.billed_bytes == 0;
 }
@@ -245,18 +239,9 @@ Invoice compute_invoice(Database& db, const std::optional<std::string>& account,
     for (std::int64_t d = period.first_day; d <= period.last_day; ++d) {
         inv.days.push_back(blank(day_name(d)));
     }
-    if (account_id) {
-        // Every user the account held at some hour of the period, used or not.
-        auto st = db.prepare(
-            "SELECT u.id, u.name FROM users u WHERE (SELECT a.account_id FROM account_assignments a WHERE a.user_id "
-            "= u.id AND a.from_hour <= ?1 ORDER BY a.from_hour DESC LIMIT 1) IS ?3 OR EXISTS (SELECT 1 FROM "
-            "account_assignments a WHERE a.user_id = u.id AND a.from_hour > ?1 AND a.from_hour < ?2 AND "
-            "a.account_id IS ?3)");
-        st.bind(1, first_hour_from(period.start)).bind(2, period.end).bind(3, account_id);
-        while (st.step()) {
-            users.emplace(st.column_int64(0), blank(st.column_text(1)));
-        }
-    }
+    // The users with usage billed to the account in the period: a statement
+    // depends on usage alone, so moving a user without usage in a closed
+    // month changes none of its statements (wp-users(1)).
     auto user_name = db.prepare("SELECT name FROM users WHERE id = ?");
     auto server_row = db.prepare("SELECT name, coalesce(country, '') FROM servers WHERE id = ?");
     for (const auto& [key, cell] : cells) {

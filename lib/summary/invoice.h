@@ -69,8 +69,8 @@ struct Invoice {
     /// The classes with a factor used by anyone in the period, in class order,
     /// then 'unsplit' when this statement has such usage.
     std::vector<InvoiceClass> classes;
-    /// Every user the account held at some hour of the period (for the
-    /// unassigned statement: every unassigned user with usage in it).
+    /// Every user with usage billed to the account (or, on the unassigned
+    /// statement, to no account) in the period: a statement is its usage.
     std::vector<InvoiceLine> users;
     std::vector<InvoiceLine> servers;
     std::vector<InvoiceLine> countries;

@@ -281,7 +281,9 @@ void check_class_split(Database& db, const std::set<ServerDay>& pending, std::ve
         3,
         [&](Statement& st, const HourKey& k, const Counts& c) {
             const auto it = classes.find(st.column_int64(3));
-            if (it == classes.end() || !it->second.second || c[1] * *it->second.second == c[2]) {
+            std::int64_t billed = 0;
+            if (it == classes.end() || !it->second.second ||
+                (!__builtin_mul_overflow(c[1], *it->second.second, &billed) && billed == c[2])) {
                 return;
             }
             errors.push_back(fmt::format("usage of server {}, user {}, hour {}: class {} x{} holds {} bytes but {} "

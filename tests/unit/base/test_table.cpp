@@ -82,4 +82,14 @@ TEST(ValidUtf8, StrayBytesOverlongsSurrogatesAndC1BecomeTheReplacementCharacter)
     EXPECT_EQ(wp::valid_utf8("\xC2\x85"), "\xC2\x85");                    // C1 NEL is UTF-8...
     EXPECT_EQ(wp::valid_utf8("\xC2\x85", true), r);                       // ...but no HTML text
     EXPECT_EQ(wp::json_quote("bad\xFF\"x"), "\"bad" + r + "\\\"x\"");
+    // noncharacters are UTF-8 but no HTML text: U+FDD0, U+FFFF, U+1FFFE, U+10FFFF
+    for (const char* nonchar : {"\xEF\xB7\x90", "\xEF\xBF\xBF", "\xF0\x9F\xBF\xBE", "\xF4\x8F\xBF\xBF"}) {
+        EXPECT_EQ(wp::valid_utf8(nonchar), nonchar);
+        EXPECT_EQ(wp::valid_utf8(nonchar, true), r);
+    }
+    // their neighbours are characters: U+FDCF, U+FDF0, U+0FFF, U+FFFD, U+1FFFD
+    for (const std::string& c : {std::string("\xEF\xB7\x8F"), std::string("\xEF\xB7\xB0"), std::string("\xE0\xBF\xBF"),
+                                 r, std::string("\xF0\x9F\xBF\xBD")}) {
+        EXPECT_EQ(wp::valid_utf8(c, true), c);
+    }
 }

@@ -188,7 +188,8 @@ TEST_F(InvoiceDb, AccountWithAUserMovedMidMonthUnsplitRowsAndUsersWithoutUsage) 
     EXPECT_EQ(inv.account, "acme");
     EXPECT_EQ(labels(inv), (std::vector<std::string>{"cache", "origin", "free", "unsplit"}));
     EXPECT_TRUE(inv.has_unsplit());
-    EXPECT_EQ(keys(inv.users), (std::vector<std::string>{"alice", "bob", "erin", "frank", "gina"}));
+    // erin, frank and gina: held by acme in October without usage billed to it, so on no statement of it
+    EXPECT_EQ(keys(inv.users), (std::vector<std::string>{"alice", "bob"}));
     const auto& alice = inv.users[0];
     EXPECT_EQ(alice.by_class[0], (InvoiceCounts{2, 100, 100}));
     EXPECT_EQ(alice.by_class[1], (InvoiceCounts{1, 50, 100}));
@@ -196,9 +197,6 @@ TEST_F(InvoiceDb, AccountWithAUserMovedMidMonthUnsplitRowsAndUsersWithoutUsage) 
     EXPECT_EQ(alice.by_class[3], (InvoiceCounts{5, 320, 490})); // the unsplit row and the row without classes
     EXPECT_EQ(alice.total, (InvoiceCounts{11, 540, 690}));
     EXPECT_EQ(inv.users[1].total, (InvoiceCounts{1, 10, 20})); // bob until the 15th
-    EXPECT_EQ(inv.users[2].total, InvoiceCounts{});
-    EXPECT_EQ(inv.users[3].total, InvoiceCounts{});
-    EXPECT_EQ(inv.users[4].total, InvoiceCounts{}); // gina's usage came after she left
     EXPECT_EQ(inv.total.total, (InvoiceCounts{12, 550, 710}));
     EXPECT_EQ(keys(inv.servers), (std::vector<std::string>{"lon1", "tor1"}));
     EXPECT_EQ(inv.servers[0].country, "GB");
@@ -260,12 +258,12 @@ TEST_F(InvoiceDb, UnknownAccountAndClassRowsBeyondUsageAreErrors) {
     EXPECT_EQ(error_code_of([&] { invoice("acme"); }), 0);
 }
 
-TEST_F(InvoiceDb, AnEmptyMonthStillListsItsDaysAndUsers) {
+TEST_F(InvoiceDb, AnEmptyMonthStillListsItsDays) {
     fill_october();
     const auto inv = invoice("acme", "2026-08");
     EXPECT_EQ(inv.days.size(), 31u);
     EXPECT_TRUE(inv.servers.empty());
-    EXPECT_EQ(keys(inv.users), (std::vector<std::string>{"alice", "bob", "erin", "gina"}));
+    EXPECT_TRUE(inv.users.empty());
     EXPECT_EQ(inv.total.total, InvoiceCounts{});
     EXPECT_TRUE(inv.classes.empty());
 }
