@@ -68,8 +68,11 @@ int run_verify(const RollupRequest& r, const CommonOptions& o) {
                    outcome.split_errors.size() - split_shown);
     }
     if (!outcome.split_errors.empty()) {
-        fmt::print(stderr, "{}: {} rows break billed bytes = sum of class bytes x factor\n", program_name(),
-                   outcome.split_errors.size());
+        fmt::print(
+            stderr,
+            "{}: {} rows break the class split (usage = its classes, billed = bytes x factor, the summary's split "
+            "= the hours' under their accounts); wp-rollup --rebuild recomputes the summary's\n",
+            program_name(), outcome.split_errors.size());
     }
     if (outcome.differences.empty()) {
         return outcome.split_errors.empty() ? exit_code::k_ok : exit_code::k_partial;

@@ -322,6 +322,78 @@ void check_class_split(Database& db, const std::set<ServerDay>& pending, std::ve
         });
 }
 
+// The daily class split recomputed from the hours, each under the account
+// the user held then, in the summary's key order.
+constexpr std::string_view k_expected_class_split = R"SQL(
+SELECT {day} AS d, g.server_id, g.user_id, coalesce((SELECT a.account_id FROM account_assignments a
+                 WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account,
+       g.class_id, sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
+FROM usage_classes g
+GROUP BY d, g.server_id, g.user_id, account, g.class_id
+ORDER BY d, g.server_id, g.user_id, account, g.class_id
+)SQL";
+
+// sum_usage_daily_class against its recomputation: every (day, server, user,
+// account, class) row, so that an hour filed under the wrong account (a move
+// whose days were never refreshed) is found too. Days a refresh owes skipped.
+void check_account_split(Database& db, const DayCalendar& calendar, const std::set<ServerDay>& pending,
+                         std::vector<std::string>& errors) {
+    using Key = std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+    const DayFunction day_function(db, calendar);
+    Statement expected(db, with_day_of_hour(k_expected_class_split, calendar));
+    auto summary = db.prepare("SELECT day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes "
+                              "FROM sum_usage_daily_class ORDER BY day, server_id, user_id, account_id, class_id");
+    auto name =
+        db.prepare("SELECT (SELECT name FROM servers WHERE id = ?1), (SELECT name FROM users WHERE id = ?2), "
+                   "(SELECT name FROM accounts WHERE id = ?3), (SELECT name FROM billing_classes WHERE id = ?4)");
+    auto counts_at = [](Statement& st) { return Counts{st.column_int64(5), st.column_int64(6), st.column_int64(7)}; };
+    auto key_of = [](Statement& st, bool numbered_day) {
+        return Key{numbered_day ? day_name(st.column_int64(0)) : st.column_text(0), st.column_int64(1),
+                   st.column_int64(2), st.column_int64(3), st.column_int64(4)};
+    };
+    auto report = [&](const Key& k, const std::optional<Counts>& have, const std::optional<Counts>& want) {
+        const auto& [day, server, user, account, klass] = k;
+        if (const auto d = parse_day(day); d && pending.count({server, *d}) != 0) {
+            return;
+        }
+        name.bind(1, server).bind(2, user).bind(3, account).bind(4, klass);
+        name.step();
+        errors.push_back(fmt::format("summary of {}, server {}, user {}, account {}, class {}: {}; usage {}", day,
+                                     name.column_optional_text(0).value_or(fmt::format("#{}", server)),
+                                     name.column_optional_text(1).value_or(fmt::format("#{}", user)),
+                                     account == 0 ? std::string("(none)")
+                                                  : name.column_optional_text(2).value_or(fmt::format("#{}", account)),
+                                     name.column_optional_text(3).value_or(fmt::format("#{}", klass)),
+                                     counts_text(have, "no row"), counts_text(want, "no row")));
+        name.reset();
+    };
+    bool has_want = expected.step();
+    bool has_have = summary.step();
+    while (has_want || has_have) {
+        Key want_key;
+        Key have_key;
+        if (has_want) {
+            want_key = key_of(expected, true);
+        }
+        if (has_have) {
+            have_key = key_of(summary, false);
+        }
+        if (has_want && (!has_have || want_key < have_key)) {
+            report(want_key, std::nullopt, counts_at(expected));
+            has_want = expected.step();
+        } else if (!has_want || have_key < want_key) {
+            report(have_key, counts_at(summary), std::nullopt);
+            has_have = summary.step();
+        } else {
+            if (counts_at(summary) != counts_at(expected)) {
+                report(have_key, counts_at(summary), counts_at(expected));
+            }
+            has_want = expected.step();
+            has_have = summary.step();
+        }
+    }
+}
+
 } // namespace
 
 DayFunction::DayFunction(Database& db, const DayCalendar& calendar) : m_db(db) {
@@ -529,6 +601,7 @@ VerifyOutcome verify_summary(Database& db, const DayCalendar& calendar) {
     }
     emit_expected_until(nullptr);
     check_class_split(db, pending, out.split_errors);
+    check_account_split(db, calendar, pending, out.split_errors);
     return out;
 }
 

@@ -109,7 +109,9 @@ teardown() {
     run --separate-stderr "$ROLLUP" --verify
     [ "$status" -eq 1 ]
     [[ "$stderr" == "wp-rollup: usage of server tor1, user "*", hour "*": class origin x2 holds "*" bytes but "*" billed"$'\n'* ]]
-    [[ "$stderr" == *$'\n'"wp-rollup: 1 rows break billed bytes = sum of class bytes x factor"$'\n'* ]]
+    # ...and the summary's split of that day no longer equals the hours'
+    [[ "$stderr" == *$'\n'"wp-rollup: summary of "*", server tor1, user "*", account (none), class origin: "*"; usage "*$'\n'* ]]
+    [[ "$stderr" == *$'\n'"wp-rollup: 2 rows break the class split "*$'\n'* ]]
 }
 
 @test "a verify that finds a broken split says which row and exits 1" {
@@ -119,7 +121,8 @@ teardown() {
     run --separate-stderr "$ROLLUP" --verify
     [ "$status" -eq 1 ]
     [[ "$stderr" == *"wp-rollup: usage of server "*", user "*", hour "*": requests/bytes/billed "*", its classes "* ]]
-    [[ "$stderr" == *"wp-rollup: 1 rows break billed bytes = sum of class bytes x factor" ]]
+    [[ "$stderr" == *$'\n'"wp-rollup: summary of "*", class unsplit: "*"; usage "*$'\n'* ]]
+    [[ "$stderr" == *$'\n'"wp-rollup: 2 rows break the class split (usage = its classes, billed = bytes x factor, the summary's split = the hours' under their accounts); wp-rollup --rebuild recomputes the summary's" ]]
 }
 
 @test "a legacy account value no account name can be stops the migration with 65, naming it and the repair; nothing changes" {

@@ -250,6 +250,24 @@ for r in rows: print(r["user"] + "\t" + r["billed_bytes"])' | LC_ALL=C sort >"$T
     [ "$status" -eq 0 ]
 }
 
+@test "--verify finds hours filed under an account the user no longer held then (a change that marked nothing)" {
+    fill_usage
+    "$ROLLUP"
+    # bob moved to zeta by hand in SQL: no day is marked, the summary still says acme
+    sqlite3 "$DB" "UPDATE account_assignments SET account_id = 2 WHERE user_id = 2"
+    "$ROLLUP"
+    run --separate-stderr "$ROLLUP" --verify
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == "wp-rollup: summary of 2026-10-01, server tor1, user bob, account acme, class origin: "*"; usage no row"$'\n'* ]]
+    [[ "$stderr" == *$'\n'"wp-rollup: summary of 2026-10-01, server tor1, user bob, account zeta, class origin: no row; usage "* ]]
+    # the rebuild the message names puts every hour under its account
+    "$ROLLUP" --rebuild
+    run --separate-stderr "$ROLLUP" --verify
+    [ "$status" -eq 0 ]
+    [ "$("$ROLLUP" report --month 2026-11 --by account | awk -F'\t' '$1 == "zeta" { print $4 }')" = \
+        "$("$ROLLUP" invoice --account zeta --month 2026-11 --format tsv | awk -F'\t' '$4 == "total" && $6 == "all" { print $9 }')" ]
+}
+
 @test "tsv, csv and json have the grouping keys then requests, bytes, billed_bytes, exact" {
     fill_usage
     "$ROLLUP"
