@@ -300,26 +300,57 @@ AssignmentOutcome Accounts::apply(const AssignmentRequest& r) {
     // an hour is in a closed month while either calendar's current month has
     // not begun at it. Only usage makes a statement change.
     const DayCalendar calendar(billing_zone(m_db));
-    const std::int64_t open_from = std::max(utc_month_start(m_now), zone_month_start(calendar, m_now));
+    const bool utc_only = calendar.zone() == "UTC";
+    const std::int64_t utc_open = utc_month_start(m_now);
+    const std::int64_t zone_open = zone_month_start(calendar, m_now);
+    const std::int64_t open_from = std::max(utc_open, zone_open);
     const std::int64_t closed_end = std::min(until.value_or(open_from), open_from);
     if (r.from_hour < closed_end) {
         auto hours = m_db.prepare("SELECT DISTINCT hour FROM usage WHERE user_id = ?1 AND hour >= ?2 AND hour < ?3 "
                                   "ORDER BY 1");
         hours.bind(1, *user_id).bind(2, r.from_hour).bind(3, closed_end);
-        std::vector<std::string> months;
-        while (hours.step()) {
-            const std::string month = day_name(calendar.day_of(hours.column_int64(0))).substr(0, 7);
+        // Each used hour names the month that is closed in each calendar it is closed in.
+        std::vector<std::string> utc_months;
+        std::vector<std::string> zone_months;
+        auto note = [](std::vector<std::string>& months, std::string month) {
             if (months.empty() || months.back() != month) {
-                months.push_back(month);
+                months.push_back(std::move(month));
+            }
+        };
+        while (hours.step()) {
+            const std::int64_t h = hours.column_int64(0);
+            if (h < utc_open) {
+                note(utc_months, utc_month_name(h));
+            }
+            if (!utc_only && h < zone_open) {
+                note(zone_months, day_name(calendar.day_of(h)).substr(0, 7));
             }
         }
-        if (!months.empty() && !r.amend_closed) {
-            throw ClosedMonthRefusal{fmt::format(
-                "from {} would change the invoices of closed month{} {} ({}), where the user has usage; give "
-                "--amend-closed to change them anyway",
-                format_utc(r.from_hour), months.size() == 1 ? "" : "s", month_list(months), calendar.zone())};
+        std::vector<std::string> labels;
+        std::string list;
+        if (utc_only) {
+            labels = utc_months;
+            list = month_list(utc_months) + " (UTC)";
+        } else {
+            for (const auto& m : utc_months) {
+                labels.push_back(m + " (UTC)");
+            }
+            for (const auto& m : zone_months) {
+                labels.push_back(fmt::format("{} ({})", m, calendar.zone()));
+            }
+            if (!utc_months.empty()) {
+                list = month_list(utc_months) + " (UTC)";
+            }
+            if (!zone_months.empty()) {
+                list += fmt::format("{}{} ({})", list.empty() ? "" : ", ", month_list(zone_months), calendar.zone());
+            }
         }
-        out.closed_months_changed = std::move(months);
+        if (!labels.empty() && !r.amend_closed) {
+            throw ClosedMonthRefusal{fmt::format("from {} would change the invoices of closed month{} {}, where the "
+                                                 "user has usage; give --amend-closed to change them anyway",
+                                                 format_utc(r.from_hour), labels.size() == 1 ? "" : "s", list)};
+        }
+        out.closed_months_changed = std::move(labels);
     }
 
     if (r.account && !account_id) {

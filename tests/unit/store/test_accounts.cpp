@@ -250,6 +250,24 @@ TEST_F(AccountsDb, StatementsInTheSummarysZoneCloseWhenItsMonthEnds) {
     EXPECT_TRUE(accounts.assign({"carol", "zeta", 1796101200, false}).changed);
 }
 
+TEST_F(AccountsDb, AClosedMonthIsNamedInTheCalendarItIsClosedIn) {
+    // Statements in Kolkata (UTC+5:30): 2026-11-30T20:00Z is already December there,
+    // but still November in UTC, whose statement would change.
+    db.exec("INSERT INTO rollup_state(id, zone, refreshed_at) VALUES (1, 'Asia/Kolkata', 0);"
+            "INSERT INTO usage VALUES (1, 3, 1796068800, 1, 5, 10)");
+    try {
+        accounts.assign({"carol", "zeta", 1796068800, false});
+        FAIL() << "no refusal";
+    } catch (const wp::Error& e) {
+        EXPECT_EQ(std::string(e.what()), "carol: from 2026-11-30T20:00:00Z would change the invoices of closed month "
+                                         "2026-11 (UTC), where the user has usage; give --amend-closed to change them "
+                                         "anyway");
+    }
+    // bob's November hour is closed in both calendars
+    const auto out = accounts.assign({"bob", "zeta", 1793491200, true});
+    EXPECT_EQ(out.closed_months_changed, (std::vector<std::string>{"2026-11 (UTC)", "2026-11 (Asia/Kolkata)"}));
+}
+
 TEST_F(AccountsDb, ImportReportsEveryBadRowAndWritesNothing) {
     const std::string before = assignments();
     const std::string csv = "user,account,from\n"
