@@ -10,6 +10,7 @@
 
 #include "base/fs.h"
 #include "cmd/hosts.h"
+#include "support/in_process.h"
 #include "support/tmpdir.h"
 
 // wp-hosts' commands run in-process on a temporary database, the way
@@ -23,24 +24,8 @@ protected:
     // Parses argv as wp-hosts' command line and runs it; returns its status
     // and leaves what it printed on stdout in `printed`.
     int run(std::vector<std::string> args) {
-        CLI::App app{"wp-hosts", "wp-hosts"};
-        wp::HostsRequest request;
-        wp::add_hosts_commands(app, request);
-        std::reverse(args.begin(), args.end()); // CLI11 takes them last first
-        app.parse(args);
-        wp::CommonOptions options;
-        options.db = db();
-        ::testing::internal::CaptureStdout();
-        int status = -1;
-        try {
-            status = wp::run_hosts(app, request, options);
-        } catch (...) {
-            printed = ::testing::internal::GetCapturedStdout();
-            throw;
-        }
-        std::fflush(stdout);
-        printed = ::testing::internal::GetCapturedStdout();
-        return status;
+        return run_in_process<wp::HostsRequest>("wp-hosts", wp::add_hosts_commands, wp::run_hosts, std::move(args),
+                                                db(), printed);
     }
 
     std::string db() const { return dir.path("state/wp.db"); }

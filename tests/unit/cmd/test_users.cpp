@@ -11,6 +11,7 @@
 #include "base/calendar.h"
 #include "cmd/users.h"
 #include "store/db.h"
+#include "support/in_process.h"
 #include "support/tmpdir.h"
 
 // wp-users' commands run in-process on a temporary database, the way
@@ -25,24 +26,8 @@ protected:
     // Parses argv as wp-users' command line and runs it; returns its status
     // and leaves what it printed on stdout in `printed`.
     int run(std::vector<std::string> args) {
-        CLI::App app{"wp-users", "wp-users"};
-        wp::UsersRequest request;
-        wp::add_users_commands(app, request);
-        std::reverse(args.begin(), args.end()); // CLI11 takes them last first
-        app.parse(args);
-        wp::CommonOptions options;
-        options.db = db();
-        ::testing::internal::CaptureStdout();
-        int status = -1;
-        try {
-            status = wp::run_users(app, request, options);
-        } catch (...) {
-            printed = ::testing::internal::GetCapturedStdout();
-            throw;
-        }
-        std::fflush(stdout);
-        printed = ::testing::internal::GetCapturedStdout();
-        return status;
+        return run_in_process<wp::UsersRequest>("wp-users", wp::add_users_commands, wp::run_users, std::move(args),
+                                                db(), printed);
     }
 
     std::string db() const { return dir.path("state/wp.db"); }
