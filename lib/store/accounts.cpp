@@ -526,67 +526,10 @@ void Accounts::set_quota(const std::string& account, std::optional<std::int64_t>
     tx.commit();
 }
 
-std::optional<std::pair<std::int64_t, std::string>> account_at(Database& db, std::int64_t user_id, std::int64_t hour) {
-    auto st = db.prepare("SELECT a.account_id, ac.name FROM account_assignments a "
-                         "LEFT JOIN accounts ac ON ac.id = a.account_id "
-                         "WHERE a.user_id = ?1 AND a.from_hour <= ?2 ORDER BY a.from_hour DESC LIMIT 1");
-    st.bind(1, user_id).bind(2, hour);
-    if (!st.step() || st.is_null(0)) {
-        return std::nullopt;
-    }
-    return std::pair{st.column_int64(0), st.column_text(1)};
-}
-
-std::vector<AccountSpan> account_spans(Database& db, std::int64_t begin, std::int64_t end) {
-    std::vector<AccountSpan> spans;
-    auto st = db.prepare("SELECT u.id, u.name, a.from_hour, a.account_id, ac.name FROM users u "
-                         "LEFT JOIN account_assignments a ON a.user_id = u.id "
-                         "LEFT JOIN accounts ac ON ac.id = a.account_id ORDER BY u.name, u.id, a.from_hour");
-    // One user's assignments become spans [from, next from), clipped and merged.
-    std::vector<AccountSpan> pending;
-    const auto flush = [&] {
-        for (std::size_t i = 0; i < pending.size(); ++i) {
-            AccountSpan s = pending[i];
-            s.end = i + 1 < pending.size() ? pending[i + 1].begin : end;
-            s.begin = std::max(s.begin, begin);
-            s.end = std::min(s.end, end);
-            if (s.begin >= s.end) {
-                continue;
-            }
-            if (!spans.empty() && spans.back().user_id == s.user_id && spans.back().account_id == s.account_id &&
-                spans.back().end == s.begin) {
-                spans.back().end = s.end;
-            } else {
-                spans.push_back(std::move(s));
-            }
-        }
-        pending.clear();
-    };
-    while (st.step()) {
-        const std::int64_t user_id = st.column_int64(0);
-        if (pending.empty() || pending.front().user_id != user_id) {
-            flush();
-            AccountSpan before; // unassigned until the first assignment
-            before.user_id = user_id;
-            before.user = st.column_text(1);
-            before.begin = std::min<std::int64_t>(0, begin);
-            pending.push_back(before);
-        }
-        if (st.is_null(2)) {
-            continue; // no assignment at all
-        }
-        AccountSpan s = pending.front();
-        s.begin = st.column_int64(2);
-        s.account_id = st.is_null(3) ? std::nullopt : std::optional(st.column_int64(3));
-        s.account = st.column_optional_text(4);
-        if (s.begin == pending.back().begin) {
-            pending.back() = std::move(s); // from 0: nothing before it
-        } else {
-            pending.push_back(std::move(s));
-        }
-    }
-    flush();
-    return spans;
+std::string account_of_hour_sql(std::string_view table) {
+    return fmt::format("(SELECT a.account_id FROM account_assignments a WHERE a.user_id = {0}.user_id "
+                       "AND a.from_hour <= {0}.hour ORDER BY a.from_hour DESC LIMIT 1)",
+                       table);
 }
 
 } // namespace wp

@@ -80,16 +80,6 @@ struct AccountSummary {
     std::vector<std::string> users;          ///< by name
 };
 
-/// Hours [begin, end) in which a user's usage is billed to one account.
-struct AccountSpan {
-    std::int64_t user_id = 0;
-    std::string user;
-    std::optional<std::int64_t> account_id; ///< nullopt: unassigned
-    std::optional<std::string> account;
-    std::int64_t begin = 0;
-    std::int64_t end = 0;
-};
-
 /// What assigning asks for: user from from_hour on billed to account
 /// (nullopt: unassigned).
 struct AssignmentRequest {
@@ -171,14 +161,10 @@ private:
     std::int64_t m_now;
 };
 
-/// The account user_id's usage of hour is billed to: its id and name, or
-/// nullopt when unassigned.
-std::optional<std::pair<std::int64_t, std::string>> account_at(Database& db, std::int64_t user_id, std::int64_t hour);
-
-/// For each user (every row of users), the spans of hours within [begin, end)
-/// billed to one account, unassigned spans included, adjacent spans of the
-/// same account merged; by user name, then begin. What an invoice for that
-/// period joins its usage to.
-std::vector<AccountSpan> account_spans(Database& db, std::int64_t begin, std::int64_t end);
+/// SQL for the account an hour of usage is billed to: the id of the user's
+/// assignment with the greatest from_hour at or before the hour (NULL: no
+/// account). `table` names the row's table, which has user_id and hour. The
+/// one statement of the rule for the summary, reports and invoices.
+std::string account_of_hour_sql(std::string_view table);
 
 } // namespace wp

@@ -6,6 +6,7 @@
 
 #include "base/calendar.h"
 #include "base/error.h"
+#include "store/accounts.h"
 #include "store/db.h"
 #include "store/inventory.h"
 #include "summary/rollup.h"
@@ -13,20 +14,6 @@
 namespace wp {
 
 namespace {
-
-// The account an hour of a user's usage is billed to: the assignment with
-// the greatest from_hour at or before it (none: no account). {t} names the
-// row's table.
-constexpr std::string_view k_account_of = "(SELECT a.account_id FROM account_assignments a WHERE a.user_id = "
-                                          "{t}.user_id AND a.from_hour <= {t}.hour ORDER BY a.from_hour DESC LIMIT 1)";
-
-std::string account_of(std::string_view table) {
-    std::string sql(k_account_of);
-    for (auto pos = sql.find("{t}"); pos != std::string::npos; pos = sql.find("{t}")) {
-        sql.replace(pos, 3, table);
-    }
-    return sql;
-}
 
 std::string day_of_hour(std::string_view table, const DayCalendar& calendar) {
     return calendar.zone() == "UTC" ? fmt::format("({}.hour / 86400)", table)
@@ -177,7 +164,7 @@ Invoice compute_invoice(Database& db, const std::optional<std::string>& account,
         auto st = db.prepare(fmt::format(
             "SELECT c.user_id, c.server_id, {}, c.class_id, sum(c.requests), sum(c.bytes), sum(c.billed_bytes) "
             "FROM usage_classes c WHERE c.{} AND {} IS ?3 GROUP BY 1, 2, 3, 4",
-            day_of_hour("c", calendar), bound_of("c"), account_of("c")));
+            day_of_hour("c", calendar), bound_of("c"), account_of_hour_sql("c")));
         st.bind(1, period.start).bind(2, period.end).bind(3, account_id);
         while (st.step()) {
             cells[{st.column_int64(0), st.column_int64(1), st.column_int64(2)}].by_class[st.column_int64(3)] =
@@ -188,7 +175,7 @@ Invoice compute_invoice(Database& db, const std::optional<std::string>& account,
         auto st = db.prepare(
             fmt::format("SELECT g.user_id, g.server_id, {}, sum(g.requests), sum(g.bytes), sum(g.billed_bytes) "
                         "FROM usage g WHERE g.{} AND {} IS ?3 GROUP BY 1, 2, 3",
-                        day_of_hour("g", calendar), bound_of("g"), account_of("g")));
+                        day_of_hour("g", calendar), bound_of("g"), account_of_hour_sql("g")));
         st.bind(1, period.start).bind(2, period.end).bind(3, account_id);
         while (st.step()) {
             cells[{st.column_int64(0), st.column_int64(1), st.column_int64(2)}].usage = counts_at(st, 3);
@@ -303,7 +290,7 @@ std::vector<std::string> account_names(Database& db) {
 
 bool has_unassigned_usage(Database& db, const InvoicePeriod& period) {
     auto st = db.prepare(fmt::format("SELECT 1 FROM usage g WHERE g.hour >= ?1 AND g.hour < ?2 AND {} IS NULL LIMIT 1",
-                                     account_of("g")));
+                                     account_of_hour_sql("g")));
     st.bind(1, period.start).bind(2, period.end);
     return st.step();
 }
@@ -314,7 +301,7 @@ std::vector<QuotaUse> quota_usage(Database& db, const InvoicePeriod& period) {
         "sum(billed_bytes) AS billed FROM (SELECT {} AS account_id, g.billed_bytes FROM usage g WHERE g.hour >= ?1 "
         "AND g.hour < ?2) GROUP BY account_id) s ON s.account_id = a.id WHERE a.quota_bytes IS NOT NULL ORDER BY "
         "a.name",
-        account_of("g")));
+        account_of_hour_sql("g")));
     st.bind(1, period.start).bind(2, period.end);
     std::vector<QuotaUse> out;
     while (st.step()) {

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <iterator>
-#include <limits>
 #include <optional>
 
 #include "base/calendar.h"
 #include "base/error.h"
+#include "store/accounts.h"
 #include "store/db.h"
 #include "store/inventory.h"
 #include "summary/rollup.h"
@@ -68,8 +68,7 @@ void check_names_exist(Database& db, std::string_view sql, const std::vector<std
 constexpr std::string_view k_accounted_usage = R"SQL((
 SELECT g.server_id, g.user_id, g.hour, date({day} * 86400, 'unixepoch') AS day,
        g.requests, g.bytes, g.billed_bytes,
-       coalesce((SELECT a.account_id FROM account_assignments a
-        WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account_id
+       coalesce({account}, 0) AS account_id
 FROM usage g WHERE g.hour >= ?1 AND g.hour < ?2))SQL";
 
 std::string exact(std::int64_t n) {
@@ -124,20 +123,18 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
     // A report by account reads the daily class split, which holds each
     // hour's usage under the account the user held then (0: none); one day
     // hour by hour reads the usage, each hour's account looked up.
-    const bool from_usage = hourly;
     std::optional<DayFunction> day_function;
+    std::int64_t first_hour = 0;
+    std::int64_t end_hour = 0;
     std::string source = by_account ? "sum_usage_daily_class" : "sum_usage_daily";
-    if (from_usage) {
+    if (hourly) {
         source = std::string(k_accounted_usage);
         const bool utc = calendar.zone() == "UTC";
         source.replace(source.find("{day}"), 5, utc ? "(g.hour / 86400)" : "rollup_day(g.hour)");
+        source.replace(source.find("{account}"), 9, account_of_hour_sql("g"));
         if (!utc) {
             day_function.emplace(db, calendar);
         }
-    }
-    std::int64_t first_hour = 0;
-    std::int64_t end_hour = 0;
-    if (hourly) {
         first_hour = calendar.day_start(*q.hour_day);
         end_hour = calendar.day_start(*q.hour_day + 1);
     }
@@ -175,7 +172,7 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
         where += fmt::format(" AND {}({}))", fragment, placeholders(values.size()));
         texts.insert(texts.end(), values.begin(), values.end());
     };
-    if (!from_usage) {
+    if (!hourly) {
         if (q.from) {
             where += " AND s.day >= ?";
             texts.push_back(*q.from);
@@ -199,7 +196,7 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
 
     auto st = db.prepare(sql);
     int index = 1;
-    if (from_usage) {
+    if (hourly) {
         st.bind(index++, first_hour);
         st.bind(index++, end_hour);
     }

@@ -11,6 +11,7 @@
 
 #include "base/diagnostics.h"
 #include "base/error.h"
+#include "store/accounts.h"
 #include "store/db.h"
 #include "store/inventory.h"
 
@@ -66,8 +67,7 @@ WITH RECURSIVE server_users(id) AS (
     FROM server_users WHERE server_users.id IS NOT NULL
 )
 INSERT INTO sum_usage_daily_class(day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes)
-SELECT ?4, ?1, g.user_id, coalesce((SELECT a.account_id FROM account_assignments a
-                 WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account,
+SELECT ?4, ?1, g.user_id, coalesce({account}, 0) AS account,
        g.class_id, sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
 FROM server_users su CROSS JOIN usage_classes g
 WHERE su.id IS NOT NULL AND g.server_id = ?1 AND g.user_id = su.id AND g.hour >= ?2 AND g.hour < ?3
@@ -77,8 +77,7 @@ GROUP BY g.user_id, account, g.class_id
 constexpr std::string_view k_rebuild_server_classes = R"SQL(
 INSERT INTO sum_usage_daily_class(day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes)
 SELECT date(d * 86400, 'unixepoch'), ?1, user_id, account, class_id, r, b, bb FROM (
-    SELECT {day} AS d, g.user_id, coalesce((SELECT a.account_id FROM account_assignments a
-                 WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account,
+    SELECT {day} AS d, g.user_id, coalesce({account}, 0) AS account,
            g.class_id, sum(g.requests) AS r, sum(g.bytes) AS b, sum(g.billed_bytes) AS bb
     FROM usage_classes g WHERE g.server_id = ?1
     GROUP BY d, g.user_id, account, g.class_id
@@ -104,9 +103,18 @@ SELECT date(d * 86400, 'unixepoch'), ?1, user_id, r, b, bb FROM (
     ORDER BY d, user_id)
 )SQL";
 
+// {account} becomes the account of the hour of row g (store/accounts).
+std::string with_account(std::string_view sql) {
+    std::string text(sql);
+    for (auto at = text.find("{account}"); at != std::string::npos; at = text.find("{account}")) {
+        text.replace(at, 9, account_of_hour_sql("g"));
+    }
+    return text;
+}
+
 // Usage hours are never before 1970, so integer division is the UTC day.
 std::string with_day_of_hour(std::string_view sql, const DayCalendar& calendar) {
-    std::string text(sql);
+    std::string text = with_account(sql);
     const auto at = text.find("{day}");
     text.replace(at, 5, calendar.zone() == "UTC" ? "(hour / 86400)" : "rollup_day(hour)");
     return text;
@@ -166,7 +174,8 @@ class ServerDayRefresher {
 public:
     ServerDayRefresher(Database& db, const DayCalendar& calendar)
         : m_db(db), m_calendar(calendar), m_upsert(db, k_upsert_server_day), m_remove(db, k_remove_gone),
-          m_remove_classes(db, k_remove_server_day_classes), m_insert_classes(db, k_insert_server_day_classes) {}
+          m_remove_classes(db, k_remove_server_day_classes),
+          m_insert_classes(db, with_account(k_insert_server_day_classes)) {}
 
     void refresh(const ServerDay& p, RefreshOutcome& out) {
         const std::int64_t begin = m_calendar.day_start(p.day);
@@ -325,8 +334,7 @@ void check_class_split(Database& db, const std::set<ServerDay>& pending, std::ve
 // The daily class split recomputed from the hours, each under the account
 // the user held then, in the summary's key order.
 constexpr std::string_view k_expected_class_split = R"SQL(
-SELECT {day} AS d, g.server_id, g.user_id, coalesce((SELECT a.account_id FROM account_assignments a
-                 WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1), 0) AS account,
+SELECT {day} AS d, g.server_id, g.user_id, coalesce({account}, 0) AS account,
        g.class_id, sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
 FROM usage_classes g
 GROUP BY d, g.server_id, g.user_id, account, g.class_id

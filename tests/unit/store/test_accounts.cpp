@@ -148,37 +148,15 @@ TEST_F(AccountsDb, UserDetailHasHistoryAndUsagePerAccountHeld) {
     EXPECT_EQ(error_code_of([&] { accounts.user_detail("nobody"); }), 66);
 }
 
-TEST_F(AccountsDb, AccountAtAnHourIsTheLatestAssignmentNotAfterIt) {
-    EXPECT_EQ(wp::account_at(db, 2, 1796288400 - 3600), (std::pair<std::int64_t, std::string>{1, "acme"}));
-    EXPECT_EQ(wp::account_at(db, 2, 1796288400), (std::pair<std::int64_t, std::string>{2, "zeta"}));
-    EXPECT_EQ(wp::account_at(db, 3, 1796288400), std::nullopt);
-}
-
-TEST_F(AccountsDb, SpansCoverEveryUserOverTheRange) {
-    accounts.assign({"carol", std::nullopt, 1796464800, false});      // unassigned after unassigned: nothing
-    accounts.assign({"carol", "zeta", 1798761600, false});            // from 2027 on
-    const auto spans = wp::account_spans(db, 1796083200, 1798761600); // December 2026
-    ASSERT_EQ(spans.size(), 4u);
-    EXPECT_EQ(spans[0].user, "alice");
-    EXPECT_EQ(spans[0].account, "acme");
-    EXPECT_EQ(spans[0].begin, 1796083200);
-    EXPECT_EQ(spans[0].end, 1798761600);
-    EXPECT_EQ(spans[1].user, "bob");
-    EXPECT_EQ(spans[1].account_id, 1);
-    EXPECT_EQ(spans[1].end, 1796288400);
-    EXPECT_EQ(spans[2].user, "bob");
-    EXPECT_EQ(spans[2].account, "zeta");
-    EXPECT_EQ(spans[2].begin, 1796288400);
-    EXPECT_EQ(spans[2].end, 1798761600);
-    EXPECT_EQ(spans[3].user, "carol");
-    EXPECT_EQ(spans[3].account_id, std::nullopt);
-    EXPECT_EQ(spans[3].begin, 1796083200);
-    EXPECT_EQ(spans[3].end, 1798761600);
-    // January 2027: carol is zeta's
-    const auto january = wp::account_spans(db, 1798761600, 1798761600 + 31 * 86400);
-    ASSERT_EQ(january.size(), 3u);
-    EXPECT_EQ(january[2].account, "zeta");
-    EXPECT_EQ(january[2].begin, 1798761600);
+TEST_F(AccountsDb, AccountOfAnHourIsTheLatestAssignmentNotAfterIt) {
+    auto account_of = [&](std::int64_t user, std::int64_t hour) {
+        return rows("SELECT coalesce(" + wp::account_of_hour_sql("g") + ", '-') FROM (SELECT " + std::to_string(user) +
+                    " AS user_id, " + std::to_string(hour) + " AS hour) g");
+    };
+    EXPECT_EQ(account_of(2, 1796288400 - 3600), "1\n"); // bob: acme until his December move
+    EXPECT_EQ(account_of(2, 1796288400), "2\n");        // zeta from its hour on
+    EXPECT_EQ(account_of(3, 1796288400), "-\n");        // carol: never assigned
+    EXPECT_EQ(account_of(1, 0), "1\n");                 // alice: held from hour 0
 }
 
 TEST_F(AccountsDb, AssignCreatesUserAndAccountAndIsIdempotent) {
