@@ -231,6 +231,16 @@ WHEN typeof(NEW.requests) <> 'integer' OR typeof(NEW.bytes) <> 'integer' OR type
 BEGIN SELECT RAISE(ABORT, 'daily sums must be 64-bit integers (overflow)'); END;
 )SQL";
 
+// Migration 5: what fleet health needs in host_status: the host's clock as
+// last measured (its offset from ours and the measurement's uncertainty, both
+// in milliseconds, and when), and the last time wp-fetchlogs fetched from it.
+constexpr std::string_view k_migration_5 = R"SQL(
+ALTER TABLE host_status ADD COLUMN clock_offset_ms INTEGER;
+ALTER TABLE host_status ADD COLUMN clock_uncertainty_ms INTEGER CHECK (clock_uncertainty_ms IS NULL OR clock_uncertainty_ms >= 0);
+ALTER TABLE host_status ADD COLUMN clock_measured_at INTEGER;
+ALTER TABLE host_status ADD COLUMN last_fetch INTEGER;
+)SQL";
+
 } // namespace
 
 // ---- Statement ------------------------------------------------------------
@@ -615,6 +625,10 @@ void migrate(Database& db) {
     if (version < 4) {
         db.exec(k_migration_4);
         db.exec("PRAGMA user_version = 4");
+    }
+    if (version < 5) {
+        db.exec(k_migration_5);
+        db.exec("PRAGMA user_version = 5");
     }
     tx.commit();
 }

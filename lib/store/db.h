@@ -122,7 +122,7 @@ private:
 };
 
 /// The schema version this build writes (PRAGMA user_version).
-inline constexpr int k_schema_version = 4;
+inline constexpr int k_schema_version = 5;
 
 /// Brings the schema up to k_schema_version; refuses a newer database.
 void migrate(Database& db);

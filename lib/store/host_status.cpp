@@ -55,6 +55,9 @@ void record_host_status(Inventory& inventory, std::int64_t server_id, const Host
     case HostOutcome::not_run:
         break;
     }
+    if (result.clock) {
+        inventory.record_clock(server_id, *result.clock);
+    }
 }
 
 } // namespace wp

@@ -607,6 +607,22 @@ void Inventory::record_failure(std::int64_t server_id, const std::string& error)
     st.run();
 }
 
+void Inventory::record_clock(std::int64_t server_id, const ClockReading& clock) {
+    auto st = m_db.prepare(
+        "INSERT INTO host_status (server_id, clock_offset_ms, clock_uncertainty_ms, clock_measured_at) "
+        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(server_id) DO UPDATE SET clock_offset_ms = excluded.clock_offset_ms, "
+        "clock_uncertainty_ms = excluded.clock_uncertainty_ms, clock_measured_at = excluded.clock_measured_at");
+    st.bind(1, server_id).bind(2, clock.offset_ms).bind(3, clock.uncertainty_ms).bind(4, clock.measured_at);
+    st.run();
+}
+
+void Inventory::record_fetch(std::int64_t server_id) {
+    auto st = m_db.prepare("INSERT INTO host_status (server_id, last_fetch) VALUES (?1, ?2) "
+                           "ON CONFLICT(server_id) DO UPDATE SET last_fetch = excluded.last_fetch");
+    st.bind(1, server_id).bind(2, now_epoch());
+    st.run();
+}
+
 std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names, std::string_view where) {
     std::set<std::string, std::less<>> matching;
     if (!where.empty()) {
@@ -615,8 +631,9 @@ std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names,
         }
     }
     auto st = m_db.prepare(
-        "SELECT s.name, h.last_contact, h.last_error, h.last_error_at, coalesce(h.consecutive_failures, 0) "
-        "FROM servers s LEFT JOIN host_status h ON h.server_id = s.id "
+        "SELECT s.name, h.last_contact, h.last_error, h.last_error_at, coalesce(h.consecutive_failures, 0), "
+        "h.clock_offset_ms, h.clock_uncertainty_ms, h.clock_measured_at, h.last_fetch FROM servers s LEFT JOIN "
+        "host_status h ON h.server_id = s.id "
         "WHERE (?1 IS NULL AND s.retired_at IS NULL) OR s.name = ?1 ORDER BY s.name");
     std::vector<HostStatus> out;
     auto collect = [&] {
@@ -630,6 +647,10 @@ std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names,
             h.last_error = st.column_optional_text(2);
             if (!st.is_null(3)) h.last_error_at = st.column_int64(3);
             h.consecutive_failures = st.column_int64(4);
+            if (!st.is_null(5)) {
+                h.clock = ClockReading{st.column_int64(5), st.column_int64(6), st.column_int64(7)};
+            }
+            if (!st.is_null(8)) h.last_fetch = st.column_int64(8);
             out.push_back(std::move(h));
         }
         st.reset();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "store/db.h"
+#include "store/host_status.h"
 
 namespace wp {
 
@@ -53,6 +54,8 @@ struct HostStatus {
     std::optional<std::string> last_error;
     std::optional<std::int64_t> last_error_at;
     std::int64_t consecutive_failures = 0;
+    std::optional<ClockReading> clock;      ///< the host's clock as last read
+    std::optional<std::int64_t> last_fetch; ///< when wp-fetchlogs last fetched from it
 };
 
 /// Why a value is not acceptable, or empty when it is.
@@ -106,6 +109,10 @@ public:
     void record_contact(std::int64_t server_id);
     /// A host failed: the error is kept and its consecutive failures counted.
     void record_failure(std::int64_t server_id, const std::string& error);
+    /// The host's clock as read at a contact.
+    void record_clock(std::int64_t server_id, const ClockReading& clock);
+    /// wp-fetchlogs fetched from the host (now).
+    void record_fetch(std::int64_t server_id);
 
 private:
     Database& m_db;

@@ -159,7 +159,7 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
 @test "status shows what later tools record" {
     "$HOSTS" add tor1
     "$HOSTS" add dub1
-    sqlite3 "$DB" "INSERT INTO host_status SELECT id, 1764000000, 'connection refused', 1764003600, 4 FROM servers WHERE name = 'dub1'"
+    sqlite3 "$DB" "INSERT INTO host_status (server_id, last_contact, last_error, last_error_at, consecutive_failures) SELECT id, 1764000000, 'connection refused', 1764003600, 4 FROM servers WHERE name = 'dub1'"
     run --separate-stderr "$HOSTS" status
     [ "$status" -eq 0 ]
     [ "${lines[0]}" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures')" ]
@@ -199,7 +199,7 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$(printf '%s\n' "${lines[@]:1}" | cut -f1 | tr '\n' ' ')" = "old1 tor1 " ]
 
     "$HOSTS" add dub1
-    sqlite3 "$DB" "INSERT INTO host_status SELECT id, NULL, 'connection refused', 1764003600, 4 FROM servers WHERE name IN ('dub1', 'old1')"
+    sqlite3 "$DB" "INSERT INTO host_status (server_id, last_contact, last_error, last_error_at, consecutive_failures) SELECT id, NULL, 'connection refused', 1764003600, 4 FROM servers WHERE name IN ('dub1', 'old1')"
     run --separate-stderr "$HOSTS" status --where "name LIKE 'd%' OR name = 'old1'"
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]

@@ -33,7 +33,7 @@ teardown() {
     run --separate-stderr "$ROLLUP" --verify
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     [ -z "$output$stderr" ]
-    [ "$(sqlite3 "$DB" 'PRAGMA user_version')" -eq 4 ]
+    [ "$(sqlite3 "$DB" 'PRAGMA user_version')" -eq 5 ]
     diff "$T/usage.before" <(sqlite3 -separator $'\t' "$DB" 'SELECT * FROM usage ORDER BY server_id, user_id, hour')
     diff "$T/daily.before" <(sqlite3 -separator $'\t' "$DB" 'SELECT * FROM sum_usage_daily ORDER BY day, server_id, user_id')
     diff "$T/ledger.before" <(sqlite3 -separator $'\t' "$DB" 'SELECT * FROM ingested_files ORDER BY id')

@@ -102,4 +102,33 @@ TEST_F(Recording, TheOperatorsCommandFailingIsStillAContact) {
     EXPECT_EQ(row(), "0|apt: lock held|1|1\n");
 }
 
+TEST_F(Recording, AClockReadingIsKeptWhateverTheOutcomeAndAFetchHasItsTime) {
+    wp::HostResult r;
+    r.server = "tor1";
+    r.outcome = wp::HostOutcome::command_failed;
+    r.contacted = true;
+    r.clock = wp::ClockReading{30012, 4, 1796000000};
+    wp::record_host_status(inventory, id, r);
+    const std::string query = "sqlite3 " + db_path +
+                              " \"SELECT clock_offset_ms, clock_uncertainty_ms, clock_measured_at, "
+                              "IFNULL(last_fetch, '-') FROM host_status\"";
+    EXPECT_EQ(shell_output(query), "30012|4|1796000000|-\n");
+    r.outcome = wp::HostOutcome::failed;
+    r.clock = wp::ClockReading{-1500, 250, 1796000100};
+    wp::record_host_status(inventory, id, r);
+    EXPECT_EQ(shell_output(query), "-1500|250|1796000100|-\n");
+    r.clock.reset(); // a turn without a reading leaves the last one
+    wp::record_host_status(inventory, id, r);
+    EXPECT_EQ(shell_output(query), "-1500|250|1796000100|-\n");
+    inventory.record_fetch(id);
+    const auto status = inventory.status({"tor1"});
+    ASSERT_EQ(status.size(), 1U);
+    ASSERT_TRUE(status[0].clock);
+    EXPECT_EQ(status[0].clock->offset_ms, -1500);
+    EXPECT_EQ(status[0].clock->uncertainty_ms, 250);
+    EXPECT_EQ(status[0].clock->measured_at, 1796000100);
+    ASSERT_TRUE(status[0].last_fetch);
+    EXPECT_GT(*status[0].last_fetch, 1796000100);
+}
+
 } // namespace

@@ -190,7 +190,8 @@ TEST(Csv, QuotedNewlinesKeepLineNumbers) {
 TEST_F(Fixture, StatusJoinsHostStatus) {
     auto id = inv.add(server("tor1"));
     inv.add(server("dub1"));
-    auto st = db.prepare("INSERT INTO host_status VALUES (?, 1700000000, 'connection refused', 1700003600, 3)");
+    auto st = db.prepare("INSERT INTO host_status (server_id, last_contact, last_error, last_error_at, "
+                         "consecutive_failures) VALUES (?, 1700000000, 'connection refused', 1700003600, 3)");
     st.bind(1, id).run();
     auto rows = inv.status({});
     ASSERT_EQ(rows.size(), 2u);
