@@ -71,6 +71,14 @@ const std::vector<ToolEntry>& tools() {
     return table;
 }
 
+// Every --help, the commands' own included, ends by naming the pages to read.
+void add_see_also(CLI::App& app, std::string_view tool) {
+    app.footer(fmt::format("\nSee {}(1) and wp(7).", tool));
+    for (CLI::App* sub : app.get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); })) {
+        add_see_also(*sub, tool);
+    }
+}
+
 } // namespace
 
 int tool_main(std::string_view program, int argc, char** argv) {
@@ -85,6 +93,7 @@ int tool_main(std::string_view program, int argc, char** argv) {
         CommonOptions options;
         add_common_options(app, options, tool.name);
         const ToolRun run = tool.attach(app, options);
+        add_see_also(app, tool.name);
         return run_tool(app, options, argc, argv, run);
     }
     fmt::print(stderr, "{}: no such wp tool\n", program);

@@ -241,6 +241,25 @@ ALTER TABLE host_status ADD COLUMN clock_measured_at INTEGER;
 ALTER TABLE host_status ADD COLUMN last_fetch INTEGER;
 )SQL";
 
+// A database that must exist already is there and readable, said before
+// SQLite would blame its WAL index or call it read-only. A missing one is
+// most often a first run: say how one is made.
+void check_existing_database(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) {
+            fail(exit_code::k_no_input,
+                 "no database at {}: give --db (or db = in wp.conf), or make one by adding the first server with "
+                 "'wp-hosts add NAME --address ADDRESS' (see wp(7))",
+                 path);
+        }
+        fail_errno(errno, fmt::format("cannot open database {}", path));
+    }
+    if (::access(path.c_str(), R_OK) != 0) {
+        fail_errno(errno, fmt::format("cannot read database {}", path));
+    }
+}
+
 } // namespace
 
 // ---- Statement ------------------------------------------------------------
@@ -408,14 +427,7 @@ Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
         break;
     }
     if (mode != OpenMode::create) {
-        struct stat st {};
-        if (::stat(path.c_str(), &st) != 0) {
-            fail_errno(errno, fmt::format("cannot open database {}", path));
-        }
-        // Said first: SQLite would blame the WAL index, or call it read-only.
-        if (::access(path.c_str(), R_OK) != 0) {
-            fail_errno(errno, fmt::format("cannot read database {}", path));
-        }
+        check_existing_database(path);
     }
     try {
         open(path, flags, mode);
@@ -475,13 +487,7 @@ void Database::open(const std::string& name, int flags, OpenMode mode) {
 }
 
 std::unique_ptr<Database> open_for_reading(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        fail_errno(errno, fmt::format("cannot open database {}", path));
-    }
-    if (::access(path.c_str(), R_OK) != 0) {
-        fail_errno(errno, fmt::format("cannot read database {}", path));
-    }
+    check_existing_database(path);
     if (::access(path.c_str(), W_OK) == 0 && ::access(parent_directory(path).c_str(), W_OK) == 0) {
         auto db = std::make_unique<Database>(path, OpenMode::read_write);
         db->exec("PRAGMA query_only = ON");

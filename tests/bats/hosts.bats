@@ -346,7 +346,7 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
         # shellcheck disable=SC2086
         run --separate-stderr "$HOSTS" --db "$T/typo.db" $args
         [ "$status" -eq 66 ] || { echo "$args -> $status $stderr"; false; }
-        [ "$stderr" = "wp-hosts: cannot open database $T/typo.db: No such file or directory" ]
+        [ "$stderr" = "wp-hosts: no database at $T/typo.db: give --db (or db = in wp.conf), or make one by adding the first server with 'wp-hosts add NAME --address ADDRESS' (see wp(7))" ]
         [ ! -e "$T/typo.db" ]
     done
     printf 'name\ntor1\n' | "$HOSTS" --db "$T/new/imported.db" import -
