@@ -320,7 +320,8 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
         }
     }
     const bool parsed = app.parsed();
-    std::set<const CLI::Option*> from_file;
+    std::set<const CLI::Option*> applied;   // every option the file set
+    std::set<const CLI::Option*> from_file; // those of them set to anything but a false flag
     for (const ConfigEntry& e : entries) {
         const std::string key = normalised_key(e.key);
         if (chosen[key] != &e) {
@@ -340,7 +341,7 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
                     fail(exit_code::k_config, "{}:{}: '{}' cannot be set with '{}'", file_name, e.line, e.key,
                          other->get_single_name());
                 }
-                given = given || other->count() > 0;
+                given = given || (other->count() > 0 && applied.count(other) == 0);
             }
             targets.push_back(opt);
         }
@@ -375,7 +376,11 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
                 fail(exit_code::k_config, "{}:{}: bad value for '{}': '{}' is out of range", file_name, e.line, e.key,
                      e.value);
             }
-            from_file.insert(opt);
+            applied.insert(opt);
+            // `si = false` beside `iec = true` sets nothing that excludes it.
+            if (opt->get_expected_max() != 0 || opt->as<bool>()) {
+                from_file.insert(opt);
+            }
         }
     }
 }

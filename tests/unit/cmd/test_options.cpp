@@ -187,6 +187,17 @@ TEST(ApplyConfig, ASettingThatExcludesOneOnTheCommandLineIsNotApplied) {
     Rollup both({"report"});
     EXPECT_EQ(apply_message(both.app, "[wp-rollup]\nsi = true\niec = true\n"),
               "wp.conf:3: 'iec' cannot be set with 'si'");
+    // a flag set false sets nothing that excludes the other, in either order
+    Rollup si_off({"report"});
+    apply(si_off.app, "[wp-rollup]\nsi = false\niec = true\n");
+    EXPECT_FALSE(si_off.request.report.si);
+    Rollup iec_off({"report"});
+    apply(iec_off.app, "[wp-rollup]\niec = false\nsi = true\n");
+    EXPECT_TRUE(iec_off.request.report.si);
+    // and the command line still wins over either
+    Rollup cli({"report", "--si"});
+    apply(cli.app, "[wp-rollup]\nsi = false\niec = true\n");
+    EXPECT_TRUE(cli.request.report.si);
 }
 
 TEST(ApplyConfig, BadValueIsAConfigErrorSaidOnce) {
