@@ -50,3 +50,168 @@ subcommands() {
         [ ! -e "$T/none.db" ]
     done
 }
+
+# complete WORD...: what bash-completion, with share/bash-completion/wp
+# sourced into a real bash, puts in COMPREPLY for the command line WORD...
+# (the last word is the one being completed), one per line, sorted; the tools
+# found on PATH as an operator's are.
+complete_words() {
+    PATH="$BIN:$PATH" bash --norc --noprofile -c '
+        source /usr/share/bash-completion/bash_completion || exit 1
+        source "$1" || exit 1
+        shift
+        COMP_WORDS=("$@")
+        COMP_CWORD=$(($# - 1))
+        COMP_LINE="$*"
+        COMP_POINT=${#COMP_LINE}
+        COMPREPLY=()
+        complete -p "$1" >/dev/null || exit 1
+        _wp "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf "%s\n" "${COMPREPLY[@]}" | sort' bash "$SRC/share/bash-completion/wp" "$@"
+}
+
+# the fixture's inventory: tor1, tor2, lon1 in $DB; ams1 in $T/other.db
+completion_site() {
+    [ -r /usr/share/bash-completion/bash_completion ] || {
+        [ "${CI:-}" != true ] || { echo "bash-completion is not installed (make -f Makefile.dist deps)"; return 1; }
+        skip "bash-completion is not installed (make -f Makefile.dist deps)"
+    }
+    local h
+    for h in tor1 tor2 lon1; do "$HOSTS" add "$h" --address 192.0.2.1; done
+    "$HOSTS" --db "$T/other.db" add ams1 --address 192.0.2.2
+}
+
+@test "completion: commands and options come from the tool itself" {
+    completion_site
+    run complete_words wp-hosts st
+    [ "$status" -eq 0 ] && [ "$output" = status ]
+    run complete_words wp-rollup ''
+    [ "$output" = "$(printf '%s\n' invoice quota report)" ]
+    run complete_words wp-hosts list --fo
+    [ "$output" = --format ]
+    # after a command: its options, and the shared ones (not the tool's own refresh options)
+    run complete_words wp-rollup report --s
+    [ "$output" = "$(printf '%s\n' --server --si --spool --ssh-user)" ]
+    run complete_words wp-fetchlogs --tr
+    [ "$output" = --transfer ]
+    # the remote command's words after -- are not ours
+    run complete_words wp-runall -- ls -
+    [ "$status" -eq 0 ] && [ -z "$output" ]
+}
+
+@test "completion: option values (--by keys, formats, --transfer, --virt)" {
+    completion_site
+    run complete_words wp-rollup report --by ''
+    [ "$output" = "$(printf '%s\n' account city country day hour month provider server user)" ]
+    run complete_words wp-rollup report --by user,d
+    [ "$output" = user,day ]
+    run complete_words wp-rollup report --format ''
+    [ "$output" = "$(printf '%s\n' csv json table tsv)" ]
+    run complete_words wp-rollup invoice --format h
+    [ "$output" = html ]
+    run complete_words wp-fetchlogs --transfer ''
+    [ "$output" = "$(printf '%s\n' auto sftp zstd)" ]
+    run complete_words wp-fetchlogs --transfer=z
+    [ "$output" = zstd ]
+    run complete_words wp-hosts add tor9 --virt o
+    [ "$output" = openvz ]
+}
+
+@test "completion: host names from the inventory, of the database on the command line" {
+    completion_site
+    run complete_words wp-runall -H t
+    [ "$output" = "$(printf '%s\n' tor1 tor2)" ]
+    run complete_words wp-runall -H tor1,l
+    [ "$output" = tor1,lon1 ]
+    run complete_words wp-hosts set ''
+    [ "$output" = "$(printf '%s\n' lon1 tor1 tor2)" ]
+    run complete_words wp-fetchlogs --db "$T/other.db" -H ''
+    [ "$output" = ams1 ]
+    # a database that is not there completes nothing, and says nothing
+    run --separate-stderr complete_words wp-hosts --db "$T/none.db" set ''
+    [ "$status" -eq 0 ] && [ -z "$output" ] && [ -z "$stderr" ]
+    [ ! -e "$T/none.db" ]
+}
+
+# install_tree: the build installed under $T/root (DESTDIR); sets PREFIX to
+# the installation prefix and R to where it lies under $T/root.
+install_tree() {
+    PREFIX=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BIN/CMakeCache.txt")
+    [ -n "$PREFIX" ]
+    DESTDIR="$T/root" cmake --install "$BIN" >/dev/null
+    R=$T/root$PREFIX
+}
+
+@test "installed: wp(7), the example wp.conf, the cycle, its units and cron line, the completions" {
+    install_tree
+    local tool
+    for tool in $TOOLS; do
+        [ -x "$R/bin/$tool" ]
+        [ -f "$R/share/man/man1/$tool.1" ]
+        cmp "$SRC/share/bash-completion/wp" "$R/share/bash-completion/completions/$tool"
+    done
+    cmp "$SRC/man/wp.7" "$R/share/man/man7/wp.7"
+    cmp "$SRC/share/wp.conf.example" "$R/share/doc/wp-tools/wp.conf.example"
+    [ -x "$R/libexec/wp/wp-cycle" ]
+    # The unit and the cron line run the installed cycle under the same lock.
+    local run="flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock $PREFIX/libexec/wp/wp-cycle"
+    [ "$(grep '^ExecStart=' "$R/share/wp/systemd/wp-cycle.service")" = "ExecStart=/usr/bin/$run" ]
+    [ "$(grep -v '^#' "$R/share/wp/cron.d/wp-cycle" | grep -v '^PATH=')" = "5    *  *   *   *   wp   $run" ]
+    [ "$(grep '^PATH=' "$R/share/wp/cron.d/wp-cycle")" = "PATH=$PREFIX/bin:/usr/local/bin:/usr/bin:/bin" ]
+    [ "$(grep '^Environment=PATH=' "$R/share/wp/systemd/wp-cycle.service")" = \
+        "Environment=PATH=$PREFIX/bin:/usr/local/bin:/usr/bin:/bin" ]
+    # wp(7) renders for man(1) from where it was installed
+    MANPATH="$R/share/man" man -w wp.7 >/dev/null
+}
+
+@test "the units verify with systemd-analyze, their man pages found" {
+    command -v systemd-analyze >/dev/null || {
+        [ "${CI:-}" != true ] || { echo "systemd-analyze is missing (make -f Makefile.dist deps)"; false; }
+        skip "systemd-analyze is missing (make -f Makefile.dist deps)"
+    }
+    install_tree
+    run env MANPATH="$R/share/man" systemd-analyze verify "$R/share/wp/systemd/wp-cycle.service" \
+        "$R/share/wp/systemd/wp-cycle.timer"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ -z "$output" ]
+    # and a unit whose command is not there does not: verify is no rubber stamp
+    sed 's|^ExecStart=/usr/bin/flock|ExecStart=/usr/bin/no-such-flock|' "$R/share/wp/systemd/wp-cycle.service" \
+        >"$T/wp-cycle.service"
+    run env MANPATH="$R/share/man" systemd-analyze verify "$T/wp-cycle.service"
+    [ "$status" -ne 0 ] && [[ "$output" == *"/usr/bin/no-such-flock is not executable"* ]]
+}
+
+@test "the cycle: a server that cannot be fetched holds back no bill; silent but its status; never two at once" {
+    install_tree
+    local cycle="$R/libexec/wp/wp-cycle"
+    printf 'connect-timeout = 2\n' >>"$WP_CONFIG"
+    # tor1 refuses connections: the fetch fails (69); lon1's file waits in the spool
+    "$HOSTS" add tor1 --address 127.0.0.1 --port 9
+    "$HOSTS" add lon1 --address 127.0.0.1 --port 9 --inactive
+    "$GEN" --lines 3000 --span 7200 --seed 5 >"$T/a.log"
+    spool_file lon1 lon1.a.log <"$T/a.log"
+
+    # another cycle holds the lock: this one exits 75 and does nothing
+    run flock /run/lock/wp-cycle.lock \
+        flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock "$cycle"
+    [ "$status" -eq 75 ] && [ -z "$output" ]
+    [ -f "$T/spool/lon1/lon1.a.log" ]
+
+    run --separate-stderr env PATH="$BIN:$PATH" \
+        flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock "$cycle"
+    [ "$status" -eq 69 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-fetchlogs: no server answered (1 tried): tor1: connect: Connection refused" ]
+    # billed as awk bills it, summarised, and gone from the spool
+    [ ! -e "$T/spool/lon1/lon1.a.log" ]
+    "$ORACLE" "$T/a.log" | awk -F'\t' '{ b[$1] += $5 } END { for (u in b) print u "\t" b[u] }' | LC_ALL=C sort >"$T/expect"
+    sqlite3 -separator $'\t' "$DB" "SELECT u.name, sum(d.billed_bytes) FROM sum_usage_daily d JOIN users u
+        ON u.id = d.user_id GROUP BY u.name" | LC_ALL=C sort >"$T/got"
+    [ -s "$T/expect" ]
+    diff "$T/expect" "$T/got"
+
+    # a cycle where every step succeeds says nothing and exits 0
+    "$HOSTS" set tor1 --inactive
+    run env PATH="$BIN:$PATH" flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock "$cycle"
+    [ "$status" -eq 0 ] && [ -z "$output" ]
+}

@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "base/fs.h"
 #include "cmd/options.h"
 #include "cmd/tool_catalog.h"
 
@@ -212,6 +214,40 @@ TEST(ToolCatalog, EveryLongOptionIsASettingOrAChoiceOnPurpose) {
     EXPECT_EQ(tools, std::set<std::string>(std::begin(k_tool_names), std::end(k_tool_names)));
     for (const auto& [key, kind] : expected) {
         EXPECT_EQ(seen.count(key), 1u) << key << " is in the table but no tool has it";
+    }
+}
+
+// share/wp.conf.example lists every setting of every tool, commented out with
+// its default: a shared one before any section or under its tool, a tool's
+// own under its tool. With every such line uncommented, every tool takes the
+// file, so no example value is one a tool would refuse.
+TEST(ToolCatalog, TheExampleConfigurationShowsEverySettingWithAValueEveryToolTakes) {
+    const std::string path = std::string(WP_SOURCE_DIR) + "/share/wp.conf.example";
+    std::string text;
+    std::size_t commented = 0;
+    const std::string file = wp::read_file(path);
+    for (std::string_view rest = file; !rest.empty();) {
+        const auto nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+        if (line.size() > 1 && line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' &&
+            line.find(" = ") != std::string_view::npos) {
+            line.remove_prefix(1);
+            ++commented;
+        }
+        text.append(line).push_back('\n');
+    }
+    const auto entries = wp::parse_config_text(text, path);
+    EXPECT_EQ(entries.size(), commented) << "every setting in the example is commented out";
+    const auto keys = wp::every_tool_keys();
+    wp::for_each_tool([&](CLI::App& app) { EXPECT_NO_THROW(wp::apply_config(app, entries, path, keys)); });
+    for (const auto& tool : keys) {
+        for (const auto& setting : tool.settings) {
+            const bool shown = std::any_of(entries.begin(), entries.end(), [&](const wp::ConfigEntry& e) {
+                return e.key == setting && (e.section.empty() || e.section == tool.tool);
+            });
+            EXPECT_TRUE(shown) << tool.tool << "'s setting " << setting << " is not in " << path;
+        }
     }
 }
 
