@@ -184,6 +184,8 @@ install_tree() {
 @test "the cycle: a server that cannot be fetched holds back no bill; silent but its status; never two at once" {
     install_tree
     local cycle="$R/libexec/wp/wp-cycle"
+    # systemd makes /run/lock at boot; a bare container may lack it
+    [ -d /run/lock ] || mkdir -p -m 1777 /run/lock
     printf 'connect-timeout = 2\n' >>"$WP_CONFIG"
     # tor1 refuses connections: the fetch fails (69); lon1's file waits in the spool
     "$HOSTS" add tor1 --address 127.0.0.1 --port 9
