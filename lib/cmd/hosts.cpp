@@ -156,7 +156,7 @@ void add_check_options(CLI::App* check, CheckRequest& c) {
 Threshold threshold_of(ThresholdKind kind, std::string_view name, const std::string& warn, const std::string& crit) {
     Threshold t{parse_threshold(kind, fmt::format("--warn-{}", name), warn),
                 parse_threshold(kind, fmt::format("--crit-{}", name), crit)};
-    check_threshold_order(t, name);
+    check_threshold_order(t, name, warn, crit);
     return t;
 }
 

@@ -212,9 +212,11 @@ std::optional<std::int64_t> parse_threshold(ThresholdKind kind, std::string_view
     fail(exit_code::k_software, "{}: unknown kind of threshold", option);
 }
 
-void check_threshold_order(const Threshold& t, std::string_view name) {
+void check_threshold_order(const Threshold& t, std::string_view name, std::string_view warn_text,
+                           std::string_view crit_text) {
     if (t.warn && t.crit && *t.warn > *t.crit) {
-        fail(exit_code::k_usage, "--warn-{} is above --crit-{}", name, name);
+        fail(exit_code::k_usage, "--warn-{} {} is above --crit-{} {}", name, escape_control(warn_text), name,
+             escape_control(crit_text));
     }
 }
 

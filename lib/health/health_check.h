@@ -52,9 +52,11 @@ enum class ThresholdKind {
 /// option when it is neither.
 std::optional<std::int64_t> parse_threshold(ThresholdKind kind, std::string_view option, std::string_view text);
 
-/// Checks that warn does not exceed crit where both are set (Error(64) naming
-/// the options, e.g. "--warn-fetch-age").
-void check_threshold_order(const Threshold& t, std::string_view name);
+/// Checks that warn does not exceed crit where both are set: Error(64) naming
+/// the options and their values as written, e.g. "--warn-fetch-age 8h is
+/// above --crit-fetch-age 6h".
+void check_threshold_order(const Threshold& t, std::string_view name, std::string_view warn_text,
+                           std::string_view crit_text);
 
 /// The check's verdict: its status and its one line, perfdata after `|`.
 struct CheckVerdict {

@@ -169,8 +169,8 @@ critical_state() {
     expect_check_unknown "WP UNKNOWN - no database $T/none.db (wp-hosts add creates one)" --db "$T/none.db"
     expect_check_unknown "WP UNKNOWN - --warn-clock: '2x' is not a duration (e.g. 90m, 2h, 1.5s, 500ms) or none" --warn-clock 2x
     expect_check_unknown "WP UNKNOWN - --crit-failures: '-1' is not a whole number or none" --crit-failures=-1
-    expect_check_unknown "WP UNKNOWN - --warn-failures is above --crit-failures" --warn-failures 5
-    expect_check_unknown "WP UNKNOWN - --warn-spool-age is above --crit-spool-age" --warn-spool-age 7h
+    expect_check_unknown "WP UNKNOWN - --warn-failures 5 is above --crit-failures 3" --warn-failures 5
+    expect_check_unknown "WP UNKNOWN - --warn-spool-age 7h is above --crit-spool-age 6h" --warn-spool-age 7h
     run --separate-stderr "$HOSTS" check --warn-spool-bytes 10X
     [ "$status" -eq 3 ]
     [[ "$output" == "WP UNKNOWN - --warn-spool-bytes: "* ]]

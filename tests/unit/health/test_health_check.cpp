@@ -131,8 +131,15 @@ TEST(HealthCheck, ThresholdValues) {
     } catch (const wp::Error& e) {
         EXPECT_STREQ(e.what(), "--warn-clock: '2x' is not a duration (e.g. 90m, 2h, 1.5s, 500ms) or none");
     }
-    EXPECT_EQ(exit_code_of([] { wp::check_threshold_order({5, 3}, "failures"); }), 64);
-    EXPECT_EQ(exit_code_of([] { wp::check_threshold_order({3, 3}, "failures"); }), 0);
+    try {
+        wp::check_threshold_order({7'200'000, 3'600'000}, "fetch-age", "2h", "60m");
+        FAIL();
+    } catch (const wp::Error& e) {
+        EXPECT_EQ(e.code(), 64);
+        EXPECT_STREQ(e.what(), "--warn-fetch-age 2h is above --crit-fetch-age 60m");
+    }
+    EXPECT_EQ(exit_code_of([] { wp::check_threshold_order({3, 3}, "failures", "3", "3"); }), 0);
+    EXPECT_EQ(exit_code_of([] { wp::check_threshold_order({5, std::nullopt}, "failures", "5", "none"); }), 0);
 }
 
 TEST(HealthCheck, ShortAges) {
