@@ -1,11 +1,15 @@
 #include "cmd/hosts.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <sys/stat.h>
 
+#include "base/calendar.h"
 #include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/table.h"
+#include "health/pipeline_facts.h"
 
 namespace wp {
 
@@ -129,7 +133,72 @@ int status_servers(Inventory& inv, const HostsRequest& r) {
     return exit_code::k_ok;
 }
 
+// ---- check ------------------------------------------------------------------------
+
+void add_check_options(CLI::App* check, CheckRequest& c) {
+    auto pair = [&](std::string_view name, std::string& warn, std::string& crit, std::string_view what) {
+        setting(check->add_option(fmt::format("--warn-{}", name), warn, fmt::format("WARNING at {} (none: off)", what))
+                    ->capture_default_str());
+        setting(check->add_option(fmt::format("--crit-{}", name), crit, fmt::format("CRITICAL at {} (none: off)", what))
+                    ->capture_default_str());
+    };
+    pair("fetch-age", c.warn_fetch_age, c.crit_fetch_age, "this long without a fetch");
+    pair("failures", c.warn_failures, c.crit_failures, "this many consecutive failures");
+    pair("clock", c.warn_clock, c.crit_clock, "a clock this far off");
+    pair("spool-files", c.warn_spool_files, c.crit_spool_files, "this many files waiting in the spool");
+    pair("spool-bytes", c.warn_spool_bytes, c.crit_spool_bytes, "this size waiting in the spool");
+    pair("spool-age", c.warn_spool_age, c.crit_spool_age, "a spool file this old");
+    pair("rejects-held", c.warn_rejects_held, c.crit_rejects_held, "this many spool files held for rejects");
+    pair("summary-age", c.warn_summary_age, c.crit_summary_age, "an ingest this old not in the summary");
+    check->add_option("--prometheus", c.prometheus, "also write the facts as node_exporter textfile metrics to FILE");
+}
+
+Threshold threshold_of(ThresholdKind kind, std::string_view name, const std::string& warn, const std::string& crit) {
+    Threshold t{parse_threshold(kind, fmt::format("--warn-{}", name), warn),
+                parse_threshold(kind, fmt::format("--crit-{}", name), crit)};
+    check_threshold_order(t, name, warn, crit);
+    return t;
+}
+
+CheckThresholds thresholds_of(const CheckRequest& c) {
+    CheckThresholds t;
+    t.fetch_age = threshold_of(ThresholdKind::duration, "fetch-age", c.warn_fetch_age, c.crit_fetch_age);
+    t.failures = threshold_of(ThresholdKind::count, "failures", c.warn_failures, c.crit_failures);
+    t.clock = threshold_of(ThresholdKind::duration, "clock", c.warn_clock, c.crit_clock);
+    t.spool_files = threshold_of(ThresholdKind::count, "spool-files", c.warn_spool_files, c.crit_spool_files);
+    t.spool_bytes = threshold_of(ThresholdKind::size, "spool-bytes", c.warn_spool_bytes, c.crit_spool_bytes);
+    t.spool_age = threshold_of(ThresholdKind::duration, "spool-age", c.warn_spool_age, c.crit_spool_age);
+    t.rejects_held = threshold_of(ThresholdKind::count, "rejects-held", c.warn_rejects_held, c.crit_rejects_held);
+    t.summary_age = threshold_of(ThresholdKind::duration, "summary-age", c.warn_summary_age, c.crit_summary_age);
+    return t;
+}
+
 } // namespace
+
+std::pair<CheckStatus, std::string> check_pipeline(const CheckRequest& request, const CommonOptions& options,
+                                                   std::int64_t now) {
+    try {
+        const CheckThresholds thresholds = thresholds_of(request);
+        struct stat st {};
+        if (::stat(options.db.c_str(), &st) != 0 && errno == ENOENT) {
+            fail(exit_code::k_no_input, "no database {} (wp-hosts add creates one)", options.db);
+        }
+        const auto db = open_for_reading(options.db);
+        const PipelineFacts facts = gather_pipeline_facts(*db, options.spool, options.rejects, now);
+        const CheckVerdict verdict = judge_pipeline(facts, thresholds);
+        if (!request.prometheus.empty()) {
+            try {
+                atomic_write_file(request.prometheus, prometheus_metrics(facts, verdict.status), 0644);
+            } catch (const Error& e) {
+                // The error names the temporary: name the file asked for first.
+                fail(e.code(), "{} not written: {}", request.prometheus, e.what());
+            }
+        }
+        return {verdict.status, verdict.line};
+    } catch (const std::exception& e) {
+        return {CheckStatus::unknown, fmt::format("WP UNKNOWN - {}", escape_control(e.what()))};
+    }
+}
 
 void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     app.require_subcommand(1);
@@ -160,10 +229,18 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     status->add_option("name", r.names, "server names (default: all)");
     status->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
     setting(status->add_option("--format", r.format, "table, tsv, csv or json"));
+
+    auto* check = app.add_subcommand("check", "the pipeline's health (a monitoring plugin)");
+    add_check_options(check, r.check);
 }
 
 int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options) {
     const std::string command = app.get_subcommands().at(0)->get_name();
+    if (command == "check") {
+        const auto [status, line] = check_pipeline(r.check, options, now_epoch());
+        fmt::print("{}\n", line);
+        return static_cast<int>(status);
+    }
     if (command == "list" || command == "status") {
         const auto reader = open_for_reading(options.db);
         Inventory inv(*reader);

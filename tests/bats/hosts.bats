@@ -311,10 +311,10 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     run --separate-stderr "$HOSTS" lsit
     [ "$status" -eq 64 ]
     [ -z "$output" ]
-    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status" ]
+    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, check" ]
     run --separate-stderr "$HOSTS" --db "$DB" lsit --all
     [ "$status" -eq 64 ]
-    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status" ]
+    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, check" ]
     run --separate-stderr "$HOSTS" --db "$DB" list --al
     [ "$status" -eq 64 ]
     [[ "${stderr_lines[0]}" != *"unknown command"* ]]
