@@ -234,12 +234,13 @@ TEST(ToolCatalog, EveryLongOptionIsASettingOrAChoiceOnPurpose) {
     }
 }
 
-// share/wp.conf.example lists every setting of every tool, commented out with
-// its default: a shared one before any section or under its tool, a tool's
-// own under its tool. With every such line uncommented, every tool takes the
+// share/wp.conf.example (as configured for this build) lists every setting
+// of every tool, commented out: a shared one before any section or under its
+// tool, a tool's own under its tool; a setting with a default of its own
+// shows that default. With every such line uncommented, every tool takes the
 // file, so no example value is one a tool would refuse.
 TEST(ToolCatalog, TheExampleConfigurationShowsEverySettingWithAValueEveryToolTakes) {
-    const std::string path = std::string(WP_SOURCE_DIR) + "/share/wp.conf.example";
+    const std::string path = std::string(WP_BUILD_DIR) + "/share/wp.conf.example";
     std::string text;
     std::size_t commented = 0;
     const std::string file = wp::read_file(path);
@@ -257,7 +258,21 @@ TEST(ToolCatalog, TheExampleConfigurationShowsEverySettingWithAValueEveryToolTak
     const auto entries = wp::parse_config_text(text, path);
     EXPECT_EQ(entries.size(), commented) << "every setting in the example is commented out";
     const auto keys = wp::every_tool_keys();
-    wp::for_each_tool([&](CLI::App& app) { EXPECT_NO_THROW(wp::apply_config(app, entries, path, keys)); });
+    wp::for_each_tool([&](CLI::App& app) {
+        wp::for_each_long_option(app, [&](const CLI::App&, const CLI::Option& opt) {
+            const std::string default_value = opt.get_default_str();
+            if (!wp::is_setting(opt) || default_value.empty() || opt.get_expected_max() == 0) {
+                return; // no default of its own to show (a flag's is false)
+            }
+            for (const auto& e : entries) {
+                if (e.key == opt.get_lnames().front() && (e.section.empty() || e.section == app.get_name())) {
+                    EXPECT_EQ(e.value, default_value) << path << ":" << e.line << ": " << app.get_name() << "'s "
+                                                      << e.key << " is not shown with its default";
+                }
+            }
+        });
+        EXPECT_NO_THROW(wp::apply_config(app, entries, path, keys));
+    });
     for (const auto& tool : keys) {
         for (const auto& setting : tool.settings) {
             const bool shown = std::any_of(entries.begin(), entries.end(), [&](const wp::ConfigEntry& e) {
