@@ -125,6 +125,7 @@ const Row k_tools[] = {
     {"wp-runall", "--down-after", S},
     {"wp-runall", "--include-down", C},
     {"wp-runall", "--list", C},
+    {"wp-runall", "--list-each", C},
     {"wp-runall", "--push", C},
     {"wp-runall", "--script", C},
     {"wp-runall", "--local", C},
