@@ -33,7 +33,10 @@ const Row k_common[] = {
 
 const Row k_tools[] = {
     {"wp-fetchlogs", "--hosts", C},
+    {"wp-fetchlogs", "--hosts-file", C},
+    {"wp-fetchlogs", "--exclude", C},
     {"wp-fetchlogs", "--where", C},
+    {"wp-fetchlogs", "--list", C},
     {"wp-fetchlogs", "--transfer", S},
     {"wp-fetchlogs", "--dry-run", C},
     {"wp-fetchlogs", "--accept-new", C}, // trusting new host keys is decided per run
