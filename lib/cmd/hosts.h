@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/host_options.h"
 #include "cmd/options.h"
 #include "store/inventory.h"
 
@@ -13,6 +14,7 @@ namespace wp {
 
 /// What the wp-hosts command line asked for.
 struct HostsRequest {
+    HostOptions select; ///< list: -H, --hosts-file, -x, --where
     std::string where;
     bool all = false;
     std::string format;

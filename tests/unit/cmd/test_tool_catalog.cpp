@@ -89,6 +89,9 @@ const Row k_tools[] = {
     {"wp-rollup quota", "--si", S},
     {"wp-rollup quota", "--iec", S},
 
+    {"wp-hosts list", "--hosts", C},
+    {"wp-hosts list", "--hosts-file", C},
+    {"wp-hosts list", "--exclude", C},
     {"wp-hosts list", "--where", C},
     {"wp-hosts list", "--all", C},
     {"wp-hosts list", "--format", S},
