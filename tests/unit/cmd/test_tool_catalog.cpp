@@ -143,6 +143,11 @@ const Row k_tools[] = {
     {"wp-runall", "--accept-new", C},
     {"wp-runall", "--ssh-config", S},
 
+    {"wp-provision", "--hosts", C},
+    {"wp-provision", "--hosts-file", C},
+    {"wp-provision", "--exclude", C},
+    {"wp-provision", "--where", C},
+    {"wp-provision", "--list", C},
     {"wp-provision", "--name", C},
     {"wp-provision", "--city", C},
     {"wp-provision", "--country", C},
