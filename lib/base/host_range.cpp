@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <map>
 #include <set>
-#include <tuple>
 
 #include <fmt/format.h>
 
@@ -186,57 +185,134 @@ std::string expand_host_list(std::string_view list, std::vector<std::string>& ou
 }
 
 std::string fold_host_names(const std::vector<std::string>& names) {
-    // (prefix, suffix, padding width or 0) → the numbers between them.
-    using Key = std::tuple<std::string, std::string, std::size_t>;
-    std::map<std::pair<std::string, std::string>, std::set<std::string>> by_pattern;
+    // Names of one shape (the same text between their numbers) form a
+    // family; each number is a dimension folded in turn, the last first.
+    std::map<std::vector<std::string>, std::vector<std::vector<std::string>>> families;
     std::set<std::string> whole; // names without a number to fold on
     for (const auto& name : names) {
-        const auto end = name.find_last_of("0123456789");
-        if (end == std::string::npos) {
-            whole.insert(name);
-            continue;
+        std::vector<std::string> texts{""};
+        std::vector<std::string> numbers;
+        bool too_long = false;
+        for (std::size_t i = 0; i < name.size();) {
+            if (!is_digit(name[i])) {
+                texts.back() += name[i++];
+                continue;
+            }
+            std::size_t end = i;
+            while (end < name.size() && is_digit(name[end])) {
+                ++end;
+            }
+            numbers.push_back(name.substr(i, end - i));
+            too_long = too_long || end - i > k_max_digits;
+            texts.emplace_back();
+            i = end;
         }
-        const auto begin = name.find_last_not_of("0123456789", end);
-        const std::size_t start = begin == std::string::npos ? 0 : begin + 1;
-        if (end + 1 - start > k_max_digits) {
+        if (numbers.empty() || too_long) {
             whole.insert(name);
-            continue;
+        } else {
+            families[texts].push_back(std::move(numbers));
         }
-        by_pattern[{name.substr(0, start), name.substr(end + 1)}].insert(name.substr(start, end + 1 - start));
     }
-    std::map<Key, std::set<std::uint64_t>> groups;
-    for (const auto& [pattern, numbers] : by_pattern) {
-        std::set<std::size_t> widths; // of zero-padded numbers: 07 is width 2
-        for (const auto& n : numbers) {
-            if (n.size() > 1 && n[0] == '0') {
-                widths.insert(n.size());
+    std::set<std::string> folded(whole.begin(), whole.end());
+    for (const auto& [texts, members] : families) {
+        const std::size_t dims = texts.size() - 1;
+        // A number's padding: 07 is width 2; 10 takes the width of a padded
+        // number of its length in its dimension (ams[01-10]), else none
+        // (ams[1-10]); 01 and 1 never share brackets.
+        std::vector<std::set<std::size_t>> padded_widths(dims);
+        for (const auto& numbers : members) {
+            for (std::size_t d = 0; d < dims; ++d) {
+                if (numbers[d].size() > 1 && numbers[d][0] == '0') {
+                    padded_widths[d].insert(numbers[d].size());
+                }
             }
         }
-        for (const auto& n : numbers) {
-            // 10 folds with 01 (ams[01-10]) and with 1 (ams[1-10]); 01 with 1 never.
-            const std::size_t width = widths.contains(n.size()) ? n.size() : 0;
-            groups[{pattern.first, pattern.second, width}].insert(to_number(n));
-        }
-    }
-    std::vector<std::string> folded(whole.begin(), whole.end());
-    for (const auto& [key, numbers] : groups) {
-        const auto& [prefix, suffix, width] = key;
-        if (numbers.size() == 1) {
-            folded.push_back(prefix + padded(*numbers.begin(), width) + suffix);
-            continue;
-        }
-        std::vector<std::string> ranges;
-        for (auto it = numbers.begin(); it != numbers.end();) {
-            const std::uint64_t first = *it;
-            std::uint64_t last = first;
-            while (++it != numbers.end() && *it == last + 1) {
-                last = *it;
+        struct Dim {
+            std::set<std::uint64_t> values;
+            std::size_t width = 0;
+        };
+        using Item = std::vector<Dim>;
+        std::vector<Item> items;
+        for (const auto& numbers : members) {
+            Item item(dims);
+            for (std::size_t d = 0; d < dims; ++d) {
+                item[d].values.insert(to_number(numbers[d]));
+                item[d].width = padded_widths[d].contains(numbers[d].size()) ? numbers[d].size() : 0;
             }
-            ranges.push_back(first == last ? padded(first, width) : padded(first, width) + "-" + padded(last, width));
+            items.push_back(std::move(item));
         }
-        folded.push_back(fmt::format("{}[{}]{}", prefix, fmt::join(ranges, ","), suffix));
+        const auto render = [](const Dim& dim) {
+            if (dim.values.size() == 1) {
+                return padded(*dim.values.begin(), dim.width);
+            }
+            std::vector<std::string> ranges;
+            for (auto it = dim.values.begin(); it != dim.values.end();) {
+                const std::uint64_t first = *it;
+                std::uint64_t last = first;
+                while (++it != dim.values.end() && *it == last + 1) {
+                    last = *it;
+                }
+                ranges.push_back(first == last ? padded(first, dim.width)
+                                               : padded(first, dim.width) + "-" + padded(last, dim.width));
+            }
+            return fmt::format("[{}]", fmt::join(ranges, ","));
+        };
+        // Items equal in every other dimension (and in this one's padding)
+        // merge their values of dimension d.
+        const auto merge = [&](std::vector<Item> in, std::size_t d) {
+            std::map<std::vector<std::string>, Item> merged;
+            for (auto& item : in) {
+                std::vector<std::string> key;
+                for (std::size_t k = 0; k < dims; ++k) {
+                    key.push_back(k == d ? std::to_string(item[k].width)
+                                         : render(item[k]) + "/" + std::to_string(item[k].width));
+                }
+                auto [it, fresh] = merged.try_emplace(std::move(key), item);
+                if (!fresh) {
+                    it->second[d].values.insert(item[d].values.begin(), item[d].values.end());
+                }
+            }
+            std::vector<Item> out;
+            for (auto& [key, item] : merged) {
+                out.push_back(std::move(item));
+            }
+            return out;
+        };
+        const auto texts_of = [&](const std::vector<Item>& done) {
+            std::vector<std::string> out;
+            for (const auto& item : done) {
+                std::string text = texts[0];
+                for (std::size_t d = 0; d < dims; ++d) {
+                    text += render(item[d]) + texts[d + 1];
+                }
+                out.push_back(std::move(text));
+            }
+            return out;
+        };
+        // The last number first, then the first number first: the shorter
+        // result wins (web[1-3].dc3,web1.dc4 rather than web1.dc[3-4],web[2-3].dc3).
+        std::vector<Item> backward = items;
+        for (std::size_t d = dims; d-- > 0;) {
+            backward = merge(std::move(backward), d);
+        }
+        std::vector<Item> forward = std::move(items);
+        for (std::size_t d = 0; d < dims; ++d) {
+            forward = merge(std::move(forward), d);
+        }
+        auto best = texts_of(backward);
+        auto other = texts_of(forward);
+        const auto length = [](const std::vector<std::string>& v) {
+            std::size_t n = v.size();
+            for (const auto& t : v) {
+                n += t.size();
+            }
+            return n;
+        };
+        if (length(other) < length(best)) {
+            best = std::move(other);
+        }
+        folded.insert(best.begin(), best.end());
     }
-    std::sort(folded.begin(), folded.end());
     return fmt::format("{}", fmt::join(folded, ","));
 }
 

@@ -27,9 +27,10 @@ std::vector<std::string> split_host_list(std::string_view list);
 std::string expand_host_list(std::string_view list, std::vector<std::string>& out);
 
 /// Folds names into ranges as `nodeset -f` does: the same set, duplicates
-/// dropped, sorted, comma-separated; names that differ only in their last
-/// number share brackets, and a zero-padded number only with numbers of its
-/// width (ams01 and ams1 never fold together). A lone name stays as is.
+/// dropped, sorted, comma-separated; names that differ only in a number
+/// share brackets, each number in turn from the last (r[1-2]n[1-2],
+/// web[1-2].dc3), and a zero-padded number only with numbers of its width
+/// (ams01 and ams1 never fold together). A lone name stays as is.
 std::string fold_host_names(const std::vector<std::string>& names);
 
 /// Whether a word is a glob (it holds `*` or `?`), matched against names

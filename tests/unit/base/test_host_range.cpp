@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -119,9 +122,14 @@ TEST(HostRange, FoldingKeepsPaddingApart) {
     EXPECT_EQ(wp::fold_host_names({"n9", "n10", "n11"}), "n[9-11]");
 }
 
-TEST(HostRange, FoldingOnTheLastNumberWithTheRestAsPattern) {
+TEST(HostRange, FoldingEveryNumberOfANameInTurn) {
     EXPECT_EQ(wp::fold_host_names({"web1.tor", "web2.tor", "web2.mtl"}), "web2.mtl,web[1-2].tor");
-    EXPECT_EQ(wp::fold_host_names({"r1n1", "r1n2", "r2n1", "r2n2"}), "r1n[1-2],r2n[1-2]");
+    // nodeset -f r1n1 r1n2 r2n1 r2n2 → r[1-2]n[1-2]
+    EXPECT_EQ(wp::fold_host_names({"r1n1", "r1n2", "r2n1", "r2n2"}), "r[1-2]n[1-2]");
+    // the last number the same, another one differing
+    EXPECT_EQ(wp::fold_host_names({"web1.dc3", "web2.dc3", "web3.dc3", "web1.dc4"}), "web1.dc4,web[1-3].dc3");
+    EXPECT_EQ(wp::fold_host_names({"r1n1", "r1n2", "r2n1"}), "r1n[1-2],r2n1");
+    EXPECT_EQ(wp::fold_host_names({"a1b01", "a2b01", "a1b1"}), "a1b1,a[1-2]b01");
 }
 
 TEST(HostRange, FoldThenExpandIsTheSameSet) {
@@ -147,4 +155,27 @@ TEST(HostRange, Globs) {
     EXPECT_TRUE(wp::host_glob_matches("w*b*1", "web-bb1"));
     EXPECT_FALSE(wp::host_glob_matches("w*b*1", "web-bb12"));
     EXPECT_TRUE(wp::host_glob_matches("*", "anything"));
+}
+
+TEST(HostRange, FoldThenExpandIsTheSameSetForManyMixedSets) {
+    const char* const shapes[] = {"tor{}", "ams0{}", "r{}n{}", "web{}.dc{}", "n{}", "x{}y0{}z"};
+    std::uint32_t seed = 17;
+    const auto next = [&seed] { return (seed = seed * 1103515245u + 12345u) >> 16; };
+    for (int round = 0; round < 200; ++round) {
+        std::set<std::string> names;
+        const auto count = 1 + next() % 30;
+        for (std::uint32_t i = 0; i < count; ++i) {
+            const std::string shape = shapes[next() % std::size(shapes)];
+            std::string name = shape;
+            for (auto at = name.find("{}"); at != std::string::npos; at = name.find("{}")) {
+                name.replace(at, 2, std::to_string(next() % 12));
+            }
+            names.insert(name);
+        }
+        const std::string folded = wp::fold_host_names(Names(names.begin(), names.end()));
+        Names back;
+        ASSERT_EQ(wp::expand_host_list(folded, back), "") << folded;
+        EXPECT_EQ(std::set<std::string>(back.begin(), back.end()), names) << folded;
+        EXPECT_EQ(back.size(), names.size()) << folded; // nothing twice
+    }
 }
