@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
+#include "base/host_range.h"
 #include "base/progress.h"
 #include "base/table.h"
 #include "fetch/host_fetch.h"
@@ -24,31 +25,6 @@
 namespace wp {
 
 namespace {
-
-std::vector<Server> select_servers(Database& db, const FetchRequest& req) {
-    Inventory inventory(db);
-    if (req.hosts.empty()) {
-        auto servers = inventory.select(req.where, false);
-        std::erase_if(servers, [](const Server& s) { return !s.active; });
-        return servers;
-    }
-    // Named servers are contacted even when inactive: the operator asked.
-    const auto matching = inventory.select(req.where, true);
-    std::vector<Server> out;
-    for (const auto& name : req.hosts) {
-        const auto it = std::find_if(matching.begin(), matching.end(), [&](const Server& s) { return s.name == name; });
-        if (it == matching.end()) {
-            if (!inventory.find(name)) {
-                fail(exit_code::k_no_input, "no server named {}", name);
-            }
-            continue; // excluded by --where
-        }
-        if (std::none_of(out.begin(), out.end(), [&](const Server& s) { return s.name == name; })) {
-            out.push_back(*it);
-        }
-    }
-    return out;
-}
 
 // fetch_host_logs' settings for one server; creates its spool directory
 // (none on a dry run).
@@ -134,9 +110,8 @@ void tell_host_done(const HostReport& report, Progress& progress) {
 } // namespace
 
 void add_fetchlogs_options(CLI::App& app, FetchRequest& request) {
-    app.add_option("-H,--hosts", request.hosts, "only these servers, comma-separated (inactive ones too)")
-        ->delimiter(',');
-    app.add_option("--where", request.where, "only servers matching this read-only SQL condition");
+    add_host_options(app, request.select);
+    app.add_flag("--list", request.list, "print the selected servers folded into ranges (tor[1-3]) and exit");
     setting(app.add_option("--transfer", request.transfer, "sftp, zstd (compressed stream) or auto")
                 ->check(CLI::IsMember({"sftp", "zstd", "auto"}))
                 ->capture_default_str());
@@ -153,6 +128,20 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     if (req.timeout < 1) {
         fail(exit_code::k_usage, "--timeout must be at least 1 second");
     }
+    const NamedHosts named = named_hosts(req.select);
+    if (req.list) {
+        // Only reads: it works for a user who may not write the database.
+        const auto reader = open_for_reading(opts.db);
+        Inventory inventory(*reader);
+        std::vector<std::string> names;
+        for (const auto& s : select_servers(inventory, req.select, named)) {
+            names.push_back(s.name);
+        }
+        if (!names.empty()) {
+            fmt::print("{}\n", fold_host_names(names));
+        }
+        return exit_code::k_ok;
+    }
     const TransferMode mode = parse_transfer_mode(req.transfer);
     const SshSettings ssh = ssh_settings_from(opts, req.ssh_config, req.accept_new);
 
@@ -165,7 +154,8 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         make_directories(opts.spool, 0755);
         lock.emplace(opts.spool + "/.wp-fetchlogs.lock");
     }
-    const std::vector<Server> servers = select_servers(db, req);
+    Inventory inventory(db);
+    const std::vector<Server> servers = select_servers(inventory, req.select, named);
     if (servers.empty()) {
         info(1, "no server selected");
         return exit_code::k_ok;
@@ -174,7 +164,6 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     std::vector<HostReport> reports(servers.size());
     std::vector<char> finished(servers.size(), 0); // not vector<bool>: written from several threads
     std::mutex db_mutex;
-    Inventory inventory(db);
     // With -v the messages are the progress; a status line would tangle with them.
     Progress progress(servers.size(), verbosity() == 0 && is_smart_terminal(stderr));
     HostPool pool(req.jobs);

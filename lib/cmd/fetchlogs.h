@@ -6,16 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "cmd/host_options.h"
 #include "cmd/options.h"
 
 namespace wp {
 
 /// What the wp-fetchlogs command line asked for.
 struct FetchRequest {
-    std::vector<std::string> hosts; ///< -H: only these (inactive ones too)
-    std::string where;              ///< read-only SQL filter on servers
-    std::string transfer = "auto";  ///< sftp, zstd or auto
-    std::string ssh_config;         ///< empty: ~/.ssh/config
+    HostOptions select;            ///< -H, --hosts-file, -x, --where
+    bool list = false;             ///< print the selection folded, fetch nothing
+    std::string transfer = "auto"; ///< sftp, zstd or auto
+    std::string ssh_config;        ///< empty: ~/.ssh/config
     bool accept_new = false;
     bool dry_run = false; ///< connect and list; claim, fetch and record nothing
     int jobs = 8;

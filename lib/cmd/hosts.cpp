@@ -85,7 +85,8 @@ std::string opt(const std::optional<std::string>& v) {
 }
 
 int list_servers(Inventory& inv, const HostsRequest& r) {
-    const auto servers = inv.select(r.where, r.all);
+    // Every server not retired (with --all, those too), or those named.
+    const auto servers = select_servers(inv, r.select, named_hosts(r.select), {.inactive = true, .retired = r.all});
     // The same columns with or without --all, so that scripts can rely on them.
     Table table({{"name"},
                  {"address"},
@@ -203,7 +204,7 @@ std::pair<CheckStatus, std::string> check_pipeline(const CheckRequest& request, 
 void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     app.require_subcommand(1);
     auto* list = app.add_subcommand("list", "list servers");
-    list->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
+    add_host_options(*list, r.select);
     list->add_flag("--all", r.all, "include retired servers");
     setting(list->add_option("--format", r.format, "table, tsv, csv or json (default: table on a terminal, else tsv)"));
 

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/host_options.h"
 #include "cmd/options.h"
 #include "health/health_check.h"
 #include "store/inventory.h"
@@ -38,6 +39,7 @@ struct CheckRequest {
 
 /// What the wp-hosts command line asked for.
 struct HostsRequest {
+    HostOptions select; ///< list: -H, --hosts-file, -x, --where
     std::string where;
     bool all = false;
     std::string format;

@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
+#include "base/host_range.h"
 #include "cmd/provision_bootstrap.h"
 #include "provision/provision_run.h"
 #include "remote/ssh.h"
@@ -41,10 +42,6 @@ ProvisionSettings settings_from(const ProvisionRequest& req, const CommonOptions
         if (auto p = check_hostname(expand_hostname(req.hostname, "x")); !p.empty()) {
             fail(exit_code::k_usage, "--hostname: {}", p);
         }
-        if (req.hostname.find("%n") == std::string::npos && req.hosts.size() > 1) {
-            fail(exit_code::k_usage, "--hostname {} for {} hosts: use %n for each server's name", req.hostname,
-                 req.hosts.size());
-        }
     }
     if (req.resolvers.size() > 3) {
         fail(exit_code::k_usage, "--resolver: at most 3 (the C library reads no more)");
@@ -68,15 +65,18 @@ void add_provision_commands(CLI::App& app, ProvisionRequest& r) {
     app.require_subcommand(1);
     auto* plan =
         app.add_subcommand("plan", "connect, gather facts, print every step and package decision; change nothing");
-    plan->add_option("host", r.hosts, "inventory names (with --name: one [USER@]ADDRESS[:PORT])")->required();
+    plan->add_option("host", r.hosts, "inventory names and ranges (with --name: one [USER@]ADDRESS[:PORT])");
     auto* apply = app.add_subcommand("apply", "carry the steps out (idempotent: a second run changes nothing)");
-    apply->add_option("host", r.hosts, "inventory names (with --name: one [USER@]ADDRESS[:PORT])")->required();
+    apply->add_option("host", r.hosts, "inventory names and ranges (with --name: one [USER@]ADDRESS[:PORT])");
     auto* boot = app.add_subcommand("bootstrap", "first contact by password: install our public key");
     boot->add_option("target", r.hosts, "[USER@]ADDRESS[:PORT] (USER defaults to root)")->required()->expected(1);
     for (auto* sub : {plan, apply, boot}) {
         sub->callback([&r, sub] { r.command = sub->get_name(); });
     }
 
+    auto* selection = app.add_option_group("Selection");
+    add_host_options(*selection, r.select);
+    selection->add_flag("--list", r.list, "print the selected servers folded into ranges (tor[1-3]) and exit");
     auto* g = app.add_option_group("Provisioning");
     g->add_option("--name", r.name, "add the server to the inventory under this name");
     g->add_option_function<std::string>(
@@ -110,9 +110,67 @@ void add_provision_commands(CLI::App& app, ProvisionRequest& r) {
                 ->capture_default_str());
 }
 
+namespace {
+
+// Nothing is provisioned by default: some selection must be given.
+void require_selection(const ProvisionRequest& req) {
+    const HostOptions& o = req.select;
+    if (req.name.empty() && req.hosts.empty() && o.hosts.empty() && o.hosts_file.empty() && o.where.empty()) {
+        fail(exit_code::k_usage, "name the servers: HOST..., -H, --hosts-file or --where (or --name NAME ADDRESS)");
+    }
+}
+
+// The inventory names plan and apply work on: the positional names and the
+// selection options (with --name, the one new server's address instead).
+std::vector<std::string> selected_names(Inventory* inventory, const ProvisionRequest& req) {
+    const HostOptions& o = req.select;
+    const bool selects = !o.hosts.empty() || !o.hosts_file.empty() || !o.exclude.empty() || !o.where.empty();
+    if (!req.name.empty()) {
+        if (selects || req.list) {
+            fail(exit_code::k_usage,
+                 "--name {} adds one server: -H, -x, --hosts-file, --where and --list select "
+                 "servers already in the inventory",
+                 req.name);
+        }
+        return req.hosts;
+    }
+    const NamedHosts named = named_hosts(o, req.hosts);
+    constexpr std::string_view hint = " (a new one is added with --name NAME ADDRESS)";
+    if (inventory == nullptr) { // plan without a database: no server is known
+        if (!named.words.empty()) {
+            fail(exit_code::k_no_input, "no server named {} in the inventory{}", fmt::join(named.words, ", "), hint);
+        }
+        return {};
+    }
+    std::vector<std::string> names;
+    try {
+        for (const auto& s : select_servers(*inventory, o, named)) {
+            names.push_back(s.name);
+        }
+    } catch (const Error& e) {
+        if (e.code() != exit_code::k_no_input) {
+            throw;
+        }
+        fail(exit_code::k_no_input, "{}{}", e.what(), hint);
+    }
+    return names;
+}
+
+} // namespace
+
 int run_provision(const ProvisionRequest& req, const CommonOptions& opts) {
     if (req.command == "bootstrap") {
         return run_bootstrap(req, opts);
+    }
+    require_selection(req);
+    if (req.list) {
+        const auto reader = open_for_reading(opts.db);
+        Inventory inventory(*reader);
+        const auto names = selected_names(&inventory, req);
+        if (!names.empty()) {
+            fmt::print("{}\n", fold_host_names(names));
+        }
+        return exit_code::k_ok;
     }
     const bool apply = req.command == "apply";
     ProvisionRunSettings settings;
@@ -132,7 +190,12 @@ int run_provision(const ProvisionRequest& req, const CommonOptions& opts) {
         db = std::make_unique<Database>(opts.db, OpenMode::read_only);
     }
     std::unique_ptr<Inventory> inventory = db ? std::make_unique<Inventory>(*db) : nullptr;
-    const std::vector<ProvisionJob> jobs = select_jobs(inventory.get(), req.name, req.hosts, opts.ssh_user);
+    const std::vector<ProvisionJob> jobs =
+        select_jobs(inventory.get(), req.name, selected_names(inventory.get(), req), opts.ssh_user);
+    if (!req.hostname.empty() && req.hostname.find("%n") == std::string::npos && jobs.size() > 1) {
+        fail(exit_code::k_usage, "--hostname {} for {} hosts: use %n for each server's name", req.hostname,
+             jobs.size());
+    }
 
     ProvisionOutput out;
     AnswerLists lists(opts.lists_dir());

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/host_options.h"
 #include "cmd/options.h"
 #include "store/inventory.h"
 
@@ -16,7 +17,9 @@ namespace wp {
 /// What the wp-provision command line asked for.
 struct ProvisionRequest {
     std::string command;            ///< plan, apply or bootstrap
-    std::vector<std::string> hosts; ///< inventory names; with --name one [USER@]ADDRESS[:PORT]
+    std::vector<std::string> hosts; ///< inventory names and ranges; with --name one [USER@]ADDRESS[:PORT]
+    HostOptions select;             ///< -H, --hosts-file, -x, --where
+    bool list = false;              ///< print the selection folded, provision nothing
     std::string name;               ///< a server to add (or already added by an earlier run)
     std::optional<std::string> city;
     std::optional<std::string> country;

@@ -15,6 +15,8 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
+#include "base/host_range.h"
+#include "cmd/host_options.h"
 #include "remote/ssh.h"
 #include "runall/runall_hosts.h"
 #include "runall/runall_output.h"
@@ -27,69 +29,17 @@ namespace wp {
 
 namespace {
 
-std::string read_stdin() {
-    std::string text;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-        if (n < 0 && errno == EINTR && !interrupted()) {
-            continue;
-        }
-        if (n < 0) {
-            fail_errno(errno, "cannot read host names from standard input");
-        }
-        if (n == 0) {
-            return text;
-        }
-        text.append(buf, static_cast<std::size_t>(n));
+// The leading "-" word (names on stdin) is taken off the command's words,
+// with an optional "--" after it.
+bool take_stdin_word(RunallRequest& req) {
+    if (req.words.empty() || req.words.front() != "-") {
+        return false;
     }
-}
-
-// The hosts the command line names; explicit is false when none was named
-// in any way (then the whole active inventory is meant).
-struct NamedHosts {
-    std::vector<std::string> names;
-    bool explicit_list = false;
-    bool from_stdin = false;
-};
-
-NamedHosts named_hosts(RunallRequest& req) {
-    NamedHosts named;
-    // A leading "-" word: names on stdin, then the command (after an optional "--").
-    if (!req.words.empty() && req.words.front() == "-") {
-        named.from_stdin = true;
+    req.words.erase(req.words.begin());
+    if (!req.words.empty() && req.words.front() == "--") {
         req.words.erase(req.words.begin());
-        if (!req.words.empty() && req.words.front() == "--") {
-            req.words.erase(req.words.begin());
-        }
     }
-    for (const auto& h : req.hosts) {
-        if (h == "-") {
-            named.from_stdin = true;
-            continue;
-        }
-        if (const auto why = check_server_name(h); !why.empty()) {
-            fail(exit_code::k_usage, "-H: host name {}", why);
-        }
-        named.names.push_back(h);
-    }
-    if (req.hosts_file == "-") {
-        named.from_stdin = true;
-    } else if (!req.hosts_file.empty()) {
-        const auto more = parse_host_names(read_file(req.hosts_file), req.hosts_file);
-        named.names.insert(named.names.end(), more.begin(), more.end());
-    }
-    if (named.from_stdin) {
-        const auto more = parse_host_names(read_stdin(), "standard input");
-        named.names.insert(named.names.end(), more.begin(), more.end());
-    }
-    named.explicit_list = named.from_stdin || !req.hosts.empty() || !req.hosts_file.empty();
-    for (const auto& x : req.exclude) {
-        if (const auto why = check_server_name(x); !why.empty()) {
-            fail(exit_code::k_usage, "-x: host name {}", why);
-        }
-    }
-    return named;
+    return true;
 }
 
 HostAction build_action(const RunallRequest& req, bool names_from_stdin) {
@@ -138,23 +88,9 @@ void print_lines(const std::vector<std::string>& lines) {
     }
 }
 
-std::vector<Server> selected_servers(Inventory& inventory, const RunallRequest& req, const NamedHosts& named) {
-    if (named.explicit_list && named.names.empty()) {
-        return {}; // an empty list names no host; it does not mean all of them
-    }
-    SelectionInput input;
-    input.matching = inventory.select(req.where, true);
-    for (const auto& s : req.where.empty() ? input.matching : inventory.select("", true)) {
-        input.known.push_back(s.name);
-    }
-    input.named = named.names;
-    input.excluded = req.exclude;
-    return select_hosts(input);
-}
-
 // One result per server, those known to be down already final.
-std::vector<RunResult> initial_runs(Inventory& inventory, const std::vector<Server>& servers,
-                                    const RunallRequest& req) {
+std::vector<RunResult> initial_runs(Inventory& inventory, const std::vector<Server>& servers, const RunallRequest& req,
+                                    const NamedHosts& named) {
     const StatusFile status = load_status_file(req.status_file);
     std::map<std::string, std::int64_t, std::less<>> failures;
     for (const auto& h : inventory.status({})) {
@@ -169,7 +105,7 @@ std::vector<RunResult> initial_runs(Inventory& inventory, const std::vector<Serv
             continue;
         }
         // A server named with -H is the operator's explicit choice: tried.
-        if (std::find(req.hosts.begin(), req.hosts.end(), servers[i].name) != req.hosts.end()) {
+        if (std::find(named.from_h.begin(), named.from_h.end(), servers[i].name) != named.from_h.end()) {
             info(0, "note: {} is known to be down ({}); tried because -H names it", servers[i].name, why);
             continue;
         }
@@ -179,14 +115,22 @@ std::vector<RunResult> initial_runs(Inventory& inventory, const std::vector<Serv
     return runs;
 }
 
-void print_list(const std::vector<RunResult>& runs) {
+// --list: the servers that would run folded into ranges on one line;
+// --list-each: one a line, in the order they would run.
+void print_list(const std::vector<RunResult>& runs, bool each) {
     std::vector<std::string> skipped;
+    std::vector<std::string> selected;
     for (const auto& r : runs) {
         if (r.host.outcome == HostOutcome::down) {
             skipped.push_back(fmt::format("skipped as down: {}: {}", r.host.server, r.host.message()));
-        } else {
+        } else if (each) {
             fmt::print("{}\n", r.host.server);
+        } else {
+            selected.push_back(r.host.server);
         }
+    }
+    if (!selected.empty()) {
+        fmt::print("{}\n", fold_host_names(selected));
     }
     if (verbosity() >= 0) {
         print_lines(skipped);
@@ -261,20 +205,15 @@ void take_options_after_stdin_marker(CLI::App& app, std::vector<std::string>& wo
 } // namespace
 
 void add_runall_options(CLI::App& app, RunallRequest& r) {
-    app.add_option("-H,--hosts", r.hosts, "only these servers, comma-separated (inactive ones too; - reads stdin)")
-        ->delimiter(',')
-        ->allow_extra_args(false);
-    app.add_option("--hosts-file", r.hosts_file, "only the servers named in this file (- for stdin)");
-    app.add_option("-x,--exclude", r.exclude, "never these servers, comma-separated")
-        ->delimiter(',')
-        ->allow_extra_args(false);
-    app.add_option("--where", r.where, "only servers matching this read-only SQL condition");
+    add_host_options(app, r.select);
     setting(app.add_option("--status-file", r.status_file, "Nagios-style 'host state' file; state 2 is down"));
     setting(app.add_option("--down-after", r.down_after, "consecutive failures after which a host is down (0: never)")
                 ->check(CLI::Range(0, 1000000))
                 ->capture_default_str());
     app.add_flag("--include-down", r.include_down, "try hosts known to be down too");
-    app.add_flag("--list", r.list, "print the selected servers and exit");
+    auto* list = app.add_flag("--list", r.list, "print the selected servers folded into ranges (tor[1-3]) and exit");
+    app.add_flag("--list-each", r.list_each, "print the selected servers one a line, in run order, and exit")
+        ->excludes(list);
     app.add_option("--push", r.push, "upload LOCAL to REMOTE (mode kept), then run the command if any")
         ->expected(2)
         ->type_name("LOCAL REMOTE");
@@ -303,18 +242,20 @@ int run_runall(RunallRequest req, const CommonOptions& opts) {
     if (req.gather && !req.outdir.empty()) {
         fail(exit_code::k_usage, "--gather prints to the terminal and --outdir writes files instead: give one of them");
     }
-    const NamedHosts named = named_hosts(req);
+    const bool stdin_word = take_stdin_word(req);
+    const NamedHosts named = named_hosts(req.select, {}, stdin_word);
+    const bool list = req.list || req.list_each;
     HostAction action;
-    if (!req.list) {
+    if (!list) {
         action = build_action(req, named.from_stdin); // local files checked before any host is touched
     }
     // --list only reads: it works for a user who may not write the database.
-    const auto db = req.list ? open_for_reading(opts.db) : std::make_unique<Database>(opts.db, OpenMode::read_write);
+    const auto db = list ? open_for_reading(opts.db) : std::make_unique<Database>(opts.db, OpenMode::read_write);
     Inventory inventory(*db);
-    const std::vector<Server> servers = selected_servers(inventory, req, named);
-    std::vector<RunResult> runs = initial_runs(inventory, servers, req);
-    if (req.list) {
-        print_list(runs);
+    const std::vector<Server> servers = select_servers(inventory, req.select, named);
+    std::vector<RunResult> runs = initial_runs(inventory, servers, req, named);
+    if (list) {
+        print_list(runs, req.list_each);
         return exit_code::k_ok;
     }
     if (servers.empty()) {

@@ -7,20 +7,19 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/host_options.h"
 #include "cmd/options.h"
 
 namespace wp {
 
 /// What the wp-runall command line asked for.
 struct RunallRequest {
-    std::vector<std::string> hosts;   ///< -H: these servers ("-": names on stdin)
-    std::string hosts_file;           ///< --hosts-file: names in a file ("-": stdin)
-    std::vector<std::string> exclude; ///< -x: never these
-    std::string where;                ///< read-only SQL filter on servers
-    std::string status_file;          ///< Nagios-style "host state" lines; state 2 is down
-    int down_after = 3;               ///< consecutive failures in host_status that make a host down; 0: never
+    HostOptions select;      ///< -H, --hosts-file, -x, --where
+    std::string status_file; ///< Nagios-style "host state" lines; state 2 is down
+    int down_after = 3;      ///< consecutive failures in host_status that make a host down; 0: never
     bool include_down = false;
-    bool list = false;              ///< print the selection, run nothing
+    bool list = false;              ///< print the selection folded, run nothing
+    bool list_each = false;         ///< print the selection one name a line, run nothing
     std::vector<std::string> push;  ///< LOCAL REMOTE
     std::string script;             ///< local script run on each host with sh -s
     std::string local;              ///< local command run once per host

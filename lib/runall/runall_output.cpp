@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/host_range.h"
 #include "store/inventory.h"
 
 namespace wp {
@@ -109,7 +110,8 @@ std::vector<OutputGroup> gather_outputs(const std::vector<RunResult>& runs, cons
 std::string format_groups(const std::vector<OutputGroup>& groups) {
     std::string text;
     for (const auto& g : groups) {
-        text += fmt::format("== {}{} ==\n", fmt::join(g.hosts, ","), g.label.empty() ? "" : " (" + g.label + ")");
+        text += fmt::format("== {} ({}{}) ==\n", fold_host_names(g.hosts), g.hosts.size(),
+                            g.label.empty() ? "" : ", " + g.label);
         text += g.output;
         if (!g.output.empty() && g.output.back() != '\n') {
             text += '\n';

@@ -55,8 +55,9 @@ struct OutputGroup {
 /// outputs[i] belongs to runs[i].
 std::vector<OutputGroup> gather_outputs(const std::vector<RunResult>& runs, const std::vector<std::string>& outputs);
 
-/// The gathered view: "== host1,host3 ==" (plus " (exit status 1)" when not
-/// clean), then the group's output, newline-terminated.
+/// The gathered view: "== host[1,3] (2) ==", the hosts folded into ranges
+/// and counted (", exit status 1" after the count when not clean), then the
+/// group's output, newline-terminated.
 std::string format_groups(const std::vector<OutputGroup>& groups);
 
 /// The exit status of a run: 0 when every host that was run succeeded

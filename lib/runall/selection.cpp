@@ -1,7 +1,6 @@
 #include "runall/selection.h"
 
 #include <algorithm>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -46,20 +45,6 @@ std::vector<std::string_view> split_words(std::string_view line, std::string_vie
 
 } // namespace
 
-std::vector<std::string> parse_host_names(std::string_view text, std::string_view source) {
-    std::vector<std::string> names;
-    for_each_line(text, [&](int number, std::string_view line) {
-        line = line.substr(0, line.find('#'));
-        for (const auto word : split_words(line, " \t\r,")) {
-            if (const auto why = check_server_name(word); !why.empty()) {
-                fail(exit_code::k_data, "{}:{}: host name {}", source, number, why);
-            }
-            names.emplace_back(word);
-        }
-    });
-    return names;
-}
-
 StatusFile parse_status_file(std::string_view text) {
     StatusFile status;
     for_each_line(text, [&](int number, std::string_view line) {
@@ -87,40 +72,6 @@ std::string down_reason(std::string_view host, const StatusFile& status, std::in
         return fmt::format("{} consecutive failures", consecutive_failures);
     }
     return {};
-}
-
-std::vector<Server> select_hosts(const SelectionInput& in) {
-    const std::set<std::string, std::less<>> known(in.known.begin(), in.known.end());
-    std::vector<std::string> unknown;
-    for (const auto* list : {&in.named, &in.excluded}) {
-        for (const auto& name : *list) {
-            if (!known.contains(name) && std::find(unknown.begin(), unknown.end(), name) == unknown.end()) {
-                unknown.push_back(name);
-            }
-        }
-    }
-    if (!unknown.empty()) {
-        fail(exit_code::k_no_input, "no server named {} in the inventory", fmt::join(unknown, ", "));
-    }
-    const std::set<std::string, std::less<>> excluded(in.excluded.begin(), in.excluded.end());
-    std::vector<Server> out;
-    if (in.named.empty()) {
-        for (const auto& s : in.matching) {
-            if (s.active && !s.retired_at && !excluded.contains(s.name)) {
-                out.push_back(s);
-            }
-        }
-        return out;
-    }
-    for (const auto& name : in.named) {
-        const auto it =
-            std::find_if(in.matching.begin(), in.matching.end(), [&](const Server& s) { return s.name == name; });
-        const bool taken = std::any_of(out.begin(), out.end(), [&](const Server& s) { return s.name == name; });
-        if (it != in.matching.end() && !taken && !excluded.contains(name)) {
-            out.push_back(*it);
-        }
-    }
-    return out;
 }
 
 StatusFile load_status_file(const std::string& path) {

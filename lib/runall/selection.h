@@ -1,6 +1,7 @@
 #pragma once
-// Which servers wp-runall runs on: names as given in files or on stdin, the
-// inventory's selection, and the hosts known to be down.
+// Which of the servers wp-runall selects are known to be down: the status
+// file and the count of consecutive failures. (The selection itself is
+// store/host_selection's.)
 
 #include <cstdint>
 #include <map>
@@ -8,13 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/inventory.h"
-
 namespace wp {
-
-/// Host names in a file or on stdin: separated by blanks, commas or
-/// newlines; `#` starts a comment. A bad name is Error(65) "source:line: …".
-std::vector<std::string> parse_host_names(std::string_view text, std::string_view source);
 
 /// A Nagios-style status file: `host state` per line (more fields may
 /// follow); the last line naming a host wins.
@@ -33,19 +28,5 @@ StatusFile load_status_file(const std::string& path);
 /// host_status counts down_after (> 0) consecutive failures.
 std::string down_reason(std::string_view host, const StatusFile& status, std::int64_t consecutive_failures,
                         int down_after);
-
-/// What the selection starts from.
-struct SelectionInput {
-    std::vector<Server> matching;      ///< servers the --where filter lets through, retired ones included
-    std::vector<std::string> known;    ///< every server name in the inventory
-    std::vector<std::string> named;    ///< -H, --hosts-file, stdin; empty: every active, non-retired server
-    std::vector<std::string> excluded; ///< -x
-};
-
-/// The servers to run on, in the order named (else by name), duplicates
-/// dropped. Named servers are taken whether active or not; --where narrows
-/// them. A name (named or excluded) the inventory does not have is
-/// Error(66) listing every such name: nothing runs on a list with a typo.
-std::vector<Server> select_hosts(const SelectionInput& input);
 
 } // namespace wp

@@ -220,6 +220,29 @@ per_server_user_db() {
     [ "$status" -eq 64 ]
     run --separate-stderr "$FETCH" --where "1; DROP TABLE servers"
     [ "$status" -eq 64 ]
+
+    # the selection of wp-runall: ranges, globs, -w, -x; --list contacts nobody
+    run --separate-stderr "$FETCH" -w 'host[1-3]' -x host2 --list
+    [ "$status" -eq 0 ]
+    [ "$output" = "host[1,3]" ]
+    [ -z "$stderr" ]
+    run --separate-stderr "$FETCH" --list # host1 retired, host2 inactive
+    [ "$output" = host3 ]
+    printf 'host1,host2\n' >"$T/hosts.txt"
+    run --separate-stderr "$FETCH" --hosts-file "$T/hosts.txt" --list
+    [ "$output" = "host[1-2]" ]
+    printf 'ranged\n' >>"$FLEET_LOG_host3"
+    run --separate-stderr "$FETCH" -H 'host?' -x 'host[1-2]' -v
+    [ "$status" -eq 0 ]
+    [[ "$stderr" == *"host3: 1 files"* ]]
+    [[ "$stderr" != *"host1:"* && "$stderr" != *"host2:"* ]]
+    grep -qx ranged "$SPOOL"/host3/*.log # the new line fetched
+    run --separate-stderr "$FETCH" -H 'host[3-4]'
+    [ "$status" -eq 66 ]
+    [ "$stderr" = "wp-fetchlogs: no server named host4 in the inventory" ]
+    run --separate-stderr "$FETCH" -x 'host[3-1]'
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-fetchlogs: -x: 'host[3-1]': range 3-1 runs backwards" ]
 }
 
 @test "the spool is never written through a symbolic link" {

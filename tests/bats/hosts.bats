@@ -377,3 +377,31 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$status" -eq 0 ]
     [ "$output" = '{"name":"tor1","last_contact":null,"last_error":null,"last_error_at":null,"consecutive_failures":0}' ]
 }
+
+@test "list selects as the other tools do: ranges, globs, -w, -x, --hosts-file; inactive servers listed too" {
+    local h
+    for h in tor1 tor2 tor3 tor7 ams01 ams02; do
+        "$HOSTS" add "$h"
+    done
+    "$HOSTS" set tor2 --active no
+    "$HOSTS" retire tor7
+    names() { cut -f1 <<<"$output" | tail -n +2 | paste -sd' '; }
+    run --separate-stderr "$HOSTS" list --format tsv -H 'tor[1-3,7]' -x tor3 # named: retired too
+    [ "$status" -eq 0 ]
+    [ "$(names)" = "tor1 tor2 tor7" ]
+    run --separate-stderr "$HOSTS" list --format tsv -w 'ams*'
+    [ "$(names)" = "ams01 ams02" ]
+    run --separate-stderr "$HOSTS" list --format tsv -x 'ams[01-02]' # inactive listed, retired not
+    [ "$(names)" = "tor1 tor2 tor3" ]
+    run --separate-stderr "$HOSTS" list --format tsv --all -x 'ams*'
+    [ "$(names)" = "tor1 tor2 tor3 tor7" ]
+    printf 'ams[01-02] tor?\n' >"$T/hosts.txt"
+    run --separate-stderr "$HOSTS" list --format tsv --hosts-file "$T/hosts.txt" --where "name <> 'tor1'"
+    [ "$(names)" = "ams01 ams02 tor2 tor3 tor7" ]
+    run --separate-stderr "$HOSTS" list -H 'tor[3-1]'
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-hosts: -H: 'tor[3-1]': range 3-1 runs backwards" ]
+    run --separate-stderr "$HOSTS" list -H 'tor[1-2],nyc*'
+    [ "$status" -eq 66 ]
+    [ "$stderr" = "wp-hosts: no server named nyc* in the inventory" ]
+}

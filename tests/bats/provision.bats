@@ -594,7 +594,7 @@ has_line() { # has_line TEXT: $output holds exactly this line
 @test "usage and unreachable hosts: exit statuses 64, 66, 69" {
     run --separate-stderr "$PROV" apply nosuch
     [ "$status" -eq 66 ]
-    [ "$stderr" = "wp-provision: no server named nosuch (a new one is added with --name NAME ADDRESS)" ]
+    [ "$stderr" = "wp-provision: no server named nosuch in the inventory (a new one is added with --name NAME ADDRESS)" ]
     run --separate-stderr "$PROV" plan --name x root@127.0.70.250:2222 --resolver dns.example
     [ "$status" -eq 64 ]
     [ "$stderr" = "wp-provision: --resolver: 'dns.example' is not an IPv4 or IPv6 address" ]
@@ -610,4 +610,41 @@ has_line() { # has_line TEXT: $output holds exactly this line
     has_line "x: connect: failed: Connection refused"
     [ "$stderr" = "wp-provision: no host answered (1 tried)" ] || { echo "$stderr"; false; }
     [ "$(sqlite3 "$T/wp.db" "SELECT count(*) FROM servers")" = 0 ]
+}
+
+@test "plan and apply select as wp-runall does: ranges, globs, -w, -x, --hosts-file, --where; --list contacts nobody" {
+    local h
+    for h in fra1 fra2 fra3 ams01; do
+        "$HOSTS" add "$h" --address 127.0.70.250 --port 2222 # nothing listens there
+    done
+    "$HOSTS" set fra3 --virt xen
+    run --separate-stderr "$PROV" plan -H 'fra[1-3]' -x fra2 --list
+    [ "$status" -eq 0 ]
+    [ "$output" = "fra[1,3]" ]
+    [ -z "$stderr" ]
+    run --separate-stderr "$PROV" apply --where "virt = 'xen'" --list
+    [ "$output" = fra3 ]
+    run --separate-stderr "$PROV" plan 'fra[1-2]' 'ams*' --list
+    [ "$output" = "ams01,fra[1-2]" ]
+    printf 'fra[2-3]\n' >"$T/hosts.txt"
+    run --separate-stderr "$PROV" plan -w ams01 --hosts-file "$T/hosts.txt" --list
+    [ "$output" = "ams01,fra[2-3]" ]
+    # the selection is what runs: two hosts tried, neither answers
+    run --separate-stderr "$PROV" plan -H 'fra[1-2]'
+    [ "$status" -eq 69 ]
+    has_line "fra1: connect: failed: Connection refused"
+    has_line "fra2: connect: failed: Connection refused"
+    [ "${stderr_lines[-1]}" = "wp-provision: no host answered (2 tried)" ]
+    # nothing named: nothing provisioned by default
+    run --separate-stderr "$PROV" plan
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-provision: name the servers: HOST..., -H, --hosts-file or --where (or --name NAME ADDRESS)" ]
+    run --separate-stderr "$PROV" plan -H 'fra[1-4]' --list
+    [ "$status" -eq 66 ]
+    [ "$stderr" = "wp-provision: no server named fra4 in the inventory (a new one is added with --name NAME ADDRESS)" ]
+    run --separate-stderr "$PROV" plan -H 'fra[2-1]'
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-provision: -H: 'fra[2-1]': range 2-1 runs backwards" ]
+    run --separate-stderr "$PROV" plan --name x -H fra1 root@127.0.70.250:2222
+    [ "$status" -eq 64 ]
 }

@@ -104,6 +104,16 @@ use_fleet() {
     done <"$FLEET/hosts.tsv"
 }
 
+# fold_hosts NAME...: names hostN folded as nodeset -f folds them
+# (host[1-3,7]), computed here apart from wp-runall's own folding.
+fold_hosts() {
+    printf '%s\n' "$@" | sed 's/^host//' | sort -n | awk '
+        function flush() { if (first != "") out = out (out == "" ? "" : ",") (first == last ? first : first "-" last) }
+        first != "" && $1 == last + 1 { last = $1; next }
+        { flush(); first = last = $1 }
+        END { flush(); print (NR == 1 ? "host" out : "host[" out "]") }'
+}
+
 # no_process PATTERN: true once no process's command line matches (zombies have none)
 no_process() {
     local i
@@ -190,14 +200,14 @@ $summary" ]
 
     run --separate-stderr "$RUNALL" -j 5 --gather -H host1,host2,host3,host4,host5 -- "$cmd"
     [ "$status" -eq 1 ]
-    [ "$output" = "== host1 ==
+    [ "$output" = "== host1 (1) ==
 fine
-== host2 (exit status 3) ==
+== host2 (1, exit status 3) ==
 three
-== host3 (exit status 127) ==
-== host4 (killed by signal KILL) ==
+== host3 (1, exit status 127) ==
+== host4 (1, killed by signal KILL) ==
 dying
-== host5 (killed by signal TERM) ==" ]
+== host5 (1, killed by signal TERM) ==" ]
 
     run --separate-stderr "$RUNALL" -j 5 --outdir "$T/out" -H host1,host2,host3,host4,host5 -- "$cmd"
     [ "$status" -eq 1 ]
@@ -292,10 +302,10 @@ wp-runall: unreachable: gone: connect: Connection refused" ]
     for j in 1 3; do
         run --separate-stderr "$RUNALL" -j $j --gather -- "$ADDR; echo same; echo lines; test \"\$a\" != $FLEET_ADDR_host2"
         [ "$status" -eq 1 ]
-        [ "$output" = "== host1,host3 ==
+        [ "$output" = "== host[1,3] (2) ==
 same
 lines
-== host2 (exit status 1) ==
+== host2 (1, exit status 1) ==
 same
 lines" ]
         [ "$stderr" = "wp-runall: 3 hosts: 2 ok, 1 failed
@@ -303,7 +313,8 @@ wp-runall: failed: host2: exit status 1" ]
     done
 
     # 20 hosts, -j 20: the output (1000 lines) is one of three, the status
-    # one of two, both from the host's address; six groups, hosts by name.
+    # one of two, both from the host's address; six groups, each headed by
+    # its hosts folded into ranges (as nodeset -f folds them) and counted.
     use_fleet wide
     run --separate-stderr "$RUNALL" -j 20 --gather -- \
         'set -- $SSH_CONNECTION; n=${3##*.}; seq 1000 | sed "s/^/class $((n % 3)) /"; exit $((n % 2 * 4))'
@@ -314,7 +325,7 @@ wp-runall: failed: host2: exit status 1" ]
         n=${ADDR_OF[$h]##*.}
         key="$((n % 3)) $((n % 2 * 4))"
         [ -n "${members[$key]:-}" ] || keys+=("$key")
-        members[$key]+="${members[$key]:+,}$h"
+        members[$key]+="${members[$key]:+ }$h"
         if ((n % 2)); then
             summary+=$'\n'"wp-runall: failed: $h: exit status 4"
             failed=$((failed + 1))
@@ -323,7 +334,7 @@ wp-runall: failed: host2: exit status 1" ]
     [ "${#keys[@]}" -eq 6 ]
     for key in "${keys[@]}"; do
         set -- $key
-        expected+="== ${members[$key]}$([ "$2" -eq 0 ] || echo " (exit status $2)") =="$'\n'
+        expected+="== $(fold_hosts ${members[$key]}) ($(wc -w <<<"${members[$key]}")$([ "$2" -eq 0 ] || echo ", exit status $2")) =="$'\n'
         expected+="$(seq 1000 | sed "s/^/class $1 /")"$'\n'
     done
     [ "$output"$'\n' = "$expected" ]
@@ -673,9 +684,7 @@ wp-runall: skipped as down: host3: 3 consecutive failures" ]
     [ "$status" -eq 0 ]
     [ "$output" = host1 ]
     run --separate-stderr "$RUNALL" --down-after 4 --list
-    [ "$output" = "host1
-host2
-host3" ]
+    [ "$output" = "host[1-3]" ]
 
     # the operator insists: all three run; a success clears host3's count
     run --separate-stderr "$RUNALL" -j 3 --status-file "$T/host_status.txt" --include-down -- echo hi
@@ -743,20 +752,19 @@ host3: ran" ]
     "$HOSTS" add host4 --address 127.0.60.99
     "$HOSTS" set host4 --active no
     run "$RUNALL" --list
-    [ "$output" = "host1
-host2
-host3" ]
-    run "$RUNALL" -H host3,host4,host1,host3 --list # named: in that order, inactive too
+    [ "$output" = "host[1-3]" ]
+    run "$RUNALL" -H host3,host4,host1,host3 --list-each # named: in that order, inactive too
     [ "$output" = "host3
 host4
 host1" ]
+    run "$RUNALL" -H host3,host4,host1,host3 --list # folded: sorted
+    [ "$output" = "host[1,3-4]" ]
     run "$RUNALL" --where "name <> 'host2'" -x host3 --list
     [ "$output" = host1 ]
     printf 'host2 # comment\n\nhost1,host3\n' >"$T/hosts.txt"
     run "$RUNALL" --hosts-file "$T/hosts.txt" -x host1 --list
-    [ "$output" = "host2
-host3" ]
-    run "$RUNALL" --list - <<<"host3 host2" # "-": the names are on stdin
+    [ "$output" = "host[2-3]" ]
+    run "$RUNALL" --list-each - <<<"host3 host2" # "-": the names are on stdin
     [ "$output" = "host3
 host2" ]
     run --separate-stderr "$RUNALL" --hosts-file - -- echo hi <<<"host2"
@@ -802,21 +810,96 @@ no dashes needed" ]
     "$HOSTS" set host4 --active no # inactive: not taken unless named
     run --separate-stderr "$RUNALL" --where "virt = 'xen'" --list
     [ "$status" -eq 0 ]
-    [ "$output" = "host1
-host3" ]
+    [ "$output" = "host[1,3]" ]
     run --separate-stderr "$RUNALL" --where "virt = 'xen'" -j 2 -- "$ADDR;" 'echo "xen at $a"'
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]
     [ "$(sort <<<"$output")" = "host1: xen at $FLEET_ADDR_host1
 host3: xen at $FLEET_ADDR_host3" ]
     run "$RUNALL" --where "virt = 'xen'" -H host2,host3,host4 --list
-    [ "$output" = "host3
-host4" ]
+    [ "$output" = "host[3-4]" ]
     run "$RUNALL" --where "virt = 'xen'" -x host1 --list
     [ "$output" = host3 ]
     run --separate-stderr "$RUNALL" --where "virt = 'openvz'" --list
     [ "$status" -eq 0 ]
     [ -z "$output" ]
+}
+
+@test "host ranges: -H 'h[71-73]' --list folds back to h[71-73]; -w, -x, globs, --hosts-file, stdin; bad ranges" {
+    local h
+    for h in h71 h72 h73 h75 ams01 ams02 ams1; do
+        "$HOSTS" add "$h" --address 127.0.60.99
+    done
+    run --separate-stderr "$RUNALL" -H 'h[71-73]' --list
+    [ "$status" -eq 0 ]
+    [ "$output" = "h[71-73]" ]
+    [ -z "$stderr" ]
+    run --separate-stderr "$RUNALL" -H 'h[71-73]' --list-each
+    [ "$output" = "h71
+h72
+h73" ]
+    # everything, folded: padding kept apart (ams1 is not ams01)
+    run --separate-stderr "$RUNALL" --list
+    [ "$output" = "ams1,ams[01-02],h[71-73,75],host[1-3]" ]
+    # -w is -H; -x takes ranges
+    run --separate-stderr "$RUNALL" -w 'h[71-73,75]' -x 'h[72-73]' --list
+    [ "$status" -eq 0 ]
+    [ "$output" = "h[71,75]" ]
+    # globs match inventory names, in name order
+    run --separate-stderr "$RUNALL" -H 'ams*' --list
+    [ "$output" = "ams1,ams[01-02]" ]
+    run --separate-stderr "$RUNALL" -H 'h7?,host1' -x 'h7[2-3]' --list-each
+    [ "$output" = "h71
+h75
+host1" ]
+    run --separate-stderr "$RUNALL" -x 'host*,ams*' --list
+    [ "$output" = "h[71-73,75]" ]
+    # ranges in a list file and on stdin
+    printf 'h[71-72] # two\nams[01-02],host[1-3]\n' >"$T/ranges.txt"
+    run --separate-stderr "$RUNALL" --hosts-file "$T/ranges.txt" -x 'host?' --list
+    [ "$status" -eq 0 ]
+    [ "$output" = "ams[01-02],h[71-72]" ]
+    run --separate-stderr "$RUNALL" --list - <<<"h[72-73] host[2,3]"
+    [ "$output" = "h[72-73],host[2-3]" ]
+
+    # a range naming a server the inventory lacks, a glob matching none: 66, nothing runs
+    run --separate-stderr "$RUNALL" -H 'h[71-74]' -x 'nyc*' -- touch "$T/ran"
+    [ "$status" -eq 66 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-runall: no server named h74, nyc* in the inventory" ]
+    [ ! -e "$T/ran" ]
+    # malformed ranges: 64 naming the option, 65 naming the file and line
+    run --separate-stderr "$RUNALL" -H 'h[73-71]' --list
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-runall: -H: 'h[73-71]': range 73-71 runs backwards" ]
+    run --separate-stderr "$RUNALL" -x 'h[1-' --list
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-runall: -x: 'h[1-': '[' without ']'" ]
+    run --separate-stderr "$RUNALL" -w 'h[1-100001]' --list
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-runall: -H: 'h[1-100001]': range 1-100001 is more than 100000 names" ]
+    run --separate-stderr "$RUNALL" -H 'h[71-73]!h72' --list
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-runall: -H: 'h[71-73]!h72': '!' (set difference) is not supported; exclude names with -x" ]
+    run --separate-stderr "$RUNALL" -H 'h[a-c]' --list
+    [ "$status" -eq 64 ]
+    [ "$stderr" = "wp-runall: -H: 'h[a-c]': '[a-c]' is not a numeric range (brackets hold numbers and ranges only, e.g. [1-4,7])" ]
+    printf 'host1\nh[2-1]\n' >"$T/bad.txt"
+    run --separate-stderr "$RUNALL" --hosts-file "$T/bad.txt" --list
+    [ "$status" -eq 65 ]
+    [ "$stderr" = "wp-runall: $T/bad.txt:2: 'h[2-1]': range 2-1 runs backwards" ]
+}
+
+@test "host ranges run: -H 'host[1-3]' on the fleet, --gather headed by the folded hosts and their count" {
+    run --separate-stderr "$RUNALL" -j 3 --gather -H 'host[1-3]' -x host2 -- echo same
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host[1,3] (2) ==
+same" ]
+    [ -z "$stderr" ]
+    run --separate-stderr "$RUNALL" -j 3 --gather -w 'host?' -- echo same
+    [ "$status" -eq 0 ]
+    [ "$output" = "== host[1-3] (3) ==
+same" ]
 }
 
 @test "Ctrl-C: no further host is started, the running command is signalled, the summary is printed" {

@@ -71,7 +71,15 @@ teardown() {
     [ "${stderr_lines[0]}" = "wp-runall: note: web02 is known to be down (5 consecutive failures); tried because -H names it" ]
     run --separate-stderr "$RUNALL" -H web01,web02 --list
     [ "$status" -eq 0 ]
-    [ "$output" = "$(printf 'web01\nweb02')" ]
+    [ "$output" = "web[01-02]" ]
+    # a range names it too; a glob's matches are not named one by one
+    run --separate-stderr "$RUNALL" -H 'web[02-03]' --local echo
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '== web02 ==\nweb02\n== web03 ==\nweb03')" ]
+    [ "${stderr_lines[0]}" = "wp-runall: note: web02 is known to be down (5 consecutive failures); tried because -H names it" ]
+    run --separate-stderr "$RUNALL" -q -H 'web0?' --local echo
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '== web01 ==\nweb01\n== web03 ==\nweb03')" ]
     # not named: skipped as before
     run --separate-stderr "$RUNALL" -q --local echo
     [ "$status" -eq 0 ]

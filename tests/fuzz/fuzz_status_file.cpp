@@ -2,13 +2,15 @@
 // lines) and parse_host_names (-f FILE). Properties: states are the 1 to 3
 // digit numbers of the text, host names are non-empty words that are no
 // comment, bad line numbers are increasing and within the text; host names
-// taken from a file contain no separator.
+// taken from a file contain no separator and no bracket (ranges are
+// expanded), and are names or globs.
 
 #include <algorithm>
 
 #include "base/error.h"
 #include "fuzz.h"
 #include "runall/selection.h"
+#include "store/host_selection.h"
 #include "store/inventory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -28,8 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         for (const std::string& name : wp::parse_host_names(text, "hosts.txt")) {
             FUZZ_CHECK(!name.empty());
-            FUZZ_CHECK(name.find_first_of(" \t\r\n,#") == std::string::npos);
-            FUZZ_CHECK(wp::check_server_name(name).empty());
+            FUZZ_CHECK(name.find_first_of(" \t\r\n,#[]") == std::string::npos);
+            FUZZ_CHECK(wp::check_host_word(name).empty());
         }
     } catch (const wp::Error& e) {
         FUZZ_CHECK(e.code() == wp::exit_code::k_data);

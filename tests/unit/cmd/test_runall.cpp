@@ -20,8 +20,8 @@ TEST(RunallCommandLine, OptionsAfterTheStdinDashAreOptionsUpToTheCommand) {
     parse({"-", "--list", "-j3", "-x", "a,b", "--where=virt = 'xen'"}, r);
     EXPECT_TRUE(r.list);
     EXPECT_EQ(r.jobs, 3);
-    EXPECT_EQ(r.exclude, (std::vector<std::string>{"a", "b"}));
-    EXPECT_EQ(r.where, "virt = 'xen'");
+    EXPECT_EQ(r.select.exclude, (std::vector<std::string>{"a,b"})); // split by host_options, ranges aware
+    EXPECT_EQ(r.select.where, "virt = 'xen'");
     EXPECT_EQ(r.words, std::vector<std::string>{"-"});
 
     wp::RunallRequest cmd;
@@ -34,6 +34,15 @@ TEST(RunallCommandLine, OptionsAfterTheStdinDashAreOptionsUpToTheCommand) {
     parse({"-", "--", "--list"}, dashes);
     EXPECT_FALSE(dashes.list);
     EXPECT_EQ(dashes.words, (std::vector<std::string>{"-", "--", "--list"}));
+
+    // -w is -H (pdsh, clush); a comma inside brackets stays with its range
+    wp::RunallRequest w;
+    parse({"-w", "h[1-4,7],x", "-H", "y", "--list"}, w);
+    EXPECT_EQ(w.select.hosts, (std::vector<std::string>{"h[1-4,7],x", "y"}));
+    wp::RunallRequest after;
+    parse({"-", "-w", "h[1-2]", "--list-each"}, after);
+    EXPECT_EQ(after.select.hosts, std::vector<std::string>{"h[1-2]"});
+    EXPECT_TRUE(after.list_each);
 
     wp::RunallRequest unknown;
     EXPECT_THROW(parse({"-", "--frobnicate"}, unknown), CLI::ExtrasError);

@@ -35,7 +35,10 @@ const Row k_common[] = {
 
 const Row k_tools[] = {
     {"wp-fetchlogs", "--hosts", C},
+    {"wp-fetchlogs", "--hosts-file", C},
+    {"wp-fetchlogs", "--exclude", C},
     {"wp-fetchlogs", "--where", C},
+    {"wp-fetchlogs", "--list", C},
     {"wp-fetchlogs", "--transfer", S},
     {"wp-fetchlogs", "--dry-run", C},
     {"wp-fetchlogs", "--accept-new", C}, // trusting new host keys is decided per run
@@ -88,6 +91,9 @@ const Row k_tools[] = {
     {"wp-rollup quota", "--si", S},
     {"wp-rollup quota", "--iec", S},
 
+    {"wp-hosts list", "--hosts", C},
+    {"wp-hosts list", "--hosts-file", C},
+    {"wp-hosts list", "--exclude", C},
     {"wp-hosts list", "--where", C},
     {"wp-hosts list", "--all", C},
     {"wp-hosts list", "--format", S},
@@ -144,6 +150,7 @@ const Row k_tools[] = {
     {"wp-runall", "--down-after", S},
     {"wp-runall", "--include-down", C},
     {"wp-runall", "--list", C},
+    {"wp-runall", "--list-each", C},
     {"wp-runall", "--push", C},
     {"wp-runall", "--script", C},
     {"wp-runall", "--local", C},
@@ -155,6 +162,11 @@ const Row k_tools[] = {
     {"wp-runall", "--accept-new", C},
     {"wp-runall", "--ssh-config", S},
 
+    {"wp-provision", "--hosts", C},
+    {"wp-provision", "--hosts-file", C},
+    {"wp-provision", "--exclude", C},
+    {"wp-provision", "--where", C},
+    {"wp-provision", "--list", C},
     {"wp-provision", "--name", C},
     {"wp-provision", "--city", C},
     {"wp-provision", "--country", C},

@@ -84,8 +84,8 @@ TEST(RunallOutput, GatherGroupsByOutputAndOutcome) {
     EXPECT_EQ(groups[1].label, "exit status 1");
     EXPECT_EQ(groups[2].hosts, (std::vector<std::string>{"h6"}));
     EXPECT_EQ(groups[3].hosts, (std::vector<std::string>{"h7"}));
-    EXPECT_EQ(wp::format_groups(groups), "== h1,h3 ==\nsame\n== h2,h5 (exit status 1) ==\nsame\n== h6 ==\nother\n"
-                                         "== h7 (timed out) ==\nsame\n");
+    EXPECT_EQ(wp::format_groups(groups), "== h[1,3] (2) ==\nsame\n== h[2,5] (2, exit status 1) ==\nsame\n== h6 (1) ==\n"
+                                         "other\n== h7 (1, timed out) ==\nsame\n");
 }
 
 TEST(RunallOutput, OutcomeLabels) {
@@ -197,7 +197,7 @@ TEST(RunallOutput, GatherPrintsGroupsAtTheEndStderrPrefixed) {
     output.sink(1).err("why\n");
     EXPECT_EQ(out.text(), "");
     output.finish(runs);
-    EXPECT_EQ(out.text(), "== h1,h3 ==\nsame\n== h2 (exit status 1) ==\nsame\n");
+    EXPECT_EQ(out.text(), "== h[1,3] (2) ==\nsame\n== h2 (1, exit status 1) ==\nsame\n");
     EXPECT_EQ(err.text(), "h2: why\n");
 }
 

@@ -5,35 +5,6 @@
 
 #include "base/error.h"
 #include "runall/selection.h"
-#include "support/fixtures.h"
-#include "support/tmpdir.h"
-
-namespace {
-
-std::vector<std::string> names_of(const std::vector<wp::Server>& servers) {
-    std::vector<std::string> out;
-    for (const auto& s : servers) {
-        out.push_back(s.name);
-    }
-    return out;
-}
-
-} // namespace
-
-TEST(RunallSelection, HostNamesSplitOnBlanksCommasAndLinesWithComments) {
-    const auto names = wp::parse_host_names("tor1 mtl2,  van3\n# a comment line\n\nnyc1 # the new one\r\n", "f");
-    EXPECT_EQ(names, (std::vector<std::string>{"tor1", "mtl2", "van3", "nyc1"}));
-}
-
-TEST(RunallSelection, BadHostNameNamesSourceAndLine) {
-    try {
-        wp::parse_host_names("tor1\n../etc\n", "hosts.txt");
-        FAIL() << "no error";
-    } catch (const wp::Error& e) {
-        EXPECT_EQ(e.code(), 65);
-        EXPECT_TRUE(std::string(e.what()).starts_with("hosts.txt:2: host name '../etc'")) << e.what();
-    }
-}
 
 TEST(RunallSelection, StatusFileLastLineWinsAndOddLinesAreCounted) {
     const auto st = wp::parse_status_file("tor1 0\nmtl2 2 CRITICAL - no answer\n# comment\n\ntor1 2\n"
@@ -55,38 +26,4 @@ TEST(RunallSelection, DownByStatusFileStateTwoOrByConsecutiveFailures) {
     EXPECT_EQ(wp::down_reason("van3", st, 7, 3), "7 consecutive failures");
     EXPECT_EQ(wp::down_reason("van3", st, 50, 0), ""); // --down-after 0: never by failures
     EXPECT_EQ(wp::down_reason("van3", {}, 1, 1), "1 consecutive failures");
-}
-
-TEST(RunallSelection, DefaultIsActiveNotRetiredInInventoryOrderMinusExcluded) {
-    wp::SelectionInput in;
-    in.matching = {server("a"), server("b", false), server("c", false, true), server("d"), server("e")};
-    in.known = {"a", "b", "c", "d", "e"};
-    in.excluded = {"d"};
-    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"a", "e"}));
-}
-
-TEST(RunallSelection, NamedHostsKeepTheirOrderOnceEachInactiveToo) {
-    wp::SelectionInput in;
-    in.matching = {server("a"), server("b", false), server("c"), server("d")};
-    in.known = {"a", "b", "c", "d", "z"}; // z: filtered out by --where
-    in.named = {"c", "b", "z", "c", "a", "d"};
-    in.excluded = {"a"};
-    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"c", "b", "d"}));
-}
-
-TEST(RunallSelection, UnknownNamesNamedOrExcludedAreAllListedWith66) {
-    wp::SelectionInput in;
-    in.matching = {server("a")};
-    in.known = {"a"};
-    in.named = {"a", "tor9"};
-    in.excluded = {"mtl9"};
-    try {
-        wp::select_hosts(in);
-        FAIL() << "no error";
-    } catch (const wp::Error& e) {
-        EXPECT_EQ(e.code(), 66);
-        EXPECT_STREQ(e.what(), "no server named tor9, mtl9 in the inventory");
-    }
-    in.named.clear(); // a typo in -x alone must not run on the host meant
-    EXPECT_EQ(exit_code_of([&] { wp::select_hosts(in); }), 66);
 }

@@ -1,0 +1,160 @@
+#include "store/host_selection.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/error.h"
+#include "base/host_range.h"
+
+namespace wp {
+
+namespace {
+
+// Calls f(line_number, line) for each line of text.
+template <typename F> void for_each_line(std::string_view text, F&& f) {
+    int number = 0;
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        ++number;
+        f(number, text.substr(0, nl));
+        if (nl == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(nl + 1);
+    }
+}
+
+// The expanded words of list, or why not.
+std::string expand_words(std::string_view list, std::vector<std::string>& out) {
+    std::vector<std::string> words;
+    if (auto why = expand_host_list(list, words); !why.empty()) {
+        return why;
+    }
+    for (const auto& w : words) {
+        if (auto why = check_host_word(w); !why.empty()) {
+            return "host name " + why;
+        }
+    }
+    out.insert(out.end(), words.begin(), words.end());
+    return {};
+}
+
+// Adds name to list unless it is there already.
+void add_once(std::vector<std::string>& list, const std::string& name) {
+    if (std::find(list.begin(), list.end(), name) == list.end()) {
+        list.push_back(name);
+    }
+}
+
+// The inventory names the words stand for, in order; words that stand for
+// none go to unknown.
+std::vector<std::string> resolve_words(const std::vector<std::string>& words,
+                                       const std::vector<std::string>& known_names,
+                                       const std::set<std::string, std::less<>>& known,
+                                       std::vector<std::string>& unknown) {
+    std::vector<std::string> names;
+    for (const auto& word : words) {
+        if (!is_host_glob(word)) {
+            if (known.contains(word)) {
+                names.push_back(word);
+            } else {
+                add_once(unknown, word);
+            }
+            continue;
+        }
+        const auto before = names.size();
+        for (const auto& name : known_names) {
+            if (host_glob_matches(word, name)) {
+                names.push_back(name);
+            }
+        }
+        if (names.size() == before) {
+            add_once(unknown, word);
+        }
+    }
+    return names;
+}
+
+} // namespace
+
+std::string check_host_word(std::string_view word) {
+    if (!is_host_glob(word)) {
+        return check_server_name(word);
+    }
+    // A glob is checked as the name it would be with its wildcards as letters.
+    std::string as_name(word);
+    std::replace_if(
+        as_name.begin(), as_name.end(), [](char c) { return c == '*' || c == '?'; }, 'x');
+    if (check_server_name(as_name).empty()) {
+        return {};
+    }
+    return fmt::format("'{}' may contain only letters, digits, '.', '_', '-' and the wildcards '*' and '?'", word);
+}
+
+std::vector<std::string> parse_host_argument(std::string_view list, std::string_view what) {
+    std::vector<std::string> words;
+    if (auto why = expand_words(list, words); !why.empty()) {
+        fail(exit_code::k_usage, "{}: {}", what, why);
+    }
+    return words;
+}
+
+std::vector<std::string> parse_host_names(std::string_view text, std::string_view source) {
+    std::vector<std::string> names;
+    for_each_line(text, [&](int number, std::string_view line) {
+        line = line.substr(0, line.find('#'));
+        for (;;) {
+            const auto start = line.find_first_not_of(" \t\r");
+            if (start == std::string_view::npos) {
+                break;
+            }
+            line.remove_prefix(start);
+            const auto end = line.find_first_of(" \t\r");
+            if (auto why = expand_words(line.substr(0, end), names); !why.empty()) {
+                fail(exit_code::k_data, "{}:{}: {}", source, number, why);
+            }
+            if (names.size() > k_max_expanded_hosts) {
+                fail(exit_code::k_data, "{}:{}: more than {} names", source, number, k_max_expanded_hosts);
+            }
+            if (end == std::string_view::npos) {
+                break;
+            }
+            line.remove_prefix(end);
+        }
+    });
+    return names;
+}
+
+std::vector<Server> select_hosts(const SelectionInput& in) {
+    const std::set<std::string, std::less<>> known(in.known.begin(), in.known.end());
+    std::vector<std::string> unknown;
+    const auto named = resolve_words(in.named, in.known, known, unknown);
+    const auto excluded_names = resolve_words(in.excluded, in.known, known, unknown);
+    if (!unknown.empty()) {
+        fail(exit_code::k_no_input, "no server named {} in the inventory", fmt::join(unknown, ", "));
+    }
+    const std::set<std::string, std::less<>> excluded(excluded_names.begin(), excluded_names.end());
+    std::vector<Server> out;
+    if (in.named.empty()) {
+        for (const auto& s : in.matching) {
+            if ((s.active || in.default_inactive) && (!s.retired_at || in.default_retired) &&
+                !excluded.contains(s.name)) {
+                out.push_back(s);
+            }
+        }
+        return out;
+    }
+    for (const auto& name : named) {
+        const auto it =
+            std::find_if(in.matching.begin(), in.matching.end(), [&](const Server& s) { return s.name == name; });
+        const bool taken = std::any_of(out.begin(), out.end(), [&](const Server& s) { return s.name == name; });
+        if (it != in.matching.end() && !taken && !excluded.contains(name)) {
+            out.push_back(*it);
+        }
+    }
+    return out;
+}
+
+} // namespace wp
