@@ -22,7 +22,7 @@ struct HostsRequest {
     ServerChanges changes; ///< for set (and the field options of add)
 };
 
-/// Registers list/add/set/retire/import/status on app, filling request.
+/// Registers list/add/set/retire/import/status/show on app, filling request.
 void add_hosts_commands(CLI::App& app, HostsRequest& request);
 
 /// Runs the selected subcommand; returns the exit status.

@@ -91,6 +91,7 @@ const Row k_tools[] = {
     {"wp-hosts list", "--format", S},
     {"wp-hosts status", "--where", C},
     {"wp-hosts status", "--format", S},
+    {"wp-hosts show", "--format", S},
     {"wp-hosts add", "--address", C}, // a server's fields, never every server's
     {"wp-hosts add", "--port", C},
     {"wp-hosts add", "--ssh-user", C},
