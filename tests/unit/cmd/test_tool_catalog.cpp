@@ -40,6 +40,7 @@ const Row k_tools[] = {
     {"wp-fetchlogs", "--jobs", S},
     {"wp-fetchlogs", "--timeout", S},
     {"wp-fetchlogs", "--ssh-config", S},
+    {"wp-fetchlogs", "--max-clock-offset", S},
 
     {"wp-parse", "--server", C},
     {"wp-parse", "--format", C}, // of the inputs named on this command line
