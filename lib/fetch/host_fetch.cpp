@@ -137,6 +137,7 @@ private:
         ExecOptions options;
         options.timeout = m_settings.io_timeout;
         options.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+        options.on_send = [&clock] { clock.sent(); };
         clock.sent();
         ExecResult r;
         try {

@@ -469,6 +469,7 @@ private:
         ClockLine clock([&out](std::string_view data) { out.append(data); });
         ExecOptions options;
         options.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+        options.on_send = [&clock] { clock.sent(); };
         clock.sent();
         ExecResult r;
         try {

@@ -188,6 +188,7 @@ private:
         options.timeout = m_action.timeout;
         options.stdin_data = m_action.stdin_data;
         options.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+        options.on_send = [&clock] { clock.sent(); };
         r.command_ran = true;
         const auto started = Clock::now();
         // Whatever becomes of the command, a clock line that came is a reading.
@@ -229,6 +230,7 @@ private:
             ExecOptions probe;
             probe.timeout = m_settings.io_timeout;
             probe.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+            probe.on_send = [&clock] { clock.sent(); };
             clock.sent();
             const bool is_dir = host.run(with_clock(fmt::format("test -d {}", shell_quote(remote))), probe).ok();
             if (m_action.command.empty()) {

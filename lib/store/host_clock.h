@@ -40,7 +40,8 @@ public:
     explicit ClockLine(std::function<void(std::string_view)> rest,
                        std::function<std::int64_t()> now_ns = wall_clock_ns);
 
-    /// Notes the time: call just before sending the command.
+    /// Notes the time: call just before sending the command (again, later,
+    /// when the command is really on its way: the later the tighter).
     void sent();
     /// The command's standard output, as it arrives (the on_stdout callback).
     void feed(std::string_view data);
