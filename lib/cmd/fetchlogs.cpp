@@ -107,6 +107,26 @@ void tell_host_done(const HostReport& report, Progress& progress) {
     }
 }
 
+// Usage is billed by the hour the host's Squid writes, so a host whose clock
+// is off by more than the limit has its usage put in the wrong hours. Only an
+// offset that is beyond the limit whatever the true value within the
+// reading's uncertainty counts: a slow link widens the uncertainty and so
+// never raises a false alarm.
+void warn_clock_offset(const HostResult& r, double max_offset_s, Progress& progress) {
+    if (!r.clock) {
+        return;
+    }
+    const std::int64_t off = r.clock->offset_ms;
+    const std::int64_t magnitude = off < 0 ? -off : off;
+    if (static_cast<double>(magnitude - r.clock->uncertainty_ms) <= max_offset_s * 1000.0) {
+        return;
+    }
+    progress.warning(fmt::format("{}: clock {:.3f} s {} (\u00b1{:.3f} s) of this collector's: its usage hours may be "
+                                 "misbilled",
+                                 r.server, static_cast<double>(magnitude) / 1000.0, off < 0 ? "behind" : "ahead",
+                                 static_cast<double>(r.clock->uncertainty_ms) / 1000.0));
+}
+
 } // namespace
 
 void add_fetchlogs_options(CLI::App& app, FetchRequest& request) {
@@ -122,6 +142,10 @@ void add_fetchlogs_options(CLI::App& app, FetchRequest& request) {
                 ->check(CLI::Range(1, 86400))
                 ->capture_default_str());
     setting(app.add_option("--ssh-config", request.ssh_config, "ssh_config file (default ~/.ssh/config)"));
+    setting(app.add_option("--max-clock-offset", request.max_clock_offset,
+                           "seconds a host's clock may be off this one's before a warning")
+                ->check(CLI::Range(0.0, 86400.0))
+                ->capture_default_str());
 }
 
 int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
@@ -171,9 +195,13 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         const Server& s = servers[i];
         HostReport report = fetch_server(s, mode, ssh, req, opts, progress);
         tell_host_done(report, progress);
+        warn_clock_offset(report.result, req.max_clock_offset, progress);
         if (!req.dry_run) {
             std::lock_guard lock_db(db_mutex);
             record_host_status(inventory, s.id, report.result);
+            if (report.result.outcome == HostOutcome::ok) {
+                inventory.record_fetch(s.id);
+            }
         }
         progress.host_done(static_cast<std::size_t>(report.files));
         reports[i] = std::move(report);

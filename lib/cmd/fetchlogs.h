@@ -21,6 +21,9 @@ struct FetchRequest {
     bool dry_run = false; ///< connect and list; claim, fetch and record nothing
     int jobs = 8;
     int timeout = 900; ///< seconds for one whole host
+    /// Seconds a host's clock may be off ours, beyond the reading's
+    /// uncertainty, before a warning that its hours may be misbilled.
+    double max_clock_offset = 2.0;
 };
 
 /// Registers wp-fetchlogs' own options on its command line.

@@ -1,5 +1,6 @@
 #include "cmd/hosts.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <sys/stat.h>
@@ -124,13 +125,132 @@ int add_server(Inventory& inv, const HostsRequest& r) {
     return exit_code::k_ok;
 }
 
-int status_servers(Inventory& inv, const HostsRequest& r) {
-    Table table({{"name"}, {"last_contact"}, {"last_error"}, {"last_error_at"}, {"consecutive_failures", true}});
-    for (const auto& h : inv.status(r.names, r.where)) {
-        table.add_row({h.name, h.last_contact ? format_utc(*h.last_contact) : "", opt(h.last_error),
-                       h.last_error_at ? format_utc(*h.last_error_at) : "", std::to_string(h.consecutive_failures)});
+std::string utc_or_empty(const std::optional<std::int64_t>& epoch) {
+    return epoch ? format_utc(*epoch) : "";
+}
+
+// The format a listing is written in, automatic decided for stdout.
+OutputFormat resolved_format(const HostsRequest& r) {
+    const OutputFormat f = format_of(r);
+    if (f != OutputFormat::automatic) {
+        return f;
     }
-    table.print(stdout, format_of(r));
+    return is_smart_terminal(stdout) ? OutputFormat::table : OutputFormat::tsv;
+}
+
+// A clock reading for people: "+30.01 s ±0.01 s", the uncertainty rounded up.
+std::string clock_text(const std::optional<ClockReading>& clock) {
+    if (!clock) {
+        return "";
+    }
+    const std::int64_t centis = (clock->uncertainty_ms + 9) / 10;
+    return fmt::format("{:+.2f} s \u00b1{}.{:02} s", static_cast<double>(clock->offset_ms) / 1000.0, centis / 100,
+                       centis % 100);
+}
+
+std::string number_or_empty(const std::optional<ClockReading>& clock, std::int64_t ClockReading::*field) {
+    return clock ? std::to_string((*clock).*field) : "";
+}
+
+// A table shows the clock as text; TSV, CSV and JSON carry the exact
+// milliseconds. Columns are only ever added at the end.
+int status_servers(Inventory& inv, const HostsRequest& r) {
+    const OutputFormat format = resolved_format(r);
+    const bool people = format == OutputFormat::table;
+    std::vector<Table::Column> columns{
+        {"name"}, {"last_contact"}, {"last_error"}, {"last_error_at"}, {"consecutive_failures", true}, {"last_fetch"}};
+    if (people) {
+        columns.insert(columns.end(), {{"clock_offset"}, {"clock_measured_at"}});
+    } else {
+        columns.insert(columns.end(),
+                       {{"clock_offset_ms", true}, {"clock_uncertainty_ms", true}, {"clock_measured_at"}});
+    }
+    Table table(std::move(columns));
+    for (const auto& h : inv.status(r.names, r.where)) {
+        std::vector<std::string> row{h.name,
+                                     utc_or_empty(h.last_contact),
+                                     opt(h.last_error),
+                                     utc_or_empty(h.last_error_at),
+                                     std::to_string(h.consecutive_failures),
+                                     utc_or_empty(h.last_fetch)};
+        if (people) {
+            row.push_back(clock_text(h.clock));
+        } else {
+            row.push_back(number_or_empty(h.clock, &ClockReading::offset_ms));
+            row.push_back(number_or_empty(h.clock, &ClockReading::uncertainty_ms));
+        }
+        row.push_back(h.clock ? format_utc(h.clock->measured_at) : "");
+        table.add_row(std::move(row));
+    }
+    table.print(stdout, format);
+    return exit_code::k_ok;
+}
+
+// One server, every field and its status: `key: value` lines for people, one
+// row of a listing (the same keys as columns) for scripts.
+int show_server(Inventory& inv, const HostsRequest& r) {
+    const std::string& name = r.names.at(0);
+    const auto s = inv.find(name);
+    if (!s) {
+        fail(exit_code::k_no_input, "no server named {}", name);
+    }
+    const HostStatus h = inv.status({name}).at(0);
+    const OutputFormat format = resolved_format(r);
+    const bool people = format == OutputFormat::table;
+    std::vector<std::pair<Table::Column, std::string>> fields{
+        {{"name"}, s->name},
+        {{"address"}, s->address},
+        {{"port", true}, std::to_string(s->port)},
+        {{"ssh_user"}, opt(s->ssh_user)},
+        {{"city"}, opt(s->city)},
+        {{"country"}, opt(s->country)},
+        {{"provider"}, opt(s->provider)},
+        {{"virt"}, s->virt},
+        {{"active", false, true}, s->active ? "yes" : "no"},
+        {{"log_path"}, s->log_path},
+        {{"rotate_cmd"}, s->rotate_cmd},
+        {{"notes"}, opt(s->notes)},
+        {{"added_at"}, format_utc(s->added_at)},
+        {{"retired_at"}, utc_or_empty(s->retired_at)},
+        {{"last_contact"}, utc_or_empty(h.last_contact)},
+        {{"last_fetch"}, utc_or_empty(h.last_fetch)},
+        {{"consecutive_failures", true}, std::to_string(h.consecutive_failures)},
+        {{"last_error"}, opt(h.last_error)},
+        {{"last_error_at"}, utc_or_empty(h.last_error_at)},
+    };
+    if (people) {
+        fields.push_back({{"clock_offset"}, clock_text(h.clock)});
+    } else {
+        fields.push_back({{"clock_offset_ms", true}, number_or_empty(h.clock, &ClockReading::offset_ms)});
+        fields.push_back({{"clock_uncertainty_ms", true}, number_or_empty(h.clock, &ClockReading::uncertainty_ms)});
+    }
+    fields.push_back({{"clock_measured_at"}, h.clock ? format_utc(h.clock->measured_at) : ""});
+    if (people) {
+        std::size_t width = 0;
+        for (const auto& [column, value] : fields) {
+            width = std::max(width, column.name.size());
+        }
+        fmt::memory_buffer out;
+        for (const auto& [column, value] : fields) {
+            // A value on one line: a newline in notes must not pass for a field.
+            if (value.empty()) {
+                fmt::format_to(std::back_inserter(out), "{}:\n", column.name);
+            } else {
+                fmt::format_to(std::back_inserter(out), "{:<{}} {}\n", column.name + ":", width + 1, tsv_escape(value));
+            }
+        }
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        return exit_code::k_ok;
+    }
+    std::vector<Table::Column> columns;
+    std::vector<std::string> row;
+    for (auto& [column, value] : fields) {
+        columns.push_back(std::move(column));
+        row.push_back(std::move(value));
+    }
+    Table table(std::move(columns));
+    table.add_row(std::move(row));
+    table.print(stdout, format);
     return exit_code::k_ok;
 }
 
@@ -226,11 +346,16 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     auto* import = app.add_subcommand("import", "import servers from CSV with a header row");
     import->add_option("file", r.import_file, "CSV file, or - for standard input")->required();
 
-    auto* status = app.add_subcommand("status", "last contact, last error, consecutive failures");
+    auto* status =
+        app.add_subcommand("status", "last contact, last error, consecutive failures, last fetch, clock offset");
     status->add_option("name", r.names, "server names (default: all)");
     status->add_option("--where", r.where, "SQL filter over the servers columns (read-only)");
     setting(status->add_option("--format", r.format, "table, tsv, csv or json"));
 
+    auto* show = app.add_subcommand("show", "one server: every field, its status and its clock");
+    show->add_option("name", r.names, "server name")->required()->expected(1);
+    setting(show->add_option("--format", r.format,
+                             "table (key: value lines), tsv, csv or json (default: table on a terminal, else tsv)"));
     auto* check = app.add_subcommand("check", "the pipeline's health (a monitoring plugin)");
     add_check_options(check, r.check);
 }
@@ -242,9 +367,12 @@ int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options
         fmt::print("{}\n", line);
         return static_cast<int>(status);
     }
-    if (command == "list" || command == "status") {
+    if (command == "list" || command == "status" || command == "show") {
         const auto reader = open_for_reading(options.db);
         Inventory inv(*reader);
+        if (command == "show") {
+            return show_server(inv, r);
+        }
         return command == "list" ? list_servers(inv, r) : status_servers(inv, r);
     }
     // Only adding servers makes a new database: set and retire on a mistyped

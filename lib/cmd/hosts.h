@@ -50,7 +50,7 @@ struct HostsRequest {
     CheckRequest check;
 };
 
-/// Registers list/add/set/retire/import/status/check on app, filling request.
+/// Registers list/add/set/retire/import/status/show/check on app, filling request.
 void add_hosts_commands(CLI::App& app, HostsRequest& request);
 
 /// wp-hosts check: the pipeline judged, its status and its one line (UNKNOWN

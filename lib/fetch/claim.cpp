@@ -9,6 +9,7 @@
 #include "base/calendar.h"
 #include "base/diagnostics.h"
 #include "base/error.h"
+#include "store/host_clock.h"
 
 namespace wp {
 
@@ -96,6 +97,7 @@ std::string survey_command(std::string_view log_path, std::string_view claim_sta
     // output goes to stderr (see rotate_command), so that stdout carries
     // only the records.
     return fmt::format(
+        "{clock}\n"
         "cd -- {dir} || exit 2\n"
         "if [ -h {b} ]; then printf 'S\\0'\n"
         "elif [ -f {b} ]; then\n"
@@ -116,7 +118,7 @@ std::string survey_command(std::string_view log_path, std::string_view claim_sta
         "fi\n"
         "for f in {b}.wp-*; do if [ -f \"$f\" ] && [ ! -h \"$f\" ]; then printf 'C%s\\0' \"$f\"; fi; done\n"
         "if command -v zstd >/dev/null 2>&1; then printf 'Z\\0'; fi\n",
-        fmt::arg("dir", shell_quote(dir)), fmt::arg("b", shell_quote(base)),
+        fmt::arg("clock", clock_command()), fmt::arg("dir", shell_quote(dir)), fmt::arg("b", shell_quote(base)),
         fmt::arg("stamp", shell_quote(claim_stamp)), fmt::arg("rotate", rotate_command(rotate_cmd, log_path, wait_ms)));
 }
 

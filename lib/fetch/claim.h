@@ -40,6 +40,7 @@ struct LogListing {
 };
 
 /// The shell command that surveys log_path's directory in one round trip:
+/// first the host's clock (clock_command's line, before the records), then
 /// the live log's size (or that it is a symbolic link); when it is a
 /// non-empty regular file and claim_stamp is not empty, the claim (a rename
 /// to `<log>.wp-<claim_stamp>`, or that plus `.N` when taken, never over an
@@ -49,7 +50,7 @@ struct LogListing {
 std::string survey_command(std::string_view log_path, std::string_view claim_stamp, std::string_view rotate_cmd,
                            std::int64_t wait_ms);
 
-/// Parses survey_command's output: NUL-terminated records, `L<size>` for the
+/// Parses survey_command's output after its clock line: NUL-terminated records, `L<size>` for the
 /// live log, `S` when it is a symbolic link, `N<name>` for the claim made and
 /// `R<outcome>` for its rotate, `C<name>` per claimed file, `Z` when zstd is
 /// there. Error(65) when the output is not in that shape.

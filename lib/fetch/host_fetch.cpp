@@ -15,6 +15,7 @@
 #include "fetch/digest.h"
 #include "fetch/spool.h"
 #include "fetch/zstd_stream.h"
+#include "store/host_clock.h"
 
 namespace wp {
 
@@ -129,7 +130,24 @@ private:
     LogListing survey(const std::string& stamp) {
         m_step = fmt::format("list {}", m_dir);
         const std::int64_t wait_ms = m_settings.rotate_wait.count();
-        const ExecResult r = run(survey_command(m_server.log_path, stamp, m_server.rotate_cmd, wait_ms));
+        // The host's clock is read first; the bracket closes when its line
+        // arrives, not when the survey (which may wait for Squid) ends.
+        std::string out;
+        ClockLine clock([&out](std::string_view data) { out.append(data); });
+        ExecOptions options;
+        options.timeout = m_settings.io_timeout;
+        options.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+        options.on_send = [&clock] { clock.sent(); };
+        clock.sent();
+        ExecResult r;
+        try {
+            r = m_host.run(survey_command(m_server.log_path, stamp, m_server.rotate_cmd, wait_ms), options);
+        } catch (...) {
+            m_report.result.clock = clock.reading();
+            throw;
+        }
+        m_report.result.clock = clock.reading();
+        r.out = std::move(out);
         if (!r.ok()) {
             if (r.out.rfind('L', 0) == 0) {
                 m_step = fmt::format("claim {}", m_server.log_path);

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "remote/ssh.h"
+#include "store/host_clock.h"
 
 namespace wp {
 
@@ -98,7 +99,8 @@ std::string facts_command(std::string_view key_blob) {
     // Every value line is "key=value" (or a dpkg-query row) so that nothing a
     // file holds can pass for a section marker.
     return fmt::format(
-        R"SH(sec() {{ printf '@@%s\n' "$1"; }}
+        R"SH({clock}
+sec() {{ printf '@@%s\n' "$1"; }}
 sec id
 printf 'uid=%s\nhome=%s\n' "$(id -u)" "$HOME"
 sec system
@@ -140,9 +142,10 @@ sec dpkg
 dpkg-query -W -f={format} || exit 3
 sec end
 )SH",
-        fmt::arg("probe", shell_quote(k_virt_probe_script)), fmt::arg("hostname", shell_quote(k_hostname_path)),
-        fmt::arg("resolv", shell_quote(k_resolv_conf_path)), fmt::arg("hosts", shell_quote(k_hosts_path)),
-        fmt::arg("blob", shell_quote(key_blob)), fmt::arg("pending", shell_quote(k_pending_restarts_path)),
+        fmt::arg("clock", clock_command()), fmt::arg("probe", shell_quote(k_virt_probe_script)),
+        fmt::arg("hostname", shell_quote(k_hostname_path)), fmt::arg("resolv", shell_quote(k_resolv_conf_path)),
+        fmt::arg("hosts", shell_quote(k_hosts_path)), fmt::arg("blob", shell_quote(key_blob)),
+        fmt::arg("pending", shell_quote(k_pending_restarts_path)),
         fmt::arg("format", shell_quote(k_dpkg_query_format)));
 }
 

@@ -63,8 +63,9 @@ inline constexpr std::string_view k_hosts_path = "/etc/hosts";
 /// Restart commands not yet run successfully, one a line (a re-run runs them).
 inline constexpr std::string_view k_pending_restarts_path = "/var/lib/wp-provision/pending-restarts";
 
-/// The POSIX sh script that prints the facts; key_blob is the base64 part of
-/// our public key (empty: not checked).
+/// The POSIX sh script that prints the facts, after the host's clock
+/// (clock_command's line, first); key_blob is the base64 part of our public
+/// key (empty: not checked).
 std::string facts_command(std::string_view key_blob);
 
 /// Parses the facts script's output. Error(65) when a section is malformed

@@ -208,6 +208,7 @@ ProvisionResult ProvisionRun::run_host(const ProvisionJob& job) {
     } else {
         result.host.outcome = HostOutcome::ok;
     }
+    result.host.clock = run.clock;
     result.steps = std::move(run.steps);
     record(job, result);
     report(job, result);

@@ -463,8 +463,26 @@ private:
     // --- facts
 
     StepResult facts() {
-        const ExecResult r = must(facts_command(m_s.key ? m_s.key->blob : std::string()), "facts script");
-        m_facts = parse_host_facts(r.out);
+        // The host's clock line comes first; the bracket closes when it
+        // arrives, not when dpkg-query has listed every package.
+        std::string out;
+        ClockLine clock([&out](std::string_view data) { out.append(data); });
+        ExecOptions options;
+        options.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+        options.on_send = [&clock] { clock.sent(); };
+        clock.sent();
+        ExecResult r;
+        try {
+            r = m_host.run(facts_command(m_s.key ? m_s.key->blob : std::string()), options);
+        } catch (...) {
+            m_run.clock = clock.reading();
+            throw;
+        }
+        m_run.clock = clock.reading();
+        if (!r.ok()) {
+            throw StepFailure(fmt::format("facts script: {}", r.describe()));
+        }
+        m_facts = parse_host_facts(out);
         if (m_facts.uid != "0") {
             throw StepFailure(fmt::format("logged in as uid {}: provisioning needs root", m_facts.uid));
         }

@@ -16,6 +16,7 @@
 #include "provision/virt.h"
 #include "remote/remote_host.h"
 #include "remote/ssh.h"
+#include "store/host_clock.h"
 
 namespace wp {
 
@@ -165,6 +166,7 @@ struct HostRun {
     std::vector<StepResult> steps;
     bool failed() const { return !steps.empty() && steps.back().status == StepStatus::failed; }
     std::optional<VirtDetection> virt; ///< once the facts were read
+    std::optional<ClockReading> clock; ///< the host's clock, read with the facts
 };
 
 /// Runs the steps on one host in order, reporting each through line (one

@@ -721,6 +721,9 @@ void SshSession::Impl::start_command(Command& c, const std::string& command, con
     const std::string wrapped =
         c.track_pid ? fmt::format("printf '{}%s\\n' \"$$\" >&2; exec /bin/sh -c {}", k_pid_marker, shell_quote(command))
                     : command;
+    if (options.on_send) {
+        options.on_send();
+    }
     if (ssh_channel_request_exec(c.channel.get(), wrapped.c_str()) != SSH_OK) {
         fail_step("cannot start the command");
     }

@@ -120,6 +120,9 @@ struct ExecOptions {
     /// When set, standard output is handed here as it arrives instead of
     /// being collected; it may throw to abort the command.
     std::function<void(std::string_view)> on_stdout;
+    /// When set, called just before the command is sent, its channel open:
+    /// nothing of the command can run on the host before then.
+    std::function<void()> on_send;
 };
 
 /// One SSH session to one host, used by one thread. Connecting verifies the

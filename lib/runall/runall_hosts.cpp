@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "remote/remote_host.h"
+#include "store/host_clock.h"
 
 extern char** environ;
 
@@ -122,6 +123,14 @@ std::string resolve_local_command(const std::string& command) {
 
 namespace {
 
+// The command with the host's clock read first, on the same line, so that the
+// shell reads the operator's command as before (its line numbers included)
+// and the clock line is the first of its standard output, before anything
+// the command prints, backgrounds or reads.
+std::string with_clock(const std::string& command) {
+    return fmt::format("{}; {}", clock_command(), command);
+}
+
 void fill_command_result(RunResult& r, int exit_status, std::string exit_signal, std::string describe) {
     r.exit_status = exit_status;
     r.exit_signal = std::move(exit_signal);
@@ -174,14 +183,23 @@ public:
 
 private:
     void run_command(RemoteHost& host, HostSink& sink, RunResult& r) {
+        ClockLine clock([&sink](std::string_view data) { sink.out(data); });
         ExecOptions options;
         options.timeout = m_action.timeout;
         options.stdin_data = m_action.stdin_data;
-        options.on_stdout = [&sink](std::string_view data) { sink.out(data); };
+        options.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+        options.on_send = [&clock] { clock.sent(); };
         r.command_ran = true;
         const auto started = Clock::now();
+        // Whatever becomes of the command, a clock line that came is a reading.
+        struct KeepReading {
+            const ClockLine& clock;
+            RunResult& r;
+            ~KeepReading() { r.host.clock = clock.reading(); }
+        } keep{clock, r};
         try {
-            const ExecResult x = host.run(m_action.command, options);
+            clock.sent();
+            const ExecResult x = host.run(with_clock(m_action.command), options);
             sink.err(x.err);
             fill_command_result(r, x.exit_status, x.exit_signal, x.describe());
         } catch (const SshError& e) {
@@ -207,9 +225,18 @@ private:
         try {
             // An existing directory receives the file under its own name, as
             // with cp(1); renaming the temporary onto it would not do that.
+            // It reads the host's clock too, for a push that runs no command.
+            ClockLine clock(nullptr);
             ExecOptions probe;
             probe.timeout = m_settings.io_timeout;
-            if (host.run(fmt::format("test -d {}", shell_quote(remote)), probe).ok()) {
+            probe.on_stdout = [&clock](std::string_view data) { clock.feed(data); };
+            probe.on_send = [&clock] { clock.sent(); };
+            clock.sent();
+            const bool is_dir = host.run(with_clock(fmt::format("test -d {}", shell_quote(remote))), probe).ok();
+            if (m_action.command.empty()) {
+                r.host.clock = clock.reading();
+            }
+            if (is_dir) {
                 remote = push_target_path(remote + "/", m_action.push_local);
             }
             host.upload(m_action.push_local, remote, m_action.push_mode);

@@ -160,11 +160,77 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     "$HOSTS" add tor1
     "$HOSTS" add dub1
     sqlite3 "$DB" "INSERT INTO host_status (server_id, last_contact, last_error, last_error_at, consecutive_failures) SELECT id, 1764000000, 'connection refused', 1764003600, 4 FROM servers WHERE name = 'dub1'"
+    "$HOSTS" add par1
+    sqlite3 "$DB" "INSERT INTO host_status (server_id, last_contact, consecutive_failures, clock_offset_ms, clock_uncertainty_ms, clock_measured_at, last_fetch) SELECT id, 1764007200, 0, 30012, 4, 1764007201, 1764007260 FROM servers WHERE name = 'par1'"
+    sqlite3 "$DB" "UPDATE host_status SET clock_offset_ms = -3, clock_uncertainty_ms = 1, clock_measured_at = 1764003600 WHERE server_id = (SELECT id FROM servers WHERE name = 'dub1')"
     run --separate-stderr "$HOSTS" status
     [ "$status" -eq 0 ]
-    [ "${lines[0]}" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures')" ]
-    [ "${lines[1]}" = "$(printf 'dub1\t2025-11-24T16:00:00Z\tconnection refused\t2025-11-24T17:00:00Z\t4')" ]
-    [ "${lines[2]}" = "$(printf 'tor1\t\t\t\t0')" ]
+    [ -z "$stderr" ]
+    # scripts get exact milliseconds; columns are only ever added at the end
+    [ "${lines[0]}" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\tlast_fetch\tclock_offset_ms\tclock_uncertainty_ms\tclock_measured_at')" ]
+    [ "${lines[1]}" = "$(printf 'dub1\t2025-11-24T16:00:00Z\tconnection refused\t2025-11-24T17:00:00Z\t4\t\t-3\t1\t2025-11-24T17:00:00Z')" ]
+    [ "${lines[2]}" = "$(printf 'par1\t2025-11-24T18:00:00Z\t\t\t0\t2025-11-24T18:01:00Z\t30012\t4\t2025-11-24T18:00:01Z')" ]
+    [ "${lines[3]}" = "$(printf 'tor1\t\t\t\t0\t\t\t\t')" ]
+    [ "${#lines[@]}" -eq 4 ]
+    # people get signed seconds, the uncertainty rounded up
+    run --separate-stderr "$HOSTS" status --format table
+    [ "$status" -eq 0 ]
+    [ "$output" = "name  last_contact          last_error          last_error_at         consecutive_failures  last_fetch            clock_offset      clock_measured_at
+dub1  2025-11-24T16:00:00Z  connection refused  2025-11-24T17:00:00Z                     4                        -0.00 s ±0.01 s   2025-11-24T17:00:00Z
+par1  2025-11-24T18:00:00Z                                                               0  2025-11-24T18:01:00Z  +30.01 s ±0.01 s  2025-11-24T18:00:01Z
+tor1                                                                                     0" ]
+    run --separate-stderr "$HOSTS" status par1 --format json
+    [ "$output" = '{"name":"par1","last_contact":"2025-11-24T18:00:00Z","last_error":null,"last_error_at":null,"consecutive_failures":0,"last_fetch":"2025-11-24T18:01:00Z","clock_offset_ms":30012,"clock_uncertainty_ms":4,"clock_measured_at":"2025-11-24T18:00:01Z"}' ]
+}
+
+@test "show: every field of one server, its status and its clock; key: value for people, one row for scripts; unknown name 66" {
+    "$HOSTS" add tor1 --address 192.0.2.10 --port 2222 --ssh-user ops --city Toronto --country CA --provider VPSVille \
+        --virt xen --log-path /srv/squid/access.log --rotate-cmd 'squid -k rotate' --notes 'rack 4, left'
+    sqlite3 "$DB" "UPDATE servers SET added_at = 1764000000 WHERE name = 'tor1'"
+    sqlite3 "$DB" "INSERT INTO host_status (server_id, last_contact, last_error, last_error_at, consecutive_failures, clock_offset_ms, clock_uncertainty_ms, clock_measured_at, last_fetch) SELECT id, 1764007200, 'list /srv/squid: exit status 2', 1764003600, 2, -1500, 250, 1764007201, 1764007260 FROM servers WHERE name = 'tor1'"
+    run --separate-stderr "$HOSTS" show tor1 --format table
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    [ "$output" = 'name:                 tor1
+address:              192.0.2.10
+port:                 2222
+ssh_user:             ops
+city:                 Toronto
+country:              CA
+provider:             VPSVille
+virt:                 xen
+active:               yes
+log_path:             /srv/squid/access.log
+rotate_cmd:           squid -k rotate
+notes:                rack 4, left
+added_at:             2025-11-24T16:00:00Z
+retired_at:
+last_contact:         2025-11-24T18:00:00Z
+last_fetch:           2025-11-24T18:01:00Z
+consecutive_failures: 2
+last_error:           list /srv/squid: exit status 2
+last_error_at:        2025-11-24T17:00:00Z
+clock_offset:         -1.50 s ±0.25 s
+clock_measured_at:    2025-11-24T18:00:01Z' ]
+    # not on a terminal: TSV, one header and one row, the clock in milliseconds
+    run --separate-stderr "$HOSTS" show tor1
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 2 ]
+    [ "${lines[0]}" = "$(printf 'name\taddress\tport\tssh_user\tcity\tcountry\tprovider\tvirt\tactive\tlog_path\trotate_cmd\tnotes\tadded_at\tretired_at\tlast_contact\tlast_fetch\tconsecutive_failures\tlast_error\tlast_error_at\tclock_offset_ms\tclock_uncertainty_ms\tclock_measured_at')" ]
+    [ "${lines[1]}" = "$(printf 'tor1\t192.0.2.10\t2222\tops\tToronto\tCA\tVPSVille\txen\tyes\t/srv/squid/access.log\tsquid -k rotate\track 4, left\t2025-11-24T16:00:00Z\t\t2025-11-24T18:00:00Z\t2025-11-24T18:01:00Z\t2\tlist /srv/squid: exit status 2\t2025-11-24T17:00:00Z\t-1500\t250\t2025-11-24T18:00:01Z')" ]
+    run --separate-stderr "$HOSTS" show tor1 --format json
+    [ "$status" -eq 0 ]
+    [ "$(python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); print(d["port"], d["active"], d["notes"] == "rack 4, left", d["clock_offset_ms"], d["clock_uncertainty_ms"], d["retired_at"])' <<<"$output")" = "2222 True True -1500 250 None" ]
+    # a retired server is shown too; one never contacted has empty status fields
+    "$HOSTS" add old1
+    "$HOSTS" retire old1
+    run --separate-stderr "$HOSTS" show old1 --format csv
+    [ "$status" -eq 0 ]
+    [[ "${lines[1]}" == "old1,old1,22,,,,,unknown,no,/var/log/squid/access.log,squid -k rotate,,"*"Z,"*"Z,,,0,,,,," ]]
+    run --separate-stderr "$HOSTS" show nosuch
+    [ "$status" -eq 66 ]
+    [ -z "$output" ]
+    [ "$stderr" = "wp-hosts: no server named nosuch" ]
 }
 
 @test "stdout to a full device fails with 74" {
@@ -203,7 +269,7 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     run --separate-stderr "$HOSTS" status --where "name LIKE 'd%' OR name = 'old1'"
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]
-    [ "$output" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\ndub1\t\tconnection refused\t2025-11-24T17:00:00Z\t4')" ]
+    [ "$output" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\tlast_fetch\tclock_offset_ms\tclock_uncertainty_ms\tclock_measured_at\ndub1\t\tconnection refused\t2025-11-24T17:00:00Z\t4\t\t\t\t')" ]
     run --separate-stderr "$HOSTS" status --where "1) OR (1=1"
     [ "$status" -eq 64 ]
     [ -z "$output" ]
@@ -289,7 +355,7 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "$(cut -f1,5,8 <<<"$output")" = "$(printf 'name\tcountry\tactive\ntor1\tCA\tyes')" ]
     run --separate-stderr "${as_nobody[@]}" env WP_CONFIG="$WP_CONFIG" "$T/wp-hosts" status --where "name = 'tor1'"
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
-    [ "$output" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\ntor1\t\t\t\t0')" ]
+    [ "$(cut -f1-5 <<<"$output")" = "$(printf 'name\tlast_contact\tlast_error\tlast_error_at\tconsecutive_failures\ntor1\t\t\t\t0')" ]
     [ "$(ls -lA --full-time "$T")" = "$before" ]
     # wp-runall --list only reads too
     cp "$WP_BIN/wp-runall" "$T/wp-runall"
@@ -311,10 +377,10 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     run --separate-stderr "$HOSTS" lsit
     [ "$status" -eq 64 ]
     [ -z "$output" ]
-    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, check" ]
+    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, show, check" ]
     run --separate-stderr "$HOSTS" --db "$DB" lsit --all
     [ "$status" -eq 64 ]
-    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, check" ]
+    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, show, check" ]
     run --separate-stderr "$HOSTS" --db "$DB" list --al
     [ "$status" -eq 64 ]
     [[ "${stderr_lines[0]}" != *"unknown command"* ]]
@@ -375,7 +441,7 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     python3 -c 'import json, sys; [json.loads(l) for l in sys.stdin]' <<<"$output"
     run --separate-stderr "$HOSTS" status --format json
     [ "$status" -eq 0 ]
-    [ "$output" = '{"name":"tor1","last_contact":null,"last_error":null,"last_error_at":null,"consecutive_failures":0}' ]
+    [ "$output" = '{"name":"tor1","last_contact":null,"last_error":null,"last_error_at":null,"consecutive_failures":0,"last_fetch":null,"clock_offset_ms":null,"clock_uncertainty_ms":null,"clock_measured_at":null}' ]
 }
 
 @test "list selects as the other tools do: ranges, globs, -w, -x, --hosts-file; inactive servers listed too" {

@@ -406,6 +406,11 @@ has_line() { # has_line TEXT: $output holds exactly this line
     [ "$(sqlite3 "$T/wp.db" "SELECT name, address, port, ssh_user, city, country, provider, virt, active FROM servers")" = \
         "vps1|127.0.70.3|2222|root|London|GB|Test|physical|1" ]
     [ "$(sqlite3 "$T/wp.db" "SELECT last_contact IS NOT NULL, consecutive_failures FROM host_status")" = "1|0" ]
+    # and the root's clock, this machine's, read with the facts: no offset beyond the uncertainty
+    local off unc
+    IFS='|' read -r off unc <<<"$(sqlite3 "$T/wp.db" "SELECT clock_offset_ms, clock_uncertainty_ms FROM host_status")"
+    [ -n "$off" ]
+    ((${off#-} <= unc + 1))
     [ "${lines[-1]}" = "vps1: done: 7 changed, 2 ok" ]
 
     # a second apply: every step ok, nothing touched

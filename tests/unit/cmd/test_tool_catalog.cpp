@@ -45,6 +45,7 @@ const Row k_tools[] = {
     {"wp-fetchlogs", "--jobs", S},
     {"wp-fetchlogs", "--timeout", S},
     {"wp-fetchlogs", "--ssh-config", S},
+    {"wp-fetchlogs", "--max-clock-offset", S},
 
     {"wp-parse", "--server", C},
     {"wp-parse", "--format", C}, // of the inputs named on this command line
@@ -99,6 +100,7 @@ const Row k_tools[] = {
     {"wp-hosts list", "--format", S},
     {"wp-hosts status", "--where", C},
     {"wp-hosts status", "--format", S},
+    {"wp-hosts show", "--format", S},
     {"wp-hosts add", "--address", C}, // a server's fields, never every server's
     {"wp-hosts add", "--port", C},
     {"wp-hosts add", "--ssh-user", C},

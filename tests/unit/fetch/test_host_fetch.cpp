@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -86,6 +87,24 @@ TEST_F(FetchFixture, ClaimsRotatesAndFetchesLeftoversFirst) {
     // the remote side: claimed files gone, the live log reopened (empty), junk left alone
     EXPECT_EQ(names_in(logdir), (std::vector<std::string>{"access.log", "access.log.wp-junk"}));
     EXPECT_EQ(fs::file_size(log), 0u);
+}
+
+TEST_F(FetchFixture, TheSurveyReadsTheHostsClockEvenWhenItFails) {
+    // the local shell's clock is ours: no offset beyond the bracket
+    wp::atomic_write_file(log, "a line\n");
+    const auto ok = fetch_host_logs(host, server, settings);
+    ASSERT_EQ(ok.result.outcome, wp::HostOutcome::ok) << ok.result.message();
+    ASSERT_TRUE(ok.result.clock);
+    EXPECT_LE(std::abs(ok.result.clock->offset_ms), ok.result.clock->uncertainty_ms + 1);
+    // a dry run reads it too; a directory that is gone fails the listing, after the clock
+    settings.dry_run = true;
+    EXPECT_TRUE(fetch_host_logs(host, server, settings).result.clock);
+    server.log_path = dir.path("gone/access.log");
+    const auto failed = fetch_host_logs(host, server, settings);
+    EXPECT_EQ(failed.result.outcome, wp::HostOutcome::failed);
+    EXPECT_EQ(failed.result.step, "list " + dir.path("gone"));
+    ASSERT_TRUE(failed.result.clock);
+    EXPECT_LE(std::abs(failed.result.clock->offset_ms), failed.result.clock->uncertainty_ms + 1);
 }
 
 TEST_F(FetchFixture, AClaimInTheSameSecondAsEarlierOnesTakesTheNextName) {

@@ -130,17 +130,18 @@ std::vector<std::string> quoted_words(std::string_view line) {
 class FakeHost : public wp::RemoteHost {
 public:
     std::string facts;
+    std::string clock_line = "1796000000.000000000\n"; ///< what the host's date prints before the facts
     FakeApt apt;
     std::string dpkg_rows; ///< what dpkg-query answers after a change (empty: nothing)
     std::vector<std::string> commands;
     std::vector<std::string> uploads;
 
-    wp::ExecResult run(const std::string& command, const wp::ExecOptions& /*options*/ = {}) override {
+    wp::ExecResult run(const std::string& command, const wp::ExecOptions& options = {}) override {
         commands.push_back(command);
         wp::ExecResult r;
         r.exit_status = 0;
-        if (command.starts_with("sec()")) {
-            r.out = facts;
+        if (command.starts_with(wp::clock_command()) && command.find("\nsec() {") != std::string::npos) {
+            r.out = clock_line + facts;
         } else if (command.starts_with("sim()")) {
             std::istringstream in(command);
             std::string line;
@@ -159,6 +160,11 @@ public:
             r.exit_status = rc;
         } else if (command.find("--with-new-pkgs upgrade") != std::string::npos) {
             r.out = "Inst wp-test-tool [1.0] (2.0 local [all])\nConf wp-test-tool (2.0 local [all])\n";
+        }
+        // As SshHost does: streamed output is not collected.
+        if (options.on_stdout) {
+            options.on_stdout(r.out);
+            r.out.clear();
         }
         return r;
     }
@@ -308,8 +314,14 @@ TEST(ProvisionFacts, TheScriptRunsOnThisDebianMachine) {
     TempDir dir;
     const auto key =
         wp::parse_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqDHpSQEDQ test", "test");
+    const std::int64_t sent = wp::wall_clock_ns();
     const ShellResult r = sh(dir, wp::facts_command(key.blob), "", "HOME=" + wp::shell_quote(dir.path()));
+    const std::int64_t received = wp::wall_clock_ns();
     ASSERT_EQ(r.status, 0) << r.err;
+    // the clock first: this machine's own, so no offset beyond the bracket
+    const auto clock = wp::clock_reading(sent, received, r.out.substr(0, r.out.find('\n')));
+    ASSERT_TRUE(clock) << r.out.substr(0, 100);
+    EXPECT_LE(std::abs(clock->offset_ms), clock->uncertainty_ms + 1);
     const auto facts = wp::parse_host_facts(r.out);
     EXPECT_FALSE(facts.kernel.empty());
     EXPECT_EQ(facts.home, dir.path());
@@ -451,6 +463,9 @@ TEST(ProvisionHost, NeededByEssentialPackagesNeitherAskedNorPurgedByAnswers) {
     const auto run = wp::provision_host(
         host, s, "", [&](const std::string& l) { lines.push_back(l); }, [](const std::string&) {});
     ASSERT_FALSE(run.failed()) << lines.back();
+    // the facts script read the host's clock first, and the facts were read past its line
+    EXPECT_TRUE(host.commands.at(0).starts_with(wp::clock_command()));
+    EXPECT_TRUE(run.clock);
     EXPECT_EQ(asked, std::vector<std::string>{"linux-image-6.1.0-17-amd64"});
     EXPECT_EQ(remembered, std::vector<std::string>{"libwrap0"});
     for (const auto& c : host.commands) { // simulated, never purged

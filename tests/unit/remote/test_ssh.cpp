@@ -253,6 +253,17 @@ TEST(SshSessionOnFleet, ExecSftpTimeoutsHostKeysAndSshConfig) {
         EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 50000);
     }
     {
+        SCOPED_TRACE("on_send: once, before anything of the command comes back (the clock's bracket)");
+        int sends = 0;
+        bool data_before_send = false;
+        wp::ExecOptions o;
+        o.on_send = [&] { ++sends; };
+        o.on_stdout = [&](std::string_view) { data_before_send = data_before_send || sends == 0; };
+        EXPECT_EQ(s.exec("echo out", o).exit_status, 0);
+        EXPECT_EQ(sends, 1);
+        EXPECT_FALSE(data_before_send);
+    }
+    {
         SCOPED_TRACE("a command past its timeout is terminated, not left running");
         const std::string pidfile = root + "/sleeper.pid";
         wp::ExecOptions o;
