@@ -337,10 +337,6 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
             }
             given = given || opt->count() > 0;
             for (const CLI::Option* other : opt->get_excludes()) {
-                if (from_file.count(other) > 0) {
-                    fail(exit_code::k_config, "{}:{}: '{}' cannot be set with '{}'", file_name, e.line, e.key,
-                         other->get_single_name());
-                }
                 given = given || (other->count() > 0 && applied.count(other) == 0);
             }
             targets.push_back(opt);
@@ -377,10 +373,18 @@ void apply_config(CLI::App& app, const std::vector<ConfigEntry>& entries, std::s
                      e.value);
             }
             applied.insert(opt);
-            // `si = false` beside `iec = true` sets nothing that excludes it.
-            if (opt->get_expected_max() != 0 || opt->as<bool>()) {
-                from_file.insert(opt);
+            // `si = false` beside `iec = true` sets nothing that excludes it,
+            // whichever line comes first.
+            if (opt->get_expected_max() == 0 && !opt->as<bool>()) {
+                continue;
             }
+            for (const CLI::Option* other : opt->get_excludes()) {
+                if (from_file.count(other) > 0) {
+                    fail(exit_code::k_config, "{}:{}: '{}' cannot be set with '{}'", file_name, e.line, e.key,
+                         other->get_single_name());
+                }
+            }
+            from_file.insert(opt);
         }
     }
 }

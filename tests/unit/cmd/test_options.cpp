@@ -194,6 +194,15 @@ TEST(ApplyConfig, ASettingThatExcludesOneOnTheCommandLineIsNotApplied) {
     Rollup iec_off({"report"});
     apply(iec_off.app, "[wp-rollup]\niec = false\nsi = true\n");
     EXPECT_TRUE(iec_off.request.report.si);
+    Rollup si_off_after({"report"});
+    apply(si_off_after.app, "[wp-rollup]\niec = true\nsi = false\n");
+    EXPECT_FALSE(si_off_after.request.report.si);
+    Rollup shared_then_section({"report"});
+    apply(shared_then_section.app, "iec = true\n[wp-rollup]\nsi = false\n");
+    EXPECT_FALSE(shared_then_section.request.report.si);
+    Rollup both_true_reversed({"report"});
+    EXPECT_EQ(apply_message(both_true_reversed.app, "[wp-rollup]\niec = true\nsi = true\n"),
+              "wp.conf:3: 'si' cannot be set with 'iec'");
     // and the command line still wins over either
     Rollup cli({"report", "--si"});
     apply(cli.app, "[wp-rollup]\nsi = false\niec = true\n");
