@@ -80,6 +80,12 @@ std::string json_array(const Table& table) {
 }
 
 int list_users(Accounts& accounts, const UsersRequest& r) {
+    if (r.names_only) {
+        for (const auto& name : accounts.user_names()) {
+            fmt::print("{}\n", escape_control(name));
+        }
+        return exit_code::k_ok;
+    }
     const OutputFormat format = format_of(r);
     Table table(k_user_columns);
     for (const auto& u : accounts.list_users()) {
@@ -222,7 +228,9 @@ void add_users_commands(CLI::App& app, UsersRequest& r) {
     app.require_subcommand(1);
     const std::string formats = "table, tsv, csv or json (default: table on a terminal, else tsv)";
     auto* list = app.add_subcommand("list", "users: current account, first and last usage, totals");
-    setting(list->add_option("--format", r.format, formats));
+    auto* list_format = setting(list->add_option("--format", r.format, formats));
+    list->add_flag("--names", r.names_only, "only the names, one per line, quickly (no usage is read)")
+        ->excludes(list_format);
 
     auto* show = app.add_subcommand("show", "one user: account history, first and last usage, totals per account");
     show->add_option("user", r.user, "user name as the logs have it")->required();

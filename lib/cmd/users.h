@@ -15,6 +15,7 @@ struct UsersRequest {
     std::string format;
     std::string user;
     std::optional<std::string> account; ///< set --account
+    bool names_only = false;            ///< list --names
     bool unassign = false;              ///< set --unassign
     std::string from;                   ///< set --from; empty: the current hour
     bool amend_closed = false;

@@ -202,6 +202,15 @@ std::string utc_month_name(std::int64_t t) {
     return fmt::format("{:04}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1);
 }
 
+std::vector<std::string> Accounts::user_names() {
+    auto st = m_db.prepare("SELECT name FROM users ORDER BY name");
+    std::vector<std::string> names;
+    while (st.step()) {
+        names.push_back(st.column_text(0));
+    }
+    return names;
+}
+
 std::vector<UserSummary> Accounts::list_users() {
     auto st = m_db.prepare(fmt::format(k_user_summaries, fmt::arg("current", k_current_account_of_u),
                                        fmt::arg("usage_filter", ""), fmt::arg("user_filter", "")));

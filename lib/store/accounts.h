@@ -132,6 +132,8 @@ public:
 
     /// Every user, by name.
     std::vector<UserSummary> list_users();
+    /// Every user's name, in order, and nothing else (no usage is read).
+    std::vector<std::string> user_names();
     /// The named user (Error(66) if unknown).
     UserDetail user_detail(const std::string& name);
 

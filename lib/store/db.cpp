@@ -249,8 +249,8 @@ void check_existing_database(const std::string& path) {
     if (::stat(path.c_str(), &st) != 0) {
         if (errno == ENOENT) {
             fail(exit_code::k_no_input,
-                 "no database at {}: give --db (or db = in wp.conf), or make one by adding the first server with "
-                 "'wp-hosts add NAME --address ADDRESS' (see wp(7))",
+                 "no database at {}: a new installation makes one by adding its first server ('wp-hosts add NAME "
+                 "--address ADDRESS'); else give --db or db = in wp.conf (see wp(7))",
                  path);
         }
         fail_errno(errno, fmt::format("cannot open database {}", path));

@@ -568,6 +568,6 @@ closed_hosts() {
     closed_hosts
     run --separate-stderr "$FETCH" --db "$T/typo.db"
     [ "$status" -eq 66 ]
-    [ "$stderr" = "wp-fetchlogs: no database at $T/typo.db: give --db (or db = in wp.conf), or make one by adding the first server with 'wp-hosts add NAME --address ADDRESS' (see wp(7))" ]
+    [ "$stderr" = "wp-fetchlogs: no database at $T/typo.db: a new installation makes one by adding its first server ('wp-hosts add NAME --address ADDRESS'); else give --db or db = in wp.conf (see wp(7))" ]
     [ ! -e "$T/typo.db" ]
 }

@@ -412,7 +412,7 @@ clock_measured_at:    2025-11-24T18:00:01Z' ]
         # shellcheck disable=SC2086
         run --separate-stderr "$HOSTS" --db "$T/typo.db" $args
         [ "$status" -eq 66 ] || { echo "$args -> $status $stderr"; false; }
-        [ "$stderr" = "wp-hosts: no database at $T/typo.db: give --db (or db = in wp.conf), or make one by adding the first server with 'wp-hosts add NAME --address ADDRESS' (see wp(7))" ]
+        [ "$stderr" = "wp-hosts: no database at $T/typo.db: a new installation makes one by adding its first server ('wp-hosts add NAME --address ADDRESS'); else give --db or db = in wp.conf (see wp(7))" ]
         [ ! -e "$T/typo.db" ]
     done
     printf 'name\ntor1\n' | "$HOSTS" --db "$T/new/imported.db" import -

@@ -463,7 +463,7 @@ print(sum(r["requests"] for r in rows), sum(r["billed_bytes"] for r in rows))')"
         # shellcheck disable=SC2086
         run --separate-stderr "$ROLLUP" --db "$T/typo.db" $args
         [ "$status" -eq 66 ] || { echo "$args -> $status $stderr"; false; }
-        [ "$stderr" = "wp-rollup: no database at $T/typo.db: give --db (or db = in wp.conf), or make one by adding the first server with 'wp-hosts add NAME --address ADDRESS' (see wp(7))" ]
+        [ "$stderr" = "wp-rollup: no database at $T/typo.db: a new installation makes one by adding its first server ('wp-hosts add NAME --address ADDRESS'); else give --db or db = in wp.conf (see wp(7))" ]
         [ -z "$(ls "$T" | grep typo)" ]
     done
 }

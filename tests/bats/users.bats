@@ -203,6 +203,10 @@ alice	acme	$PREV2-10T12:00:00Z	$CUR-01T00:00:00Z	$(tot alice $'\t')
 bob	zeta	$PREV-20T12:00:00Z	$PREV-20T12:00:00Z	$(tot bob $'\t')
 carol				0	0	0
 dave	acme			0	0	0" ]
+    run --separate-stderr "$USERS" list --names
+    [ "$status" -eq 0 ] && [ "$output" = "$(printf '%s\n' alice bob carol dave)" ]
+    run --separate-stderr "$USERS" list --names --format tsv
+    [ "$status" -eq 64 ]
     IFS=, read -r r b bb <<<"$(tot alice ,)"
     run --separate-stderr "$USERS" list --format json
     [ "$status" -eq 0 ]

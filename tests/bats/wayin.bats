@@ -46,20 +46,25 @@ subcommands() {
         run --separate-stderr "$BIN"/$args --db "$T/none.db"
         [ "$status" -eq 66 ] || { echo "$args -> $status $stderr"; false; }
         tool=${args%% *}
-        [ "$stderr" = "$tool: no database at $T/none.db: give --db (or db = in wp.conf), or make one by adding the first server with 'wp-hosts add NAME --address ADDRESS' (see wp(7))" ]
+        [ "$stderr" = "$tool: no database at $T/none.db: a new installation makes one by adding its first server ('wp-hosts add NAME --address ADDRESS'); else give --db or db = in wp.conf (see wp(7))" ]
         [ ! -e "$T/none.db" ]
     done
 }
 
-# complete WORD...: what bash-completion, with share/bash-completion/wp
+# complete_words WORD...: what bash-completion, with share/bash-completion/wp
 # sourced into a real bash, puts in COMPREPLY for the command line WORD...
 # (the last word is the one being completed), one per line, sorted; the tools
 # found on PATH as an operator's are.
-complete_words() {
+complete_words() { complete_words_with : "$@"; }
+
+# complete_words_with SHELL-CODE WORD...: the same in a shell that ran
+# SHELL-CODE first (an operator's shopt, say)
+complete_words_with() {
     PATH="$BIN:$PATH" bash --norc --noprofile -c '
         source /usr/share/bash-completion/bash_completion || exit 1
         source "$1" || exit 1
-        shift
+        eval "$2"
+        shift 2
         COMP_WORDS=("$@")
         COMP_CWORD=$(($# - 1))
         COMP_LINE="$*"
@@ -67,7 +72,7 @@ complete_words() {
         COMPREPLY=()
         complete -p "$1" >/dev/null || exit 1
         _wp "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
-        printf "%s\n" "${COMPREPLY[@]}" | sort' bash "$SRC/share/bash-completion/wp" "$@"
+        printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort' bash "$SRC/share/bash-completion/wp" "$@"
 }
 
 # the fixture's inventory: tor1, tor2, lon1 in $DB; ams1 in $T/other.db
@@ -94,8 +99,21 @@ completion_site() {
     [ "$output" = "$(printf '%s\n' --server --si --spool --ssh-user)" ]
     run complete_words wp-fetchlogs --tr
     [ "$output" = --transfer ]
-    # the remote command's words after -- are not ours
+    # the remote command's words after -- are not ours, options and values alike
     run complete_words wp-runall -- ls -
+    [ "$status" -eq 0 ] && [ -z "$output" ]
+    run complete_words wp-runall -- tail -x ''
+    [ "$status" -eq 0 ] && [ -z "$output" ]
+    # the tool's own options follow its command (wp-provision plan --name, wp-rollup report --tz),
+    # but not wp-rollup's refresh options, which report refuses
+    run complete_words wp-provision plan --n
+    [ "$output" = "$(printf '%s\n' --name --no-ask)" ]
+    run complete_words wp-rollup report --t
+    [ "$output" = "$(printf '%s\n' --to --top --totals --tz)" ]
+    run complete_words wp-rollup report --d
+    [ "$output" = "$(printf '%s\n' --day --db)" ]
+    # an option whose value nothing knows gets no guess
+    run complete_words wp-hosts set tor1 --city ''
     [ "$status" -eq 0 ] && [ -z "$output" ]
 }
 
@@ -127,6 +145,15 @@ completion_site() {
     [ "$output" = "$(printf '%s\n' lon1 tor1 tor2)" ]
     run complete_words wp-fetchlogs --db "$T/other.db" -H ''
     [ "$output" = ams1 ]
+    # a --db path as typed: quoted, or with a backslashed blank
+    mkdir "$T/my dir"
+    cp "$T/other.db" "$T/my dir/x.db"
+    run complete_words wp-hosts --db "'$T/my dir/x.db'" set ''
+    [ "$output" = ams1 ]
+    run complete_words wp-hosts --db "${T// /\\ }/my\\ dir/x.db" set ''
+    [ "$output" = ams1 ]
+    run complete_words wp-provision apply ''
+    [ "$output" = "$(printf '%s\n' lon1 tor1 tor2)" ]
     # a database that is not there completes nothing, and says nothing
     run --separate-stderr complete_words wp-hosts --db "$T/none.db" set ''
     [ "$status" -eq 0 ] && [ -z "$output" ] && [ -z "$stderr" ]
@@ -151,15 +178,18 @@ install_tree() {
         cmp "$SRC/share/bash-completion/wp" "$R/share/bash-completion/completions/$tool"
     done
     cmp "$SRC/man/wp.7" "$R/share/man/man7/wp.7"
-    cmp "$SRC/share/wp.conf.example" "$R/share/doc/wp-tools/wp.conf.example"
+    cmp "$BIN/share/wp.conf.example" "$R/share/doc/wp-tools/wp.conf.example"
+    [ "$(grep -c "^#rules = $PREFIX/share/wp/billing.rules\$" "$R/share/doc/wp-tools/wp.conf.example")" -eq 1 ]
     [ -x "$R/libexec/wp/wp-cycle" ]
-    # The unit and the cron line run the installed cycle under the same lock.
-    local run="flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock $PREFIX/libexec/wp/wp-cycle"
-    [ "$(grep '^ExecStart=' "$R/share/wp/systemd/wp-cycle.service")" = "ExecStart=/usr/bin/$run" ]
-    [ "$(grep -v '^#' "$R/share/wp/cron.d/wp-cycle" | grep -v '^PATH=')" = "5    *  *   *   *   wp   $run" ]
-    [ "$(grep '^PATH=' "$R/share/wp/cron.d/wp-cycle")" = "PATH=$PREFIX/bin:/usr/local/bin:/usr/bin:/bin" ]
-    [ "$(grep '^Environment=PATH=' "$R/share/wp/systemd/wp-cycle.service")" = \
-        "Environment=PATH=$PREFIX/bin:/usr/local/bin:/usr/bin:/bin" ]
+    # The unit and the cron line run the installed cycle, which takes its lock itself.
+    [ "$(grep '^ExecStart=' "$R/share/wp/systemd/wp-cycle.service")" = "ExecStart=/bin/sh $PREFIX/libexec/wp/wp-cycle" ]
+    [ "$(grep -v '^#' "$R/share/wp/cron.d/wp-cycle" | grep -v '^[A-Z]*=')" = "5    *  *   *   *   wp   $PREFIX/libexec/wp/wp-cycle" ]
+    local path
+    path=$(printf '%s\n' "$PREFIX/bin" /usr/local/bin /usr/bin /bin | awk '!seen[$0]++' | paste -sd:)
+    [ "$(grep '^PATH=' "$R/share/wp/cron.d/wp-cycle")" = "PATH=$path" ]
+    [ "$(grep '^Environment=PATH=' "$R/share/wp/systemd/wp-cycle.service")" = "Environment=PATH=$path" ]
+    [ "$(grep '^MAILTO=' "$R/share/wp/cron.d/wp-cycle")" = "MAILTO=root" ]
+    [ "$(grep '^lock=' "$R/libexec/wp/wp-cycle")" = 'lock=${WP_CYCLE_LOCK:-/var/lib/wp/wp-cycle.lock}' ]
     # wp(7) renders for man(1) from where it was installed
     MANPATH="$R/share/man" man -w wp.7 >/dev/null
 }
@@ -175,17 +205,16 @@ install_tree() {
     [ "$status" -eq 0 ] || { echo "$output"; false; }
     [ -z "$output" ]
     # and a unit whose command is not there does not: verify is no rubber stamp
-    sed 's|^ExecStart=/usr/bin/flock|ExecStart=/usr/bin/no-such-flock|' "$R/share/wp/systemd/wp-cycle.service" \
+    sed 's|^ExecStart=/bin/sh|ExecStart=/bin/no-such-sh|' "$R/share/wp/systemd/wp-cycle.service" \
         >"$T/wp-cycle.service"
     run env MANPATH="$R/share/man" systemd-analyze verify "$T/wp-cycle.service"
-    [ "$status" -ne 0 ] && [[ "$output" == *"/usr/bin/no-such-flock is not executable"* ]]
+    [ "$status" -ne 0 ] && [[ "$output" == *"/bin/no-such-sh is not executable"* ]]
 }
 
 @test "the cycle: a server that cannot be fetched holds back no bill; silent but its status; never two at once" {
     install_tree
     local cycle="$R/libexec/wp/wp-cycle"
-    # systemd makes /run/lock at boot; a bare container may lack it
-    [ -d /run/lock ] || mkdir -p -m 1777 /run/lock
+    export WP_CYCLE_LOCK=$T/cycle.lock
     printf 'connect-timeout = 2\n' >>"$WP_CONFIG"
     # tor1 refuses connections: the fetch fails (69); lon1's file waits in the spool
     "$HOSTS" add tor1 --address 127.0.0.1 --port 9
@@ -193,14 +222,17 @@ install_tree() {
     "$GEN" --lines 3000 --span 7200 --seed 5 >"$T/a.log"
     spool_file lon1 lon1.a.log <"$T/a.log"
 
-    # another cycle holds the lock: this one exits 75 and does nothing
-    run flock /run/lock/wp-cycle.lock \
-        flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock "$cycle"
+    # another cycle holds the lock: this one says so, exits 75 and does nothing
+    run --separate-stderr flock "$T/cycle.lock" env PATH="$BIN:$PATH" "$cycle"
     [ "$status" -eq 75 ] && [ -z "$output" ]
+    [ "$stderr" = "wp-cycle: the previous cycle still runs (it holds $T/cycle.lock): this one is skipped" ]
     [ -f "$T/spool/lon1/lon1.a.log" ]
+    # a lock whose directory is not there
+    run --separate-stderr env WP_CYCLE_LOCK="$T/none/cycle.lock" PATH="$BIN:$PATH" "$cycle"
+    [ "$status" -eq 73 ]
+    [ "$stderr" = "wp-cycle: cannot open the lock file $T/none/cycle.lock (make its directory, owned by the user the cycle runs as)" ]
 
-    run --separate-stderr env PATH="$BIN:$PATH" \
-        flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock "$cycle"
+    run --separate-stderr env PATH="$BIN:$PATH" "$cycle"
     [ "$status" -eq 69 ]
     [ -z "$output" ]
     [ "$stderr" = "wp-fetchlogs: no server answered (1 tried): tor1: connect: Connection refused" ]
@@ -214,6 +246,39 @@ install_tree() {
 
     # a cycle where every step succeeds says nothing and exits 0
     "$HOSTS" set tor1 --inactive
-    run env PATH="$BIN:$PATH" flock --nonblock --conflict-exit-code 75 /run/lock/wp-cycle.lock "$cycle"
+    run env PATH="$BIN:$PATH" "$cycle"
     [ "$status" -eq 0 ] && [ -z "$output" ]
+}
+
+@test "completion: user names are data: never run, never globbed, inserted quoted" {
+    completion_site
+    mkdir "$T/cwd" && touch "$T/cwd/bobfile"
+    local hostile='a$(touch '"$T"'/PWNED)' u
+    for u in "$hostile" 'bob*' 'carol smith'; do
+        "$BIN/wp-users" set "$u" --account acme
+    done
+    cd "$T/cwd"
+    run complete_words wp-users show ''
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '%q\n' "$hostile" 'bob*' 'carol smith' | LC_ALL=C sort)" ]
+    [ ! -e "$T/PWNED" ]
+    run complete_words wp-users show b
+    [ "$output" = 'bob\*' ]
+    # with the user's failglob on, still no glob and no error
+    run --separate-stderr complete_words_with 'shopt -s failglob' wp-users show ''
+    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    [ "$output" = "$(printf '%q\n' "$hostile" 'bob*' 'carol smith' | LC_ALL=C sort)" ]
+    [ ! -e "$T/PWNED" ]
+    # the names come from the cheap listing: users only, not their usage
+    run "$BIN/wp-users" list --names
+    [ "$output" = "$(printf '%s\n' "$hostile" 'bob*' 'carol smith')" ]
+}
+
+@test "completion: without bash-completion's helpers it completes nothing, and says nothing" {
+    run --separate-stderr bash --norc --noprofile -c '
+        source "$1" || exit 1
+        COMP_WORDS=(wp-hosts st); COMP_CWORD=1; COMP_LINE="wp-hosts st"; COMP_POINT=11
+        _wp wp-hosts st wp-hosts
+        echo "rc=$? n=${#COMPREPLY[@]}"' bash "$SRC/share/bash-completion/wp"
+    [ "$status" -eq 0 ] && [ "$output" = "rc=0 n=0" ] && [ -z "$stderr" ]
 }

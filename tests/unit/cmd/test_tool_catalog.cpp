@@ -187,6 +187,7 @@ const Row k_tools[] = {
     {"wp-provision", "--timeout", S},
 
     {"wp-users list", "--format", S},
+    {"wp-users list", "--names", C},
     {"wp-users show", "--format", S},
     {"wp-users accounts", "--format", S},
     {"wp-users set", "--account", C}, // one user's assignment, never every user's
