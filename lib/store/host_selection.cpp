@@ -49,16 +49,18 @@ void add_once(std::vector<std::string>& list, const std::string& name) {
 }
 
 // The inventory names the words stand for, in order; words that stand for
-// none go to unknown.
+// none go to unknown. Names that only a glob matched go to globbed too.
 std::vector<std::string> resolve_words(const std::vector<std::string>& words,
                                        const std::vector<std::string>& known_names,
                                        const std::set<std::string, std::less<>>& known,
-                                       std::vector<std::string>& unknown) {
+                                       std::vector<std::string>& unknown, std::set<std::string, std::less<>>& globbed) {
     std::vector<std::string> names;
+    std::set<std::string, std::less<>> by_name;
     for (const auto& word : words) {
         if (!is_host_glob(word)) {
             if (known.contains(word)) {
                 names.push_back(word);
+                by_name.insert(word);
             } else {
                 add_once(unknown, word);
             }
@@ -68,11 +70,15 @@ std::vector<std::string> resolve_words(const std::vector<std::string>& words,
         for (const auto& name : known_names) {
             if (host_glob_matches(word, name)) {
                 names.push_back(name);
+                globbed.insert(name);
             }
         }
         if (names.size() == before) {
             add_once(unknown, word);
         }
+    }
+    for (const auto& name : by_name) {
+        globbed.erase(name);
     }
     return names;
 }
@@ -130,17 +136,21 @@ std::vector<std::string> parse_host_names(std::string_view text, std::string_vie
 std::vector<Server> select_hosts(const SelectionInput& in) {
     const std::set<std::string, std::less<>> known(in.known.begin(), in.known.end());
     std::vector<std::string> unknown;
-    const auto named = resolve_words(in.named, in.known, known, unknown);
-    const auto excluded_names = resolve_words(in.excluded, in.known, known, unknown);
+    std::set<std::string, std::less<>> globbed;
+    std::set<std::string, std::less<>> excluded_globbed;
+    const auto named = resolve_words(in.named, in.known, known, unknown, globbed);
+    const auto excluded_names = resolve_words(in.excluded, in.known, known, unknown, excluded_globbed);
     if (!unknown.empty()) {
         fail(exit_code::k_no_input, "no server named {} in the inventory", fmt::join(unknown, ", "));
     }
     const std::set<std::string, std::less<>> excluded(excluded_names.begin(), excluded_names.end());
+    const auto in_default_set = [&in](const Server& s) {
+        return (s.active || in.default_inactive) && (!s.retired_at || in.default_retired);
+    };
     std::vector<Server> out;
     if (in.named.empty()) {
         for (const auto& s : in.matching) {
-            if ((s.active || in.default_inactive) && (!s.retired_at || in.default_retired) &&
-                !excluded.contains(s.name)) {
+            if (in_default_set(s) && !excluded.contains(s.name)) {
                 out.push_back(s);
             }
         }
@@ -150,7 +160,11 @@ std::vector<Server> select_hosts(const SelectionInput& in) {
         const auto it =
             std::find_if(in.matching.begin(), in.matching.end(), [&](const Server& s) { return s.name == name; });
         const bool taken = std::any_of(out.begin(), out.end(), [&](const Server& s) { return s.name == name; });
-        if (it != in.matching.end() && !taken && !excluded.contains(name)) {
+        // A glob is a pattern over the servers a tool works on by default:
+        // `ams*` never reaches a retired ams0 (or an inactive one, where the
+        // tool leaves those out), which only its name or range does.
+        const bool pattern_only = globbed.contains(name) && it != in.matching.end() && !in_default_set(*it);
+        if (it != in.matching.end() && !taken && !excluded.contains(name) && !pattern_only) {
             out.push_back(*it);
         }
     }

@@ -34,9 +34,10 @@ struct SelectionInput {
 };
 
 /// The servers to work on, in the order named (a glob's matches by name;
-/// else by name), duplicates dropped. Named servers are taken whether
-/// active or not; by default only active, non-retired ones. --where narrows
-/// either. A name (named or excluded) the inventory does not have, or a glob
+/// else by name), duplicates dropped. Servers named (or in a range) are
+/// taken whether active or not; by default, and for a glob, only those of
+/// the default set (active, non-retired, unless the flags widen it). --where
+/// narrows either. A name (named or excluded) the inventory does not have, or a glob
 /// that matches none of it, is Error(66) listing every such word: nothing
 /// runs on a list with a typo.
 std::vector<Server> select_hosts(const SelectionInput& input);

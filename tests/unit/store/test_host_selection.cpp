@@ -116,7 +116,12 @@ TEST(HostSelection, GlobsMatchInventoryNamesInNameOrderAndAGlobMatchingNoneIs66)
     in.matching = {server("ams01"), server("ams02", false), server("lon1"), server("tor1"), server("tor10")};
     in.known = {"ams01", "ams02", "lon1", "tor1", "tor10"};
     in.named = {"tor?", "ams*"};
-    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"tor1", "ams01", "ams02"}));
+    // a glob is a pattern over the default set: the inactive ams02 only by its name
+    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"tor1", "ams01"}));
+    in.named = {"ams*", "ams02"};
+    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"ams01", "ams02"}));
+    in.named = wp::parse_host_argument("ams0[1-2]", "-H"); // a range names its servers
+    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"ams01", "ams02"}));
     in.named = {};
     in.excluded = {"ams*", "tor1?"};
     EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"lon1", "tor1"}));
@@ -136,6 +141,11 @@ TEST(HostSelection, TheDefaultSetCanHoldInactiveAndRetiredServers) {
     in.known = {"a", "b", "c"};
     in.default_inactive = true;
     EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"a", "b"}));
+    in.named = {"*"}; // a glob follows the default set
+    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"a", "b"}));
+    in.named = {};
     in.default_retired = true;
+    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"a", "b", "c"}));
+    in.named = {"*"};
     EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"a", "b", "c"}));
 }
