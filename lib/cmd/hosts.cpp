@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/table.h"
+#include "health/health_check.h"
 #include "health/pipeline_facts.h"
 
 namespace wp {
@@ -155,12 +156,13 @@ std::string number_or_empty(const std::optional<ClockReading>& clock, std::int64
 // A table shows the clock as text; TSV, CSV and JSON carry the exact
 // milliseconds. Columns are only ever added at the end.
 int status_servers(Inventory& inv, const HostsRequest& r) {
+    const std::int64_t now = now_epoch();
     const OutputFormat format = resolved_format(r);
     const bool people = format == OutputFormat::table;
     std::vector<Table::Column> columns{
         {"name"}, {"last_contact"}, {"last_error"}, {"last_error_at"}, {"consecutive_failures", true}, {"last_fetch"}};
     if (people) {
-        columns.insert(columns.end(), {{"clock_offset"}, {"clock_measured_at"}});
+        columns.insert(columns.end(), {{"clock_offset"}, {"clock_measured_at"}, {"clock_age", true}});
     } else {
         columns.insert(columns.end(),
                        {{"clock_offset_ms", true}, {"clock_uncertainty_ms", true}, {"clock_measured_at"}});
@@ -180,6 +182,9 @@ int status_servers(Inventory& inv, const HostsRequest& r) {
             row.push_back(number_or_empty(h.clock, &ClockReading::uncertainty_ms));
         }
         row.push_back(h.clock ? format_utc(h.clock->measured_at) : "");
+        if (people) { // how old the reading is, as wp-hosts check words ages
+            row.push_back(h.clock ? short_age(std::max<std::int64_t>(0, now - h.clock->measured_at)) : "");
+        }
         table.add_row(std::move(row));
     }
     table.print(stdout, format);

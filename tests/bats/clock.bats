@@ -92,7 +92,8 @@ within() {
     text=$(printf '%+.2f s \xc2\xb1%d.%02d s' "$(awk -v o="$off" 'BEGIN { printf "%.3f", o / 1000 }')" \
         $((((unc + 9) / 10) / 100)) $((((unc + 9) / 10) % 100)))
     [[ "$output" == *"clock_offset"* ]]
-    grep -q "^host2 .*$text *$utc\$" <<<"$output" || { echo "$output"; echo "want: $text $utc"; false; }
+    # the reading's age: seconds old (at most a minute: it was taken above)
+    grep -qE "^host2 .*$text *$utc +([0-9]|[1-5][0-9]|60)s\$" <<<"$output" || { echo "$output"; echo "want: $text $utc"; false; }
     [[ "$text" == "+30.0"* || "$text" == "+29.99"* ]]
 
     # a larger limit in wp.conf: the same run is quiet

@@ -172,13 +172,22 @@ tor1|192.0.2.10|22||Toronto|CA|VPSVille|xen|1|/var/log/squid/access.log|squid -k
     [ "${lines[2]}" = "$(printf 'par1\t2025-11-24T18:00:00Z\t\t\t0\t2025-11-24T18:01:00Z\t30012\t4\t2025-11-24T18:00:01Z')" ]
     [ "${lines[3]}" = "$(printf 'tor1\t\t\t\t0\t\t\t\t')" ]
     [ "${#lines[@]}" -eq 4 ]
-    # people get signed seconds, the uncertainty rounded up
+    # people get signed seconds, the uncertainty rounded up, and the reading's age in days (its
+    # second in the day decides: taken before and after, in case a day ends between)
+    local before after
+    before=$(date +%s)
     run --separate-stderr "$HOSTS" status --format table
+    after=$(date +%s)
     [ "$status" -eq 0 ]
-    [ "$output" = "name  last_contact          last_error          last_error_at         consecutive_failures  last_fetch            clock_offset      clock_measured_at
-dub1  2025-11-24T16:00:00Z  connection refused  2025-11-24T17:00:00Z                     4                        -0.00 s ±0.01 s   2025-11-24T17:00:00Z
-par1  2025-11-24T18:00:00Z                                                               0  2025-11-24T18:01:00Z  +30.01 s ±0.01 s  2025-11-24T18:00:01Z
-tor1                                                                                     0" ]
+    local age_ok=0 t a_dub a_par
+    for t in "$before" "$after"; do
+        a_dub="$(( (t - 1764003600) / 86400 ))d" a_par="$(( (t - 1764007201) / 86400 ))d"
+        [ "$output" = "name  last_contact          last_error          last_error_at         consecutive_failures  last_fetch            clock_offset      clock_measured_at     clock_age
+dub1  2025-11-24T16:00:00Z  connection refused  2025-11-24T17:00:00Z                     4                        -0.00 s ±0.01 s   2025-11-24T17:00:00Z       $a_dub
+par1  2025-11-24T18:00:00Z                                                               0  2025-11-24T18:01:00Z  +30.01 s ±0.01 s  2025-11-24T18:00:01Z       $a_par
+tor1                                                                                     0" ] && age_ok=1
+    done
+    [ "$age_ok" -eq 1 ] || { echo "$output"; false; }
     run --separate-stderr "$HOSTS" status par1 --format json
     [ "$output" = '{"name":"par1","last_contact":"2025-11-24T18:00:00Z","last_error":null,"last_error_at":null,"consecutive_failures":0,"last_fetch":"2025-11-24T18:01:00Z","clock_offset_ms":30012,"clock_uncertainty_ms":4,"clock_measured_at":"2025-11-24T18:00:01Z"}' ]
 }
