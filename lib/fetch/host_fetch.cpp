@@ -146,6 +146,7 @@ private:
             m_report.result.clock = clock.reading();
             throw;
         }
+        clock.finish();
         m_report.result.clock = clock.reading();
         r.out = std::move(out);
         if (!r.ok()) {

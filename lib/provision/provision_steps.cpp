@@ -478,6 +478,7 @@ private:
             m_run.clock = clock.reading();
             throw;
         }
+        clock.finish();
         m_run.clock = clock.reading();
         if (!r.ok()) {
             throw StepFailure(fmt::format("facts script: {}", r.describe()));

@@ -200,6 +200,7 @@ private:
         try {
             clock.sent();
             const ExecResult x = host.run(with_clock(m_action.command), options);
+            clock.finish();
             sink.err(x.err);
             fill_command_result(r, x.exit_status, x.exit_signal, x.describe());
         } catch (const SshError& e) {

@@ -22,7 +22,7 @@ std::int64_t round_div(std::int64_t x, std::int64_t d) {
 } // namespace
 
 std::string_view clock_command() {
-    return R"SH(printf '%s\n' "$(date +%s.%N 2>/dev/null)")SH";
+    return R"SH(printf 'wp-clock %s\n' "$(date +%s.%N 2>/dev/null)")SH";
 }
 
 std::optional<ClockReading> clock_reading(std::int64_t sent_ns, std::int64_t received_ns, std::string_view line) {
@@ -70,24 +70,64 @@ void ClockLine::sent() {
     m_sent_ns = m_now_ns();
 }
 
-void ClockLine::feed(std::string_view data) {
-    if (!m_line_done) {
-        const auto nl = data.find('\n');
-        // Our line is short: a longer one is kept no further (and read as no time).
-        constexpr std::size_t k_longest = 64;
-        m_line.append(data.substr(0, std::min(nl, k_longest - std::min(k_longest, m_line.size()))));
-        if (nl == std::string_view::npos) {
-            return;
-        }
-        m_line_done = true;
-        if (m_line.size() < k_longest) {
-            m_reading = clock_reading(m_sent_ns, m_now_ns(), m_line);
-        }
-        data.remove_prefix(nl + 1);
-    }
+void ClockLine::pass(std::string_view data) {
     if (!data.empty() && m_rest) {
         m_rest(data);
     }
+}
+
+void ClockLine::feed(std::string_view data) {
+    static constexpr std::string_view k_marker = "wp-clock ";
+    // Our line is short: a longer one is kept no further (and read as no time).
+    static constexpr std::size_t k_longest = 64;
+    // What a login shell may print before it.
+    static constexpr std::size_t k_greeting = 64 * 1024;
+    while (!m_line_done && !data.empty()) {
+        const auto nl = data.find('\n');
+        const std::string_view part = data.substr(0, nl);
+        if (m_clock_line) {
+            m_line.append(part.substr(0, k_longest - std::min(k_longest, m_line.size())));
+        } else if (m_other_line) {
+            pass(data.substr(0, nl == std::string_view::npos ? data.size() : nl + 1));
+            m_passed += part.size() + 1;
+        } else {
+            // The line's start, held while it may still be the marker.
+            const std::size_t take = std::min(part.size(), k_marker.size() - m_held.size());
+            m_held.append(part.substr(0, take));
+            if (m_held == k_marker) {
+                m_clock_line = true;
+                m_held.clear();
+                m_line.append(part.substr(take, k_longest));
+            } else if (!k_marker.starts_with(m_held) || nl != std::string_view::npos) {
+                m_other_line = true;
+                pass(m_held);
+                m_passed += m_held.size();
+                m_held.clear();
+                pass(data.substr(take, nl == std::string_view::npos ? std::string_view::npos : nl + 1 - take));
+                m_passed += part.size() - take + 1;
+            }
+        }
+        if (nl == std::string_view::npos) {
+            return;
+        }
+        data.remove_prefix(nl + 1);
+        if (m_clock_line) {
+            m_line_done = true;
+            if (m_line.size() < k_longest) {
+                m_reading = clock_reading(m_sent_ns, m_now_ns(), m_line);
+            }
+        }
+        m_other_line = m_clock_line = false;
+        if (m_passed > k_greeting) {
+            m_line_done = true;
+        }
+    }
+    pass(data);
+}
+
+void ClockLine::finish() {
+    pass(m_held);
+    m_held.clear();
 }
 
 } // namespace wp

@@ -144,6 +144,17 @@ late" ]
     [ ! -s "$T/syntax/host1.out" ]
     [ "$(cat "$T/syntax/host1.err")" = "$(/bin/sh -c 'echo no; if' 2>&1)" ]
 
+    # a login shell that greets before our line: the greeting reaches the
+    # operator as the shell printed it, the command's output unchanged after
+    # it, and the clock is still read
+    printf 'echo "Welcome to host3"\n' >"$T/fleet/host3/home/.bashrc"
+    sqlite3 "$DB" "UPDATE host_status SET clock_offset_ms = NULL, clock_uncertainty_ms = NULL, clock_measured_at = NULL"
+    run --separate-stderr "$RUNALL" -H host3 --outdir "$T/greet" -- 'printf "a\nb"'
+    [ "$status" -eq 0 ]
+    cmp "$T/greet/host3.out" <(printf 'Welcome to host3\na\nb')
+    within host3 0
+    rm "$T/fleet/host3/home/.bashrc"
+
     # a push alone reads it in the probe the push sends anyway
     sqlite3 "$DB" "UPDATE host_status SET clock_offset_ms = NULL, clock_uncertainty_ms = NULL, clock_measured_at = NULL"
     printf 'pushed\n' >"$T/file"

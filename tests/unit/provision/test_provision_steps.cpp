@@ -130,7 +130,7 @@ std::vector<std::string> quoted_words(std::string_view line) {
 class FakeHost : public wp::RemoteHost {
 public:
     std::string facts;
-    std::string clock_line = "1796000000.000000000\n"; ///< what the host's date prints before the facts
+    std::string clock_line = "wp-clock 1796000000.000000000\n"; ///< the clock line before the facts
     FakeApt apt;
     std::string dpkg_rows; ///< what dpkg-query answers after a change (empty: nothing)
     std::vector<std::string> commands;
@@ -319,7 +319,8 @@ TEST(ProvisionFacts, TheScriptRunsOnThisDebianMachine) {
     const std::int64_t received = wp::wall_clock_ns();
     ASSERT_EQ(r.status, 0) << r.err;
     // the clock first: this machine's own, so no offset beyond the bracket
-    const auto clock = wp::clock_reading(sent, received, r.out.substr(0, r.out.find('\n')));
+    ASSERT_EQ(r.out.rfind("wp-clock ", 0), 0U) << r.out.substr(0, 100);
+    const auto clock = wp::clock_reading(sent, received, r.out.substr(9, r.out.find('\n') - 9));
     ASSERT_TRUE(clock) << r.out.substr(0, 100);
     EXPECT_LE(std::abs(clock->offset_ms), clock->uncertainty_ms + 1);
     const auto facts = wp::parse_host_facts(r.out);

@@ -69,14 +69,17 @@ struct Fed {
     wp::ClockLine line{[this](std::string_view d) { rest.append(d); }, [this] { return times.at(next++); }};
 };
 
-TEST(ClockLine, TheFirstLineIsTimedWhereItEndsAndTheRestPassesUnchanged) {
+TEST(ClockLine, TheClockLineIsTimedWhereItEndsAndTheRestPassesUnchanged) {
+    EXPECT_EQ(wp::clock_command(), R"SH(printf 'wp-clock %s\n' "$(date +%s.%N 2>/dev/null)")SH");
     Fed f;
     f.times = {k_sent, k_sent + 6'000'000};
     f.line.sent();
-    f.line.feed("1796000030.0");
+    f.line.feed("wp-clo");
+    f.line.feed("ck 1796000030.0");
     EXPECT_FALSE(f.line.reading());
     f.line.feed("03000000\na\n");
     f.line.feed("b");
+    f.line.finish();
     ASSERT_TRUE(f.line.reading());
     EXPECT_EQ(f.line.reading()->offset_ms, 30000);
     EXPECT_EQ(f.line.reading()->uncertainty_ms, 3);
@@ -87,26 +90,69 @@ TEST(ClockLine, ACommandThatPrintsNothingGivesNothingButTheReading) {
     Fed f;
     f.times = {k_sent, k_sent};
     f.line.sent();
-    f.line.feed("1796000000.000000000\n");
+    f.line.feed("wp-clock 1796000000.000000000\n");
+    f.line.finish();
     EXPECT_TRUE(f.line.reading());
     EXPECT_EQ(f.rest, "");
 }
 
-TEST(ClockLine, AnEmptyOrOverlongLineIsNoReadingAndStillKeptFromTheRest) {
+TEST(ClockLine, AnEmptyOrOverlongClockLineIsNoReadingAndStillKeptFromTheRest) {
     Fed empty;
     empty.times = {k_sent, k_sent};
     empty.line.sent();
-    empty.line.feed("\nout\n");
+    empty.line.feed("wp-clock \nout\n");
     EXPECT_FALSE(empty.line.reading());
     EXPECT_EQ(empty.rest, "out\n");
 
     Fed longer;
     longer.times = {k_sent, k_sent};
     longer.line.sent();
-    longer.line.feed(std::string(100, '1'));
+    longer.line.feed("wp-clock " + std::string(100, '1'));
     longer.line.feed(std::string(100, '2') + "\nout");
     EXPECT_FALSE(longer.line.reading());
     EXPECT_EQ(longer.rest, "out");
+}
+
+// A login shell that greets (an echo in .bashrc) before our line: its lines
+// reach the operator unchanged, in order, and the reading is still taken.
+TEST(ClockLine, LinesBeforeTheClockLinePassThroughWhateverTheirPieces) {
+    Fed f;
+    f.times = {k_sent, k_sent + 2'000'000};
+    f.line.sent();
+    for (const std::string_view piece :
+         {"Wel", "come\n", "\n", "wp-cl0ck, not ours\nwp-c", "lock 1796000000.5", "\nhi\n", "wp-clock 1\n"}) {
+        f.line.feed(piece);
+    }
+    f.line.finish();
+    ASSERT_TRUE(f.line.reading());
+    EXPECT_EQ(f.line.reading()->offset_ms, 499);
+    EXPECT_EQ(f.rest, "Welcome\n\nwp-cl0ck, not ours\nhi\nwp-clock 1\n");
+}
+
+TEST(ClockLine, OutputWithoutTheClockLineIsHandedOnWhole) {
+    Fed held;
+    held.times = {k_sent};
+    held.line.sent();
+    held.line.feed("wp-c"); // may be the marker's start: held, then given at the end
+    EXPECT_EQ(held.rest, "");
+    held.line.finish();
+    EXPECT_EQ(held.rest, "wp-c");
+    EXPECT_FALSE(held.line.reading());
+
+    // after 64 KiB of greeting, no line is taken for the clock any more
+    Fed chatty;
+    chatty.times = {k_sent};
+    chatty.line.sent();
+    const std::string greeting = std::string(1000, 'x') + "\n";
+    std::string expect;
+    for (int i = 0; i < 70; ++i) {
+        chatty.line.feed(greeting);
+        expect += greeting;
+    }
+    chatty.line.feed("wp-clock 1796000000.0\nend");
+    chatty.line.finish();
+    EXPECT_FALSE(chatty.line.reading());
+    EXPECT_EQ(chatty.rest, expect + "wp-clock 1796000000.0\nend");
 }
 
 } // namespace
