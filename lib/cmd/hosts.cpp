@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/table.h"
+#include "cmd/tool.h"
 #include "health/health_check.h"
 #include "health/pipeline_facts.h"
 
@@ -362,6 +363,7 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     setting(show->add_option("--format", r.format,
                              "table (key: value lines), tsv, csv or json (default: table on a terminal, else tsv)"));
     auto* check = app.add_subcommand("check", "the pipeline's health (a monitoring plugin)");
+    mark_monitoring_plugin(check, "WP");
     add_check_options(check, r.check);
 }
 

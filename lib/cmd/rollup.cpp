@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/table.h"
 #include "base/units.h"
+#include "cmd/tool.h"
 #include "store/db.h"
 #include "summary/invoice.h"
 #include "summary/rollup.h"
@@ -213,6 +214,13 @@ std::int64_t scaled(std::int64_t a, std::int64_t b, std::int64_t c) {
     return static_cast<std::int64_t>(static_cast<Wide>(a) * b / c);
 }
 
+// ceil(a * b / c) without overflow: the least whole count that reaches a
+// threshold of a * b / c.
+std::int64_t scaled_up(std::int64_t a, std::int64_t b, std::int64_t c) {
+    const Wide p = static_cast<Wide>(a) * b;
+    return static_cast<std::int64_t>((p + c - 1) / c);
+}
+
 const char* status_word(QuotaStatus s) {
     switch (s) {
     case QuotaStatus::ok:
@@ -342,8 +350,11 @@ std::pair<QuotaStatus, std::string> check_quotas(const QuotaRequest& r, const st
         std::sort(uses.begin(), uses.end(), [](const QuotaUse& a, const QuotaUse& b) { return a.account < b.account; });
         std::string perf;
         for (const auto& u : uses) {
-            perf += fmt::format(" '{}'={}B;{};{};0;{}", u.account, u.billed_bytes, scaled(u.quota_bytes, warn, 10000),
-                                scaled(u.quota_bytes, crit, 10000), u.quota_bytes);
+            // Ranges as the plugin guidelines write them: `@N:` alerts from N
+            // on, as the check does (a bare N would alert only above N).
+            perf += fmt::format(" '{}'={}B;@{}:;@{}:;0;{}", u.account, u.billed_bytes,
+                                scaled_up(u.quota_bytes, warn, 10000), scaled_up(u.quota_bytes, crit, 10000),
+                                u.quota_bytes);
         }
         return {status, fmt::format("QUOTA {} - {}: {} |{}", status_word(status), head, parts, perf)};
     } catch (const std::exception& e) {
@@ -386,6 +397,7 @@ void add_rollup_commands(CLI::App& app, RollupRequest& r) {
     output->excludes(outdir)->excludes(all);
 
     auto* quota = app.add_subcommand("quota", "accounts near or over their quota this month (a monitoring plugin)");
+    mark_monitoring_plugin(quota, "QUOTA");
     setting(quota->add_option("--warn", r.quota.warn, "WARNING at this percent of the quota")->capture_default_str());
     setting(quota->add_option("--crit", r.quota.crit, "CRITICAL at this percent of the quota")->capture_default_str());
     auto* qsi = setting(quota->add_flag("--si", r.quota.si, "sizes in kB, MB, GB (powers of 1000)"));

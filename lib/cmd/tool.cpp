@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,32 @@ std::string command_problem(CLI::App& app) {
     return fmt::format("unknown command '{}': the commands are {}", rest.front(), fmt::join(names, ", "));
 }
 
+std::map<const CLI::App*, std::string>& plugin_labels() {
+    static std::map<const CLI::App*, std::string> labels;
+    return labels;
+}
+
+// The label of the monitoring plugin the command line chose, or empty.
+std::string chosen_plugin(const CLI::App& app) {
+    for (const CLI::App* sub : app.get_subcommands()) {
+        if (const auto it = plugin_labels().find(sub); it != plugin_labels().end()) {
+            return it->second;
+        }
+    }
+    return {};
+}
+
+// A monitoring plugin's answer to what it could not even start on.
+int plugin_unknown(const std::string& label, std::string_view message) {
+    fmt::print("{} UNKNOWN - {}\n", label, escape_control(message));
+    return finish(3);
+}
+
 } // namespace
+
+void mark_monitoring_plugin(const CLI::App* command, std::string label) {
+    plugin_labels()[command] = std::move(label);
+}
 
 int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv, const std::function<int()>& body) {
     set_program_name(app.get_name());
@@ -83,12 +109,29 @@ int run_tool(CLI::App& app, CommonOptions& options, int argc, char** argv, const
             return finish(exit_code::k_ok);
         }
         const std::string command = command_problem(app);
+        if (const std::string label = chosen_plugin(app); !label.empty()) {
+            return plugin_unknown(label, cli_error_message(e));
+        }
         print_error(command.empty() ? cli_error_message(e) : command);
         fmt::print(stderr, "{}: try '{} --help'\n", program_name(), program_name());
         return finish(exit_code::k_usage);
     }
     try {
         load_config(app, options);
+    } catch (const Error& e) {
+        if (const std::string label = chosen_plugin(app); !label.empty()) {
+            return plugin_unknown(label, e.what());
+        }
+        print_error(e.what());
+        return finish(e.code());
+    } catch (const CLI::ParseError& e) {
+        if (const std::string label = chosen_plugin(app); !label.empty()) {
+            return plugin_unknown(label, cli_error_message(e));
+        }
+        print_error(cli_error_message(e));
+        return finish(exit_code::k_usage);
+    }
+    try {
         set_verbosity(options.quiet ? -1 : options.verbosity);
         return finish(body());
     } catch (const Error& e) {

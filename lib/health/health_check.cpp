@@ -53,10 +53,17 @@ std::string optional_text(const std::optional<std::int64_t>& v, std::int64_t sca
     return scale == 1000 ? seconds_text(*v) : fmt::format("{}", *v);
 }
 
-// 'label'=value[UOM];warn;crit;min[;max], thresholds in the value's unit.
+// 'label'=value[UOM];warn;crit;min[;max], thresholds in the value's unit,
+// as ranges of the plugin guidelines: the check alerts when a value reaches
+// its threshold, which is `@N:` (inside N to infinity), not `N` (above N).
 std::string perf(std::string_view label, std::string_view value, std::string_view unit, const Threshold& t, bool ms,
                  std::string_view max = {}) {
-    auto limit = [&](const std::optional<std::int64_t>& v) { return ms ? optional_text(v, 1000) : optional_text(v); };
+    auto limit = [&](const std::optional<std::int64_t>& v) -> std::string {
+        if (!v) {
+            return "";
+        }
+        return fmt::format("@{}:", ms ? optional_text(v, 1000) : optional_text(v));
+    };
     std::string out = fmt::format("'{}'={}{};{};{};0", label, value, unit, limit(t.warn), limit(t.crit));
     if (!max.empty()) {
         out += fmt::format(";{}", max);

@@ -52,9 +52,9 @@ check() {
 # perf FETCH_AGE FAILURES CLOCK SPOOL_FILES SPOOL_BYTES SPOOL_AGE HELD LAG [STALE]: the
 # perfdata with the default thresholds of 3 servers
 perf() {
-    printf "'servers'=3;;;0 'stale_servers'=%s;;;0;3 'fetch_age'=%ss;7200;21600;0 'failures'=%s;1;3;0 " "${9:-0}" "$1" "$2"
-    printf "'clock_offset'=%ss;2;10;0 'spool_files'=%s;;;0 'spool_bytes'=%sB;;;0 'spool_age'=%ss;7200;21600;0 " "$3" "$4" "$5" "$6"
-    printf "'rejects_held'=%s;1;;0 'summary_lag'=%ss;7200;21600;0" "$7" "$8"
+    printf "'servers'=3;;;0 'stale_servers'=%s;;;0;3 'fetch_age'=%ss;@7200:;@21600:;0 'failures'=%s;@1:;@3:;0 " "${9:-0}" "$1" "$2"
+    printf "'clock_offset'=%ss;@2:;@10:;0 'spool_files'=%s;;;0 'spool_bytes'=%sB;;;0 'spool_age'=%ss;@7200:;@21600:;0 " "$3" "$4" "$5" "$6"
+    printf "'rejects_held'=%s;@1:;;0 'summary_lag'=%ss;@7200:;@21600:;0" "$7" "$8"
 }
 
 # The CRITICAL state: tor1 fetched 7.5 h ago, lon1 never (added 8.5 h ago),
@@ -95,14 +95,14 @@ critical_state() {
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]
     age=$((CNOW - NOW + 3 * H + 1800))
-    [ "$output" = "WP OK - 3 servers, longest without a fetch 3h; spool: 2 files, 3.0 KiB, oldest 3h; summary current | 'servers'=3;;;0 'stale_servers'=0;;;0;3 'fetch_age'=${age}s;18000;32400;0 'failures'=0;1;3;0 'clock_offset'=1.5s;2;10;0 'spool_files'=2;;;0 'spool_bytes'=3048B;;;0 'spool_age'=${age}s;18000;32400;0 'rejects_held'=0;1;;0 'summary_lag'=0s;7200;21600;0" ] || { echo "got: $output"; false; }
+    [ "$output" = "WP OK - 3 servers, longest without a fetch 3h; spool: 2 files, 3.0 KiB, oldest 3h; summary current | 'servers'=3;;;0 'stale_servers'=0;;;0;3 'fetch_age'=${age}s;@18000:;@32400:;0 'failures'=0;@1:;@3:;0 'clock_offset'=1.5s;@2:;@10:;0 'spool_files'=2;;;0 'spool_bytes'=3048B;;;0 'spool_age'=${age}s;@18000:;@32400:;0 'rejects_held'=0;@1:;;0 'summary_lag'=0s;@7200:;@21600:;0" ] || { echo "got: $output"; false; }
 
     # an empty inventory is fine too
     sql "UPDATE servers SET active = 0"
     rm -r "$T/spool"
     check
     [ "$status" -eq 0 ]
-    [ "$output" = "WP OK - 0 servers, longest without a fetch 0s; spool empty; summary current | 'servers'=0;;;0 'stale_servers'=0;;;0;0 'fetch_age'=0s;7200;21600;0 'failures'=0;1;3;0 'clock_offset'=0s;2;10;0 'spool_files'=0;;;0 'spool_bytes'=0B;;;0 'spool_age'=0s;7200;21600;0 'rejects_held'=0;1;;0 'summary_lag'=0s;7200;21600;0" ]
+    [ "$output" = "WP OK - 0 servers, longest without a fetch 0s; spool empty; summary current | 'servers'=0;;;0 'stale_servers'=0;;;0;0 'fetch_age'=0s;@7200:;@21600:;0 'failures'=0;@1:;@3:;0 'clock_offset'=0s;@2:;@10:;0 'spool_files'=0;;;0 'spool_bytes'=0B;;;0 'spool_age'=0s;@7200:;@21600:;0 'rejects_held'=0;@1:;;0 'summary_lag'=0s;@7200:;@21600:;0" ]
 }
 
 @test "check: WARNING names each item; thresholds may stand in wp.conf under [wp-hosts]" {
@@ -119,13 +119,13 @@ critical_state() {
     check
     [ "$status" -eq 0 ]
     [[ "$output" == "WP OK - 3 servers, longest without a fetch 3h; spool empty; summary current | "* ]]
-    [[ "$output" == *" 'failures'=1;2;3;0 'clock_offset'=3.5s;4;10;0 "* ]]
+    [[ "$output" == *" 'failures'=1;@2:;@3:;0 'clock_offset'=3.5s;@4:;@10:;0 "* ]]
 
     # a clock reading older than a day is not judged
     sql "UPDATE host_status SET clock_offset_ms = 60000, clock_measured_at = $((NOW - 25 * H))"
     check
     [ "$status" -eq 0 ]
-    [[ "$output" == *" 'clock_offset'=0s;4;10;0 "* ]]
+    [[ "$output" == *" 'clock_offset'=0s;@4:;@10:;0 "* ]]
 }
 
 @test "check: CRITICAL, the worst first: servers, clock, spool, then the warnings" {
@@ -137,14 +137,14 @@ critical_state() {
     fetch=$((CNOW - NOW + 8 * H + 1800))
     spool=$((CNOW - NOW + 7 * H + 1800))
     lag=$((CNOW - NOW + 3 * H + 1800))
-    [ "$output" = "WP CRITICAL - 2 of 4 servers not fetched for 2h (lon1 never, tor1 7h); clock: ams1 -30.0 s; spool: 1 file, 100 B, oldest 7h; 1 file held for rejects (17 B); summary 3h behind the ingest | 'servers'=4;;;0 'stale_servers'=2;;;0;4 'fetch_age'=${fetch}s;7200;21600;0 'failures'=0;1;3;0 'clock_offset'=30s;2;10;0 'spool_files'=1;;;0 'spool_bytes'=100B;;;0 'spool_age'=${spool}s;7200;21600;0 'rejects_held'=1;1;;0 'summary_lag'=${lag}s;7200;21600;0" ]
+    [ "$output" = "WP CRITICAL - 2 of 4 servers not fetched for 2h (lon1 never, tor1 7h); clock: ams1 -30.0 s; spool: 1 file, 100 B, oldest 7h; 1 file held for rejects (17 B); summary 3h behind the ingest | 'servers'=4;;;0 'stale_servers'=2;;;0;4 'fetch_age'=${fetch}s;@7200:;@21600:;0 'failures'=0;@1:;@3:;0 'clock_offset'=30s;@2:;@10:;0 'spool_files'=1;;;0 'spool_bytes'=100B;;;0 'spool_age'=${spool}s;@7200:;@21600:;0 'rejects_held'=1;@1:;;0 'summary_lag'=${lag}s;@7200:;@21600:;0" ]
 
     # wp-rollup catches up: the summary drops out of the line
     "$ROLLUP"
     check
     [ "$status" -eq 2 ]
     [[ "$output" == *"; 1 file held for rejects (17 B) | "* ]]
-    [[ "$output" == *" 'summary_lag'=0s;7200;21600;0" ]]
+    [[ "$output" == *" 'summary_lag'=0s;@7200:;@21600:;0" ]]
 }
 
 @test "check: a large fleet's line stays short" {

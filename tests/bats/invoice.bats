@@ -387,7 +387,7 @@ SQL
 
 @test "quota: each monitoring status with its exact line and perfdata" {
     fill_quota
-    perf="'acme'=850000B;800000;1000000;0;1000000 'omega'=0B;800000000000;1000000000000;0;1000000000000 'zeta'=1200B;800;1000;0;1000"
+    perf="'acme'=850000B;@800000:;@1000000:;0;1000000 'omega'=0B;@800000000000:;@1000000000000:;0;1000000000000 'zeta'=1200B;@800:;@1000:;0;1000"
     run --separate-stderr "$ROLLUP" quota
     [ "$status" -eq 2 ]
     [ -z "$stderr" ]
@@ -395,15 +395,15 @@ SQL
 
     run --separate-stderr "$ROLLUP" quota --crit 150
     [ "$status" -eq 1 ]
-    [ "$output" = "QUOTA WARNING - $THIS_MONTH (UTC): warning zeta 120% (1.2 KiB of 1000 B), acme 85% (830.1 KiB of 976.6 KiB); ok 1 of 3 accounts | 'acme'=850000B;800000;1500000;0;1000000 'omega'=0B;800000000000;1500000000000;0;1000000000000 'zeta'=1200B;800;1500;0;1000" ]
+    [ "$output" = "QUOTA WARNING - $THIS_MONTH (UTC): warning zeta 120% (1.2 KiB of 1000 B), acme 85% (830.1 KiB of 976.6 KiB); ok 1 of 3 accounts | 'acme'=850000B;@800000:;@1500000:;0;1000000 'omega'=0B;@800000000000:;@1500000000000:;0;1000000000000 'zeta'=1200B;@800:;@1500:;0;1000" ]
 
     run --separate-stderr "$ROLLUP" quota --warn 90.5 --crit 200 --si
     [ "$status" -eq 1 ]
-    [ "$output" = "QUOTA WARNING - $THIS_MONTH (UTC): warning zeta 120% (1.2 kB of 1.0 kB); ok 2 of 3 accounts | 'acme'=850000B;905000;2000000;0;1000000 'omega'=0B;905000000000;2000000000000;0;1000000000000 'zeta'=1200B;905;2000;0;1000" ]
+    [ "$output" = "QUOTA WARNING - $THIS_MONTH (UTC): warning zeta 120% (1.2 kB of 1.0 kB); ok 2 of 3 accounts | 'acme'=850000B;@905000:;@2000000:;0;1000000 'omega'=0B;@905000000000:;@2000000000000:;0;1000000000000 'zeta'=1200B;@905:;@2000:;0;1000" ]
 
     run --separate-stderr "$ROLLUP" quota --warn 121 --crit 121
     [ "$status" -eq 0 ]
-    [ "$output" = "QUOTA OK - $THIS_MONTH (UTC): ok 3 of 3 accounts, highest zeta 120% (1.2 KiB of 1000 B) | 'acme'=850000B;1210000;1210000;0;1000000 'omega'=0B;1210000000000;1210000000000;0;1000000000000 'zeta'=1200B;1210;1210;0;1000" ]
+    [ "$output" = "QUOTA OK - $THIS_MONTH (UTC): ok 3 of 3 accounts, highest zeta 120% (1.2 KiB of 1000 B) | 'acme'=850000B;@1210000:;@1210000:;0;1000000 'omega'=0B;@1210000000000:;@1210000000000:;0;1000000000000 'zeta'=1200B;@1210:;@1210:;0;1000" ]
 
     # exactly at the threshold counts
     run "$ROLLUP" quota --warn 85 --crit 120

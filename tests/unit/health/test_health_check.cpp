@@ -42,16 +42,17 @@ PipelineFacts healthy() {
 }
 
 const std::string k_default_limits_perf =
-    "'fetch_age'={}s;7200;21600;0 'failures'={};1;3;0 'clock_offset'={}s;2;10;0 'spool_files'={};;;0 "
-    "'spool_bytes'={}B;;;0 'spool_age'={}s;7200;21600;0 'rejects_held'={};1;;0 'summary_lag'={}s;7200;21600;0";
+    "'fetch_age'={}s;@7200:;@21600:;0 'failures'={};@1:;@3:;0 'clock_offset'={}s;@2:;@10:;0 'spool_files'={};;;0 "
+    "'spool_bytes'={}B;;;0 'spool_age'={}s;@7200:;@21600:;0 'rejects_held'={};@1:;;0 "
+    "'summary_lag'={}s;@7200:;@21600:;0";
 
 TEST(HealthCheck, AllWellIsOkWithTheKeyNumbers) {
     const auto v = wp::judge_pipeline(healthy(), {});
     EXPECT_EQ(v.status, CheckStatus::ok);
     EXPECT_EQ(v.line, "WP OK - 2 servers, longest without a fetch 40m; spool: 3 files, 1.5 KiB, oldest 40m; summary "
-                      "current | 'servers'=2;;;0 'stale_servers'=0;;;0;2 'fetch_age'=2400s;7200;21600;0 "
-                      "'failures'=0;1;3;0 'clock_offset'=0s;2;10;0 'spool_files'=3;;;0 'spool_bytes'=1536B;;;0 "
-                      "'spool_age'=2400s;7200;21600;0 'rejects_held'=0;1;;0 'summary_lag'=0s;7200;21600;0");
+                      "current | 'servers'=2;;;0 'stale_servers'=0;;;0;2 'fetch_age'=2400s;@7200:;@21600:;0 "
+                      "'failures'=0;@1:;@3:;0 'clock_offset'=0s;@2:;@10:;0 'spool_files'=3;;;0 'spool_bytes'=1536B;;;0 "
+                      "'spool_age'=2400s;@7200:;@21600:;0 'rejects_held'=0;@1:;;0 'summary_lag'=0s;@7200:;@21600:;0");
 }
 
 TEST(HealthCheck, WorstFirstAndNeverFetchedServersByTheirAdding) {
@@ -65,10 +66,11 @@ TEST(HealthCheck, WorstFirstAndNeverFetchedServersByTheirAdding) {
     EXPECT_EQ(v.line.substr(0, v.line.find(" | ")),
               "WP CRITICAL - 3 of 4 servers not fetched for 2h (lon1 never, tor2 7h, ams1 3h); clock: ams1 -30.0 s; "
               "consecutive failures: tor2 2");
-    EXPECT_EQ(v.line.substr(v.line.find(" | ")),
-              " | 'servers'=4;;;0 'stale_servers'=3;;;0;4 'fetch_age'=28800s;7200;21600;0 'failures'=2;1;3;0 "
-              "'clock_offset'=30s;2;10;0 'spool_files'=3;;;0 'spool_bytes'=1536B;;;0 'spool_age'=2400s;7200;21600;0 "
-              "'rejects_held'=0;1;;0 'summary_lag'=0s;7200;21600;0");
+    EXPECT_EQ(
+        v.line.substr(v.line.find(" | ")),
+        " | 'servers'=4;;;0 'stale_servers'=3;;;0;4 'fetch_age'=28800s;@7200:;@21600:;0 'failures'=2;@1:;@3:;0 "
+        "'clock_offset'=30s;@2:;@10:;0 'spool_files'=3;;;0 'spool_bytes'=1536B;;;0 'spool_age'=2400s;@7200:;@21600:;0 "
+        "'rejects_held'=0;@1:;;0 'summary_lag'=0s;@7200:;@21600:;0");
 }
 
 TEST(HealthCheck, AtTheThresholdCountsAndAnOldClockReadingIsNotJudged) {
@@ -104,8 +106,8 @@ TEST(HealthCheck, SpoolRejectsAndSummary) {
     EXPECT_EQ(v.line.substr(0, v.line.find(" | ")),
               "WP CRITICAL - summary 7h behind the ingest; spool: 3 files, 1.5 KiB, oldest 3h; 2 files held for "
               "rejects (2.0 KiB)");
-    EXPECT_NE(v.line.find("'spool_files'=3;2;100;0 "), std::string::npos);
-    EXPECT_NE(v.line.find("'summary_lag'=25200s;7200;21600;0"), std::string::npos);
+    EXPECT_NE(v.line.find("'spool_files'=3;@2:;@100:;0 "), std::string::npos);
+    EXPECT_NE(v.line.find("'summary_lag'=25200s;@7200:;@21600:;0"), std::string::npos);
 }
 
 TEST(HealthCheck, ThresholdValues) {
