@@ -41,19 +41,24 @@ std::string expand_words(std::string_view list, std::vector<std::string>& out) {
     return {};
 }
 
-// Adds name to list unless it is there already.
-void add_once(std::vector<std::string>& list, const std::string& name) {
-    if (std::find(list.begin(), list.end(), name) == list.end()) {
-        list.push_back(name);
+// Words no server answers to, in order, each once (a set beside the list:
+// 100000 names from one range must not take quadratic time).
+struct UnknownWords {
+    std::vector<std::string> list;
+    std::set<std::string, std::less<>> seen;
+    void add(const std::string& word) {
+        if (seen.insert(word).second) {
+            list.push_back(word);
+        }
     }
-}
+};
 
 // The inventory names the words stand for, in order; words that stand for
 // none go to unknown. Names that only a glob matched go to globbed too.
 std::vector<std::string> resolve_words(const std::vector<std::string>& words,
                                        const std::vector<std::string>& known_names,
-                                       const std::set<std::string, std::less<>>& known,
-                                       std::vector<std::string>& unknown, std::set<std::string, std::less<>>& globbed) {
+                                       const std::set<std::string, std::less<>>& known, UnknownWords& unknown,
+                                       std::set<std::string, std::less<>>& globbed) {
     std::vector<std::string> names;
     std::set<std::string, std::less<>> by_name;
     for (const auto& word : words) {
@@ -62,7 +67,7 @@ std::vector<std::string> resolve_words(const std::vector<std::string>& words,
                 names.push_back(word);
                 by_name.insert(word);
             } else {
-                add_once(unknown, word);
+                unknown.add(word);
             }
             continue;
         }
@@ -74,13 +79,38 @@ std::vector<std::string> resolve_words(const std::vector<std::string>& words,
             }
         }
         if (names.size() == before) {
-            add_once(unknown, word);
+            unknown.add(word);
         }
     }
     for (const auto& name : by_name) {
         globbed.erase(name);
     }
     return names;
+}
+
+// The words no server answers to, for one line: a few as given; many names
+// folded into ranges (x[0-99999], not 100000 names), cut at 200 characters.
+std::string unknown_words_text(const std::vector<std::string>& unknown) {
+    constexpr std::size_t k_listed = 5;
+    constexpr std::size_t k_longest = 200;
+    if (unknown.size() <= k_listed) {
+        return fmt::format("{}", fmt::join(unknown, ", "));
+    }
+    std::vector<std::string> names;
+    std::vector<std::string> globs;
+    for (const auto& w : unknown) {
+        (is_host_glob(w) ? globs : names).push_back(w);
+    }
+    std::string text = fold_host_names(names);
+    for (const auto& g : globs) {
+        text += (text.empty() ? "" : ",") + g;
+    }
+    if (text.size() > k_longest) {
+        const auto cut = text.rfind(',', k_longest);
+        text.resize(cut == std::string::npos ? k_longest : cut);
+        text += fmt::format(",… ({} names in all)", unknown.size());
+    }
+    return text;
 }
 
 } // namespace
@@ -135,18 +165,42 @@ std::vector<std::string> parse_host_names(std::string_view text, std::string_vie
 
 std::vector<Server> select_hosts(const SelectionInput& in) {
     const std::set<std::string, std::less<>> known(in.known.begin(), in.known.end());
-    std::vector<std::string> unknown;
+    UnknownWords unknown;
     std::set<std::string, std::less<>> globbed;
     std::set<std::string, std::less<>> excluded_globbed;
     const auto named = resolve_words(in.named, in.known, known, unknown, globbed);
     const auto excluded_names = resolve_words(in.excluded, in.known, known, unknown, excluded_globbed);
-    if (!unknown.empty()) {
-        fail(exit_code::k_no_input, "no server named {} in the inventory", fmt::join(unknown, ", "));
+    if (!unknown.list.empty()) {
+        fail(exit_code::k_no_input, "no server named {} in the inventory", unknown_words_text(unknown.list));
     }
     const std::set<std::string, std::less<>> excluded(excluded_names.begin(), excluded_names.end());
     const auto in_default_set = [&in](const Server& s) {
         return (s.active || in.default_inactive) && (!s.retired_at || in.default_retired);
     };
+    // A glob that matches servers, none of them of the default set, would
+    // select nothing without a word: say so, as for a glob matching none.
+    std::vector<std::string> left_out;
+    for (const auto& word : in.named) {
+        if (!is_host_glob(word)) {
+            continue;
+        }
+        bool taken = false;
+        std::vector<std::string> others;
+        for (const auto& s : in.matching) {
+            if (host_glob_matches(word, s.name)) {
+                taken = taken || in_default_set(s);
+                others.push_back(s.name);
+            }
+        }
+        if (!taken && !others.empty()) {
+            left_out.push_back(fmt::format("{} ({})", word, fold_host_names(others)));
+        }
+    }
+    if (!left_out.empty()) {
+        fail(exit_code::k_no_input,
+             "{} matches only inactive or retired servers, which are taken by their names or a range only",
+             fmt::join(left_out, ", "));
+    }
     std::vector<Server> out;
     if (in.named.empty()) {
         for (const auto& s : in.matching) {

@@ -135,6 +135,50 @@ TEST(HostSelection, GlobsMatchInventoryNamesInNameOrderAndAGlobMatchingNoneIs66)
     }
 }
 
+TEST(HostSelection, AGlobWhoseServersAreAllLeftOutIs66NamingThem) {
+    wp::SelectionInput in;
+    in.matching = {server("tor1"), server("tor4", true, true), server("tor5", false)};
+    in.known = {"tor1", "tor4", "tor5"};
+    in.named = {"tor1", "tor4*"};
+    try {
+        wp::select_hosts(in);
+        FAIL() << "no error";
+    } catch (const wp::Error& e) {
+        EXPECT_EQ(e.code(), 66);
+        EXPECT_STREQ(e.what(), "tor4* (tor4) matches only inactive or retired servers, which are taken by their names "
+                               "or a range only");
+    }
+    in.named = {"tor?"}; // tor1 is of the default set: the others are left out quietly
+    EXPECT_EQ(names_of(wp::select_hosts(in)), (std::vector<std::string>{"tor1"}));
+}
+
+TEST(HostSelection, ManyUnknownNamesAreFoldedIntoOneShortLine) {
+    wp::SelectionInput in;
+    in.matching = {server("tor1")};
+    in.known = {"tor1"};
+    in.named = wp::parse_host_argument("x[0-99999]", "-H");
+    in.named.push_back("nyc*");
+    try {
+        wp::select_hosts(in);
+        FAIL() << "no error";
+    } catch (const wp::Error& e) {
+        EXPECT_EQ(e.code(), 66);
+        EXPECT_STREQ(e.what(), "no server named x[0-99999],nyc* in the inventory");
+    }
+    in.named.clear();
+    for (int i = 0; i < 100; ++i) { // names without numbers: nothing folds
+        in.named.push_back(std::string("host") + static_cast<char>('a' + i / 26) + static_cast<char>('a' + i % 26));
+    }
+    try {
+        wp::select_hosts(in);
+        FAIL() << "no error";
+    } catch (const wp::Error& e) {
+        const std::string what = e.what();
+        EXPECT_LT(what.size(), 300U) << what;
+        EXPECT_NE(what.find(",… (100 names in all) in the inventory"), std::string::npos) << what;
+    }
+}
+
 TEST(HostSelection, TheDefaultSetCanHoldInactiveAndRetiredServers) {
     wp::SelectionInput in;
     in.matching = {server("a"), server("b", false), server("c", false, true)};
