@@ -175,9 +175,20 @@ critical_state() {
     [ "$status" -eq 3 ]
     [[ "$output" == "WP UNKNOWN - --warn-spool-bytes: "* ]]
     [ -z "$stderr" ]
+    # a command line the parser refuses is UNKNOWN too, as a plugin answers (not 64 on stderr)
+    expect_check_unknown "WP UNKNOWN - unexpected argument --bogus" --bogus
+    expect_check_unknown "WP UNKNOWN - --warn-clock: 1 required TEXT missing" --warn-clock
     # a bad value in wp.conf is UNKNOWN too, never a silent default
     printf '[wp-hosts]\ncrit-fetch-age = soon\n' >>"$WP_CONFIG"
     expect_check_unknown "WP UNKNOWN - --crit-fetch-age: 'soon' is not a duration (e.g. 90m, 2h, 1.5s, 500ms) or none"
+    # and so is a wp.conf no tool takes (for another command it is 78, on stderr)
+    sed -i '/^crit-fetch-age = soon$/d' "$WP_CONFIG"
+    printf 'no-such-key = 1\n' >>"$WP_CONFIG"
+    local n
+    n=$(wc -l <"$WP_CONFIG")
+    expect_check_unknown "WP UNKNOWN - $WP_CONFIG:$n: unknown key 'no-such-key' for wp-hosts"
+    run --separate-stderr "$HOSTS" list
+    [ "$status" -eq 78 ] && [ "$stderr" = "wp-hosts: $WP_CONFIG:$n: unknown key 'no-such-key' for wp-hosts" ]
 }
 
 # needs_promtool: promtool (Debian's prometheus) is here; under CI its absence fails

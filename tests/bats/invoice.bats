@@ -428,6 +428,8 @@ SQL
         [[ "$output" == $line ]] || { echo "got: $output"; return 1; }
     }
     expect_unknown "QUOTA UNKNOWN - --warn 90% is above --crit 80%" --warn 90 --crit 80
+    # a command line the parser refuses is UNKNOWN too, as a plugin answers
+    expect_unknown "QUOTA UNKNOWN - unexpected argument --nope" --nope
     expect_unknown "QUOTA UNKNOWN - --warn: 'abc' is not a percentage from 0 to 1000 (at most two decimals)" --warn abc
     expect_unknown "QUOTA UNKNOWN - --crit: '1.234' is not a percentage from 0 to 1000 (at most two decimals)" --crit 1.234
     expect_unknown "QUOTA UNKNOWN - --warn: '80.' is not a percentage from 0 to 1000 (at most two decimals)" --warn 80.
