@@ -221,20 +221,6 @@ std::int64_t scaled_up(std::int64_t a, std::int64_t b, std::int64_t c) {
     return static_cast<std::int64_t>((p + c - 1) / c);
 }
 
-const char* status_word(QuotaStatus s) {
-    switch (s) {
-    case QuotaStatus::ok:
-        return "OK";
-    case QuotaStatus::warning:
-        return "WARNING";
-    case QuotaStatus::critical:
-        return "CRITICAL";
-    case QuotaStatus::unknown:
-        break;
-    }
-    return "UNKNOWN";
-}
-
 std::string calendar_zone(Database& db, const std::string& zone) {
     return zone.empty() ? summary_zone(db).value_or("UTC") : zone;
 }
@@ -356,7 +342,7 @@ std::pair<QuotaStatus, std::string> check_quotas(const QuotaRequest& r, const st
                                 scaled_up(u.quota_bytes, warn, 10000), scaled_up(u.quota_bytes, crit, 10000),
                                 u.quota_bytes);
         }
-        return {status, fmt::format("QUOTA {} - {}: {} |{}", status_word(status), head, parts, perf)};
+        return {status, fmt::format("QUOTA {} - {}: {} |{}", check_status_word(status), head, parts, perf)};
     } catch (const std::exception& e) {
         return {QuotaStatus::unknown, fmt::format("QUOTA UNKNOWN - {}", escape_control(e.what()))};
     }

@@ -11,6 +11,7 @@
 
 #include "cmd/options.h"
 #include "cmd/report.h"
+#include "health/health_check.h"
 
 namespace wp {
 
@@ -60,8 +61,8 @@ int run_rollup(CLI::App& app, const RollupRequest& request, const CommonOptions&
 /// exit status.
 int run_invoice(const InvoiceRequest& request, const std::string& zone, const CommonOptions& options, std::int64_t now);
 
-/// Monitoring-plugin statuses of `wp-rollup quota`.
-enum class QuotaStatus { ok = 0, warning = 1, critical = 2, unknown = 3 };
+/// Monitoring-plugin statuses of `wp-rollup quota`: those of every check.
+using QuotaStatus = CheckStatus;
 
 /// The quota check of the month holding `now`: its one status line (no
 /// newline) and status. Never throws: a failure is UNKNOWN.

@@ -7,24 +7,11 @@
 #include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/text.h"
 
 namespace wp {
 
 namespace {
-
-// Calls f(line_number, line) for each line of text.
-template <typename F> void for_each_line(std::string_view text, F&& f) {
-    int number = 0;
-    while (!text.empty()) {
-        const auto nl = text.find('\n');
-        ++number;
-        f(number, text.substr(0, nl));
-        if (nl == std::string_view::npos) {
-            break;
-        }
-        text.remove_prefix(nl + 1);
-    }
-}
 
 std::vector<std::string_view> split_words(std::string_view line, std::string_view separators) {
     std::vector<std::string_view> words;
