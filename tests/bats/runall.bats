@@ -869,25 +869,20 @@ host1" ]
     [ "$stderr" = "wp-runall: no server named h74, nyc* in the inventory" ]
     [ ! -e "$T/ran" ]
     # malformed ranges: 64 naming the option, 65 naming the file and line
-    run --separate-stderr "$RUNALL" -H 'h[73-71]' --list
-    [ "$status" -eq 64 ]
-    [ "$stderr" = "wp-runall: -H: 'h[73-71]': range 73-71 runs backwards" ]
-    run --separate-stderr "$RUNALL" -x 'h[1-' --list
-    [ "$status" -eq 64 ]
-    [ "$stderr" = "wp-runall: -x: 'h[1-': '[' without ']'" ]
-    run --separate-stderr "$RUNALL" -w 'h[1-100001]' --list
-    [ "$status" -eq 64 ]
-    [ "$stderr" = "wp-runall: -H: 'h[1-100001]': range 1-100001 is more than 100000 names" ]
-    run --separate-stderr "$RUNALL" -H 'h[71-73]!h72' --list
-    [ "$status" -eq 64 ]
-    [ "$stderr" = "wp-runall: -H: 'h[71-73]!h72': '!' (set difference) is not supported; exclude names with -x" ]
-    run --separate-stderr "$RUNALL" -H 'h[a-c]' --list
-    [ "$status" -eq 64 ]
-    [ "$stderr" = "wp-runall: -H: 'h[a-c]': '[a-c]' is not a numeric range (brackets hold numbers and ranges only, e.g. [1-4,7])" ]
+    range_refused() { # STATUS STDERR ARGS...: wp-runall ARGS --list exits STATUS saying STDERR
+        local want_status=$1 want=$2
+        shift 2
+        run --separate-stderr "$RUNALL" "$@" --list
+        [ "$status" -eq "$want_status" ] && [ "$stderr" = "wp-runall: $want" ] || { echo "$*: $status $stderr"; return 1; }
+    }
+    range_refused 64 "-H: 'h[73-71]': range 73-71 runs backwards" -H 'h[73-71]'
+    range_refused 64 "-x: 'h[1-': '[' without ']'" -x 'h[1-'
+    range_refused 64 "-H: 'h[1-100001]': range 1-100001 is more than 100000 names" -w 'h[1-100001]'
+    range_refused 64 "-H: 'h[71-73]!h72': '!' (set difference) is not supported; exclude names with -x" -H 'h[71-73]!h72'
+    range_refused 64 "-H: 'h[a-c]': '[a-c]' is not a numeric range (brackets hold numbers and ranges only, e.g. [1-4,7])" \
+        -H 'h[a-c]'
     printf 'host1\nh[2-1]\n' >"$T/bad.txt"
-    run --separate-stderr "$RUNALL" --hosts-file "$T/bad.txt" --list
-    [ "$status" -eq 65 ]
-    [ "$stderr" = "wp-runall: $T/bad.txt:2: 'h[2-1]': range 2-1 runs backwards" ]
+    range_refused 65 "$T/bad.txt:2: 'h[2-1]': range 2-1 runs backwards" --hosts-file "$T/bad.txt"
 }
 
 @test "host ranges run: -H 'host[1-3]' on the fleet, --gather headed by the folded hosts and their count" {
