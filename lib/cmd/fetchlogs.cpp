@@ -11,7 +11,6 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
-#include "base/host_range.h"
 #include "base/progress.h"
 #include "base/table.h"
 #include "fetch/host_fetch.h"
@@ -157,13 +156,7 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         // Only reads: it works for a user who may not write the database.
         const auto reader = open_for_reading(opts.db);
         Inventory inventory(*reader);
-        std::vector<std::string> names;
-        for (const auto& s : select_servers(inventory, req.select, named)) {
-            names.push_back(s.name);
-        }
-        if (!names.empty()) {
-            fmt::print("{}\n", fold_host_names(names));
-        }
+        print_folded(names_of(select_servers(inventory, req.select, named)));
         return exit_code::k_ok;
     }
     const TransferMode mode = parse_transfer_mode(req.transfer);

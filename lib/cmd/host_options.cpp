@@ -1,6 +1,9 @@
 #include "cmd/host_options.h"
 
+#include <fmt/format.h>
+
 #include "base/fs.h"
+#include "base/host_range.h"
 #include "store/host_selection.h"
 
 namespace wp {
@@ -66,6 +69,21 @@ std::vector<Server> select_servers(Inventory& inventory, const HostOptions& o, c
         return {}; // an empty list names no host; it does not mean all of them
     }
     return select_hosts(input);
+}
+
+void print_folded(const std::vector<std::string>& names) {
+    if (!names.empty()) {
+        fmt::print("{}\n", fold_host_names(names));
+    }
+}
+
+std::vector<std::string> names_of(const std::vector<Server>& servers) {
+    std::vector<std::string> names;
+    names.reserve(servers.size());
+    for (const auto& s : servers) {
+        names.push_back(s.name);
+    }
+    return names;
 }
 
 } // namespace wp

@@ -49,4 +49,11 @@ struct DefaultHosts {
 std::vector<Server> select_servers(Inventory& inventory, const HostOptions& options, const NamedHosts& named,
                                    DefaultHosts defaults = {});
 
+/// --list: the names folded into ranges as `nodeset -f` does, on one line
+/// (nothing for none).
+void print_folded(const std::vector<std::string>& names);
+
+/// The names of servers, in their order.
+std::vector<std::string> names_of(const std::vector<Server>& servers);
+
 } // namespace wp

@@ -9,7 +9,6 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
-#include "base/host_range.h"
 #include "cmd/provision_bootstrap.h"
 #include "provision/provision_run.h"
 #include "remote/ssh.h"
@@ -142,18 +141,14 @@ std::vector<std::string> selected_names(Inventory* inventory, const ProvisionReq
         }
         return {};
     }
-    std::vector<std::string> names;
     try {
-        for (const auto& s : select_servers(*inventory, o, named)) {
-            names.push_back(s.name);
-        }
+        return names_of(select_servers(*inventory, o, named));
     } catch (const Error& e) {
         if (e.code() != exit_code::k_no_input) {
             throw;
         }
         fail(exit_code::k_no_input, "{}{}", e.what(), hint);
     }
-    return names;
 }
 
 } // namespace
@@ -166,10 +161,7 @@ int run_provision(const ProvisionRequest& req, const CommonOptions& opts) {
     if (req.list) {
         const auto reader = open_for_reading(opts.db);
         Inventory inventory(*reader);
-        const auto names = selected_names(&inventory, req);
-        if (!names.empty()) {
-            fmt::print("{}\n", fold_host_names(names));
-        }
+        print_folded(selected_names(&inventory, req));
         return exit_code::k_ok;
     }
     const bool apply = req.command == "apply";

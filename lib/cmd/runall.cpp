@@ -15,7 +15,6 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
-#include "base/host_range.h"
 #include "cmd/host_options.h"
 #include "remote/ssh.h"
 #include "runall/runall_hosts.h"
@@ -129,9 +128,7 @@ void print_list(const std::vector<RunResult>& runs, bool each) {
             selected.push_back(r.host.server);
         }
     }
-    if (!selected.empty()) {
-        fmt::print("{}\n", fold_host_names(selected));
-    }
+    print_folded(selected);
     if (verbosity() >= 0) {
         print_lines(skipped);
     }
