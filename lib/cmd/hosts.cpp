@@ -154,6 +154,28 @@ std::string number_or_empty(const std::optional<ClockReading>& clock, std::int64
     return clock ? std::to_string((*clock).*field) : "";
 }
 
+using Field = std::pair<Table::Column, std::string>;
+
+// The clock as status and show give it: for people the text, when it was
+// read and (with now) how long ago, as wp-hosts check words ages; for
+// scripts the exact milliseconds and when.
+std::vector<Field> clock_fields(const std::optional<ClockReading>& clock, bool people,
+                                std::optional<std::int64_t> now = std::nullopt) {
+    std::vector<Field> fields;
+    if (people) {
+        fields.push_back({{"clock_offset"}, clock_text(clock)});
+    } else {
+        fields.push_back({{"clock_offset_ms", true}, number_or_empty(clock, &ClockReading::offset_ms)});
+        fields.push_back({{"clock_uncertainty_ms", true}, number_or_empty(clock, &ClockReading::uncertainty_ms)});
+    }
+    fields.push_back({{"clock_measured_at"}, clock ? format_utc(clock->measured_at) : ""});
+    if (people && now) {
+        fields.push_back(
+            {{"clock_age", true}, clock ? short_age(std::max<std::int64_t>(0, *now - clock->measured_at)) : ""});
+    }
+    return fields;
+}
+
 // A table shows the clock as text; TSV, CSV and JSON carry the exact
 // milliseconds. Columns are only ever added at the end.
 int status_servers(Inventory& inv, const HostsRequest& r) {
@@ -162,11 +184,8 @@ int status_servers(Inventory& inv, const HostsRequest& r) {
     const bool people = format == OutputFormat::table;
     std::vector<Table::Column> columns{
         {"name"}, {"last_contact"}, {"last_error"}, {"last_error_at"}, {"consecutive_failures", true}, {"last_fetch"}};
-    if (people) {
-        columns.insert(columns.end(), {{"clock_offset"}, {"clock_measured_at"}, {"clock_age", true}});
-    } else {
-        columns.insert(columns.end(),
-                       {{"clock_offset_ms", true}, {"clock_uncertainty_ms", true}, {"clock_measured_at"}});
+    for (auto& [column, value] : clock_fields(std::nullopt, people, now)) {
+        columns.push_back(std::move(column));
     }
     Table table(std::move(columns));
     for (const auto& h : inv.status(r.names, r.where)) {
@@ -176,15 +195,8 @@ int status_servers(Inventory& inv, const HostsRequest& r) {
                                      utc_or_empty(h.last_error_at),
                                      std::to_string(h.consecutive_failures),
                                      utc_or_empty(h.last_fetch)};
-        if (people) {
-            row.push_back(clock_text(h.clock));
-        } else {
-            row.push_back(number_or_empty(h.clock, &ClockReading::offset_ms));
-            row.push_back(number_or_empty(h.clock, &ClockReading::uncertainty_ms));
-        }
-        row.push_back(h.clock ? format_utc(h.clock->measured_at) : "");
-        if (people) { // how old the reading is, as wp-hosts check words ages
-            row.push_back(h.clock ? short_age(std::max<std::int64_t>(0, now - h.clock->measured_at)) : "");
+        for (auto& [column, value] : clock_fields(h.clock, people, now)) {
+            row.push_back(std::move(value));
         }
         table.add_row(std::move(row));
     }
@@ -203,7 +215,7 @@ int show_server(Inventory& inv, const HostsRequest& r) {
     const HostStatus h = inv.status({name}).at(0);
     const OutputFormat format = resolved_format(r);
     const bool people = format == OutputFormat::table;
-    std::vector<std::pair<Table::Column, std::string>> fields{
+    std::vector<Field> fields{
         {{"name"}, s->name},
         {{"address"}, s->address},
         {{"port", true}, std::to_string(s->port)},
@@ -224,13 +236,9 @@ int show_server(Inventory& inv, const HostsRequest& r) {
         {{"last_error"}, opt(h.last_error)},
         {{"last_error_at"}, utc_or_empty(h.last_error_at)},
     };
-    if (people) {
-        fields.push_back({{"clock_offset"}, clock_text(h.clock)});
-    } else {
-        fields.push_back({{"clock_offset_ms", true}, number_or_empty(h.clock, &ClockReading::offset_ms)});
-        fields.push_back({{"clock_uncertainty_ms", true}, number_or_empty(h.clock, &ClockReading::uncertainty_ms)});
+    for (auto& field : clock_fields(h.clock, people)) {
+        fields.push_back(std::move(field));
     }
-    fields.push_back({{"clock_measured_at"}, h.clock ? format_utc(h.clock->measured_at) : ""});
     if (people) {
         std::size_t width = 0;
         for (const auto& [column, value] : fields) {
