@@ -42,6 +42,11 @@ void make_directories(const std::string& dir, mode_t mode) {
     }
 }
 
+bool is_log_file_name(std::string_view name) {
+    auto ends = [&](std::string_view suffix) { return name.size() > suffix.size() && name.ends_with(suffix); };
+    return !name.empty() && name[0] != '.' && (ends(".log") || ends(".log.zst") || ends(".log.gz"));
+}
+
 std::string parent_directory(const std::string& path) {
     const auto slash = path.rfind('/');
     if (slash == std::string::npos) {

@@ -19,6 +19,10 @@ void fsync_directory(const std::string& dir);
 /// Directory part of a path ("." when there is none).
 std::string parent_directory(const std::string& path);
 
+/// Whether a file name is one of a log wp-parse reads in the spool and in a
+/// directory it is given: *.log, *.log.zst or *.log.gz, not hidden.
+bool is_log_file_name(std::string_view name);
+
 /// A file written under a temporary name in its final directory, then made
 /// durable and renamed into place by commit(). Destroyed uncommitted, the
 /// temporary is removed, so a partial file never appears under the final name.

@@ -8,22 +8,12 @@
 
 #include "base/diagnostics.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "store/inventory.h"
 
 namespace fs = std::filesystem;
 
 namespace wp {
-
-namespace {
-
-bool is_log_name(const std::string& name) {
-    auto ends = [&](std::string_view suffix) {
-        return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    return name[0] != '.' && (ends(".log") || ends(".log.zst") || ends(".log.gz"));
-}
-
-} // namespace
 
 bool is_inside_directory(const std::string& path, const std::string& dir) {
     std::error_code ec;
@@ -68,9 +58,10 @@ std::vector<std::string> expand_input(const std::string& input) {
         }
         const auto status = it->symlink_status();
         const std::string name = it->path().filename().string();
-        if (fs::is_regular_file(status) && is_log_name(name)) {
+        if (fs::is_regular_file(status) && is_log_file_name(name)) {
             files.push_back(it->path().string());
-        } else if (fs::is_regular_file(status) && name.size() > 1 && name[0] == '.' && is_log_name(name.substr(1))) {
+        } else if (fs::is_regular_file(status) && name.size() > 1 && name[0] == '.' &&
+                   is_log_file_name(name.substr(1))) {
             warn("{}: a hidden log is not billed (remove the leading '.' from its name to bill it)",
                  it->path().string());
         }

@@ -8,16 +8,11 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
+#include "base/fs.h"
 
 namespace wp {
 
 namespace {
-
-// The names wp-parse reads below a directory (billing/ingest_inputs).
-bool is_log_name(std::string_view name) {
-    auto ends = [&](std::string_view s) { return name.size() > s.size() && name.ends_with(s); };
-    return !name.empty() && name[0] != '.' && (ends(".log") || ends(".log.zst") || ends(".log.gz"));
-}
 
 bool exists(const std::string& path) {
     struct stat st {};
@@ -50,7 +45,8 @@ std::vector<std::string> entries_of(const std::string& dir) {
 }
 
 // Every log file below dir (symbolic links not followed), counted in spool;
-// server is the spool folder dir lies in.
+// server is the spool folder dir lies in (empty: the spool itself, whose
+// folders are the servers').
 void walk(const std::string& dir, const std::string& server, const std::string& rejects, SpoolFacts& spool) {
     for (const auto& name : entries_of(dir)) {
         const std::string path = dir + "/" + name;
@@ -62,8 +58,8 @@ void walk(const std::string& dir, const std::string& server, const std::string& 
             fail_errno(errno, fmt::format("cannot read {}", path));
         }
         if (S_ISDIR(st.st_mode) && name[0] != '.') {
-            walk(path, server, rejects, spool);
-        } else if (S_ISREG(st.st_mode) && is_log_name(name)) {
+            walk(path, server.empty() ? name : server, rejects, spool);
+        } else if (S_ISREG(st.st_mode) && is_log_file_name(name)) {
             if (!server.empty() && exists(fmt::format("{}/{}/{}.rejects", rejects, server, name))) {
                 ++spool.held_files;
                 spool.held_bytes += st.st_size;
@@ -80,22 +76,7 @@ void walk(const std::string& dir, const std::string& server, const std::string& 
 
 SpoolFacts spool_facts(const std::string& spool, const std::string& rejects) {
     SpoolFacts out;
-    for (const auto& name : entries_of(spool)) {
-        const std::string path = spool + "/" + name;
-        struct stat st {};
-        if (::lstat(path.c_str(), &st) != 0) {
-            continue;
-        }
-        if (S_ISDIR(st.st_mode) && name[0] != '.') {
-            walk(path, name, rejects, out);
-        } else if (S_ISREG(st.st_mode) && is_log_name(name)) {
-            ++out.files;
-            out.bytes += st.st_size;
-            if (!out.oldest_mtime || st.st_mtime < *out.oldest_mtime) {
-                out.oldest_mtime = st.st_mtime;
-            }
-        }
-    }
+    walk(spool, "", rejects, out);
     return out;
 }
 
