@@ -96,6 +96,29 @@ std::int64_t fetch_age(const ServerFacts& s, std::int64_t now) {
     return std::max<std::int64_t>(0, now - s.last_fetch.value_or(s.added_at));
 }
 
+// The servers whose value (none: not judged) reaches a threshold, the
+// highest first, as one part: head(count, "name value, …") at the level of
+// the highest.
+template <typename Value, typename Item, typename Head>
+void add_server_part(std::vector<Part>& parts, const std::vector<ServerFacts>& servers, const Threshold& t, Value value,
+                     Item item, Head head) {
+    std::vector<std::pair<std::int64_t, const ServerFacts*>> hit;
+    for (const auto& s : servers) {
+        if (const auto v = value(s); v && level_of(*v, t) != CheckStatus::ok) {
+            hit.emplace_back(*v, &s);
+        }
+    }
+    if (hit.empty()) {
+        return;
+    }
+    std::stable_sort(hit.begin(), hit.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::string> items;
+    for (const auto& [v, s] : hit) {
+        items.push_back(item(*s));
+    }
+    parts.push_back({level_of(hit.front().first, t), head(hit.size(), bounded_list(items))});
+}
+
 bool clock_judged(const ServerFacts& s, std::int64_t now) {
     return s.clock && (now - s.clock->measured_at) * 1000 <= k_clock_reading_max_age_ms;
 }
@@ -233,72 +256,45 @@ CheckVerdict judge_pipeline(const PipelineFacts& f, const CheckThresholds& t) {
     std::vector<Part> parts;
 
     // Servers not fetched, the longest first.
-    std::vector<const ServerFacts*> stale;
     std::int64_t max_fetch_age = 0;
+    std::size_t stale = 0;
     for (const auto& s : f.servers) {
         max_fetch_age = std::max(max_fetch_age, fetch_age(s, now));
-        if (level_of(fetch_age(s, now) * 1000, t.fetch_age) != CheckStatus::ok) {
-            stale.push_back(&s);
-        }
+        stale += level_of(fetch_age(s, now) * 1000, t.fetch_age) != CheckStatus::ok ? 1 : 0;
     }
-    std::stable_sort(stale.begin(), stale.end(), [&](const ServerFacts* a, const ServerFacts* b) {
-        return fetch_age(*a, now) > fetch_age(*b, now);
-    });
-    if (!stale.empty()) {
-        std::vector<std::string> items;
-        for (const auto* s : stale) {
-            items.push_back(s->name + " " + (s->last_fetch ? short_age(fetch_age(*s, now)) : "never"));
-        }
-        parts.push_back(
-            {level_of(fetch_age(*stale.front(), now) * 1000, t.fetch_age),
-             fmt::format("{} of {} not fetched for {} ({})", stale.size(), plural(total, "server", "servers"),
-                         short_age(*lowest(t.fetch_age) / 1000), bounded_list(items))});
-    }
+    add_server_part(
+        parts, f.servers, t.fetch_age, [&](const ServerFacts& s) { return std::optional(fetch_age(s, now) * 1000); },
+        [&](const ServerFacts& s) { return s.name + " " + (s.last_fetch ? short_age(fetch_age(s, now)) : "never"); },
+        [&](std::size_t n, const std::string& list) {
+            return fmt::format("{} of {} not fetched for {} ({})", n, plural(total, "server", "servers"),
+                               short_age(*lowest(t.fetch_age) / 1000), list);
+        });
 
     // Consecutive failures, the most first.
-    std::vector<const ServerFacts*> failing;
     std::int64_t max_failures = 0;
     for (const auto& s : f.servers) {
         max_failures = std::max(max_failures, s.consecutive_failures);
-        if (level_of(s.consecutive_failures, t.failures) != CheckStatus::ok) {
-            failing.push_back(&s);
-        }
     }
-    std::stable_sort(failing.begin(), failing.end(), [](const ServerFacts* a, const ServerFacts* b) {
-        return a->consecutive_failures > b->consecutive_failures;
-    });
-    if (!failing.empty()) {
-        std::vector<std::string> items;
-        for (const auto* s : failing) {
-            items.push_back(fmt::format("{} {}", s->name, s->consecutive_failures));
-        }
-        parts.push_back({level_of(failing.front()->consecutive_failures, t.failures),
-                         fmt::format("consecutive failures: {}", bounded_list(items))});
-    }
+    add_server_part(
+        parts, f.servers, t.failures, [](const ServerFacts& s) { return std::optional(s.consecutive_failures); },
+        [](const ServerFacts& s) { return fmt::format("{} {}", s.name, s.consecutive_failures); },
+        [](std::size_t, const std::string& list) { return fmt::format("consecutive failures: {}", list); });
 
     // Clocks read lately, the furthest off first.
-    std::vector<const ServerFacts*> skewed;
     std::int64_t max_offset = 0;
-    for (const auto& s : f.servers) {
+    const auto offset_of = [&](const ServerFacts& s) -> std::optional<std::int64_t> {
         if (!clock_judged(s, now)) {
-            continue;
+            return std::nullopt;
         }
-        max_offset = std::max(max_offset, abs64(s.clock->offset_ms));
-        if (level_of(abs64(s.clock->offset_ms), t.clock) != CheckStatus::ok) {
-            skewed.push_back(&s);
-        }
+        return abs64(s.clock->offset_ms);
+    };
+    for (const auto& s : f.servers) {
+        max_offset = std::max(max_offset, offset_of(s).value_or(0));
     }
-    std::stable_sort(skewed.begin(), skewed.end(), [](const ServerFacts* a, const ServerFacts* b) {
-        return abs64(a->clock->offset_ms) > abs64(b->clock->offset_ms);
-    });
-    if (!skewed.empty()) {
-        std::vector<std::string> items;
-        for (const auto* s : skewed) {
-            items.push_back(fmt::format("{} {}", s->name, offset_text(s->clock->offset_ms)));
-        }
-        parts.push_back({level_of(abs64(skewed.front()->clock->offset_ms), t.clock),
-                         fmt::format("clock: {}", bounded_list(items))});
-    }
+    add_server_part(
+        parts, f.servers, t.clock, offset_of,
+        [](const ServerFacts& s) { return fmt::format("{} {}", s.name, offset_text(s.clock->offset_ms)); },
+        [](std::size_t, const std::string& list) { return fmt::format("clock: {}", list); });
 
     // The spool's backlog.
     const auto& sp = f.spool;
@@ -345,7 +341,7 @@ CheckVerdict judge_pipeline(const PipelineFacts& f, const CheckThresholds& t) {
 
     std::vector<std::string> perfs = {
         fmt::format("'servers'={};;;0", total),
-        fmt::format("'stale_servers'={};;;0;{}", stale.size(), total),
+        fmt::format("'stale_servers'={};;;0;{}", stale, total),
         perf("fetch_age", fmt::format("{}", max_fetch_age), "s", t.fetch_age, true),
         perf("failures", fmt::format("{}", max_failures), "", t.failures, false),
         perf("clock_offset", seconds_text(max_offset), "s", t.clock, true),
