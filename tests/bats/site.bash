@@ -2,7 +2,11 @@
 # (wp.conf, database, spool, archive, rejects) in a temporary directory.
 # Loaded with `load site`; this file is not a suite itself (no .bats suffix).
 
-# make_test_site PREFIX: sets SRC BIN PARSE HOSTS GEN ORACLE T DB, exports WP_CONFIG
+# make_test_site PREFIX: sets SRC BIN PARSE HOSTS GEN ORACLE T DB, exports
+# WP_CONFIG. The store is SQLite, the file $T/wp.db, unless WP_TEST_DB is
+# postgresql: then a new database on the cluster WP_TEST_PG names
+# (postgresql://wp@ADDR:PORT/postgres, which ctest's fixture exports), DB its
+# URI and TEST_PG_DB its name. drop_test_site removes the site.
 make_test_site() {
     SRC=${WP_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
     BIN=${WP_BIN:-$SRC/build}
@@ -13,9 +17,87 @@ make_test_site() {
     T=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
     chmod 711 "$T" # a fleet's Squid (user proxy) may need to reach below it
     export WP_CONFIG=$T/wp.conf
-    printf 'db = %s\nspool = %s\narchive = %s\nrejects = %s\n' \
-        "$T/wp.db" "$T/spool" "$T/archive" "$T/rejects" >"$WP_CONFIG"
     DB=$T/wp.db
+    TEST_PG_DB=
+    case ${WP_TEST_DB:-sqlite} in
+        sqlite) ;;
+        postgresql) make_test_pg_db || return 1 ;;
+        *) echo "WP_TEST_DB=$WP_TEST_DB: the stores are sqlite and postgresql"; return 1 ;;
+    esac
+    printf 'db = %s\nspool = %s\narchive = %s\nrejects = %s\n' \
+        "$DB" "$T/spool" "$T/archive" "$T/rejects" >"$WP_CONFIG"
+}
+
+# make_test_pg_db: a new, empty database wpt_<random> on WP_TEST_PG's
+# cluster; sets TEST_PG_DB and DB (WP_TEST_PG with that database)
+make_test_pg_db() {
+    command -v psql >/dev/null || skip "WP_TEST_DB=postgresql, and psql is not installed"
+    if [[ ! ${WP_TEST_PG:-} =~ ^postgres(ql)?://[^?]*/[^/?]+$ ]]; then
+        echo "WP_TEST_DB=postgresql needs WP_TEST_PG=postgresql://USER@ADDR:PORT/DB (not '${WP_TEST_PG:-}')"
+        return 1
+    fi
+    TEST_PG_DB=wpt_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    psql -X -q -v ON_ERROR_STOP=1 -d "$WP_TEST_PG" -c "CREATE DATABASE $TEST_PG_DB" || return 1
+    DB=${WP_TEST_PG%/*}/$TEST_PG_DB
+}
+
+# drop_test_site: the site of make_test_site removed, $T and its PostgreSQL
+# database (sessions still open on it closed)
+drop_test_site() {
+    if [ -n "${TEST_PG_DB:-}" ]; then
+        psql -X -q -v ON_ERROR_STOP=1 -d "$WP_TEST_PG" -c "DROP DATABASE IF EXISTS $TEST_PG_DB WITH (FORCE)"
+    fi
+    rm -rf "$T"
+}
+
+# db_is_postgresql: $DB is a PostgreSQL URI (else an SQLite file)
+db_is_postgresql() {
+    [[ $DB == postgres://* || $DB == postgresql://* ]]
+}
+
+# db_sql [-separator SEP] [SQL]: SQL, else stdin's, on $DB, printed as sqlite3
+# prints it: no header, a row a line, columns joined by SEP ('|' unless given),
+# NULL as nothing. sqlite3 on SQLite, psql on PostgreSQL (where every
+# statement's rows print, and the first error ends it with status 3).
+db_sql() {
+    local sep='|'
+    if [ "${1:-}" = -separator ]; then
+        sep=$2
+        shift 2
+    fi
+    if db_is_postgresql; then
+        if [ $# -gt 0 ]; then
+            psql -X -A -t -q -v ON_ERROR_STOP=1 -F "$sep" -d "$DB" -f - <<<"$1"
+        else
+            psql -X -A -t -q -v ON_ERROR_STOP=1 -F "$sep" -d "$DB" -f -
+        fi
+    else
+        sqlite3 -separator "$sep" "$DB" "$@"
+    fi
+}
+
+# db_fix_sequences [TABLE...]: after INSERTs with explicit ids into each TABLE
+# (servers, users and accounts unless named), the next id one past the largest.
+# PostgreSQL's identity columns do not follow explicit ids; SQLite's INTEGER
+# PRIMARY KEY does, and there this does nothing.
+db_fix_sequences() {
+    db_is_postgresql || return 0
+    [ $# -gt 0 ] || set -- servers users accounts
+    local t sql=
+    for t in "$@"; do
+        sql+="SELECT setval(pg_get_serial_sequence('$t', 'id'), max(id)) FROM $t HAVING max(id) IS NOT NULL;"
+    done
+    db_sql "$sql" >/dev/null
+}
+
+# db_absent: no tool made the store: no file $DB on SQLite; on PostgreSQL no
+# table in the database make_test_site made empty
+db_absent() {
+    if db_is_postgresql; then
+        [ "$(db_sql "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")" -eq 0 ]
+    else
+        [ ! -e "$DB" ]
+    fi
 }
 
 # The fetch suites' fleet, in $T/fleet (their setup makes the directory).
