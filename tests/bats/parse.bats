@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # wp-parse as cron and operators run it. Oracles: awk over the same lines
-# (tests/tools/bill-awk), sqlite3, zstdcat, and curl's own counts.
+# (tests/tools/bill-awk), the store's own SQL (db_sql: sqlite3 or psql),
+# zstdcat, and curl's own counts. WP_TEST_DB=postgresql runs it on PostgreSQL.
 # Address block 127.0.43.* belongs to this file.
 bats_require_minimum_version 1.5.0
 
@@ -14,12 +15,12 @@ teardown() {
     if [ -n "${FLEET_DIR_USED:-}" ]; then
         "$SRC/tests/fleet/fleet" stop "$FLEET_DIR_USED" || true
     fi
-    rm -rf "$T"
+    drop_test_site
 }
 
 # usage_tsv: the database's usage as "user hour requests bytes billed", sorted
 usage_tsv() {
-    sqlite3 -separator $'\t' "$DB" "SELECT u.name, g.hour, g.requests, g.bytes, g.billed_bytes
+    db_sql -separator $'\t' "SELECT u.name, g.hour, g.requests, g.bytes, g.billed_bytes
         FROM usage g JOIN users u ON u.id = g.user_id ${1:-} ORDER BY 1, 2" | LC_ALL=C sort
 }
 
@@ -66,11 +67,11 @@ usage_tsv() {
 
     # per user: billed bytes from awk's reading of the same lines
     "$ORACLE" "$log.claimed" | awk -F'\t' '{ r[$1] += $3; b[$1] += $5 } END { for (u in r) printf "%s\t%d\t%d\n", u, r[u], b[u] }' | sort >"$T/expect"
-    sqlite3 -separator $'\t' "$DB" "SELECT u.name, sum(requests), sum(billed_bytes) FROM usage g JOIN users u ON u.id = g.user_id GROUP BY 1" | sort >"$T/got"
+    db_sql -separator $'\t' "SELECT u.name, sum(requests), sum(billed_bytes) FROM usage g JOIN users u ON u.id = g.user_id GROUP BY 1" | sort >"$T/got"
     diff "$T/expect" "$T/got"
     # requests per user equal the curl calls made as that user
     for u in alice bob "carol smith"; do
-        [ "$(sqlite3 "$DB" "SELECT sum(requests) FROM usage g JOIN users u ON u.id = g.user_id WHERE u.name = '$u'")" -eq "${calls[$u]}" ] ||
+        [ "$(db_sql "SELECT sum(requests) FROM usage g JOIN users u ON u.id = g.user_id WHERE u.name = '$u'")" -eq "${calls[$u]}" ] ||
             { echo "$u: expected ${calls[$u]} requests"; false; }
     done
     # and the archive gives back the exact bytes
@@ -86,7 +87,7 @@ usage_tsv() {
     [ "${lines[0]}" = "$(printf 'server\tuser\thour\trequests\tbytes\tbilled_bytes')" ]
     printf '%s\n' "${lines[@]:1}" | awk -F'\t' -v OFS='\t' '{ cmd = "date -u -d " $3 " +%s"; cmd | getline h; close(cmd); print $2, h, $4, $5, $6 }' | LC_ALL=C sort >"$T/got"
     diff "$T/expect" "$T/got"
-    [ ! -e "$DB" ]  # -o touches nothing else
+    db_absent  # -o touches nothing else
 
     "$HOSTS" add tor1
     spool_file tor1 tor1.a.log <"$T/a.log"
@@ -94,10 +95,10 @@ usage_tsv() {
     usage_tsv >"$T/db"
     diff "$T/expect" "$T/db"
     # ledger and dirty days
-    [ "$(sqlite3 -separator ' ' "$DB" 'SELECT lines, rejected, first_ts, last_ts FROM ingested_files')" = \
+    [ "$(db_sql -separator ' ' 'SELECT lines, rejected, first_ts, last_ts FROM ingested_files')" = \
       "30000 0 $(head -1 "$T/a.log" | cut -d. -f1) $(tail -1 "$T/a.log" | cut -d. -f1)" ]
-    [ "$(sqlite3 "$DB" 'SELECT group_concat(day) FROM dirty_days')" = "2025-11-25" ]
-    [ "$(sqlite3 "$DB" 'SELECT sha256 FROM ingested_files')" = "$(sha256sum <"$T/a.log" | cut -d' ' -f1)" ]
+    [ "$(db_sql 'SELECT day FROM dirty_days ORDER BY day' | paste -sd,)" = "2025-11-25" ]
+    [ "$(db_sql 'SELECT sha256 FROM ingested_files')" = "$(sha256sum <"$T/a.log" | cut -d' ' -f1)" ]
 }
 
 @test "the same file twice (renamed, touched, compressed) is billed once" {
@@ -105,14 +106,14 @@ usage_tsv() {
     "$GEN" --lines 5000 --seed 3 >"$T/a.log"
     spool_file tor1 tor1.1.log <"$T/a.log"
     "$PARSE"
-    before=$(sqlite3 "$DB" 'SELECT * FROM usage ORDER BY 1,2,3; SELECT count(*) FROM ingested_files; SELECT * FROM archive_files')
+    before=$(db_sql 'SELECT * FROM usage ORDER BY 1,2,3; SELECT count(*) FROM ingested_files; SELECT * FROM archive_files ORDER BY path')
     spool_file tor1 tor1.renamed.log <"$T/a.log"
     touch -d '2030-01-01' "$T/spool/tor1/tor1.renamed.log"
     zstd -q -c "$T/a.log" | spool_file tor1 tor1.again.log.zst
     gzip -c "$T/a.log" | spool_file tor1 tor1.again.log.gz
     run --separate-stderr "$PARSE"
     [ "$status" -eq 0 ]
-    [ "$(sqlite3 "$DB" 'SELECT * FROM usage ORDER BY 1,2,3; SELECT count(*) FROM ingested_files; SELECT * FROM archive_files')" = "$before" ]
+    [ "$(db_sql 'SELECT * FROM usage ORDER BY 1,2,3; SELECT count(*) FROM ingested_files; SELECT * FROM archive_files ORDER BY path')" = "$before" ]
     [ -z "$(ls "$T/spool/tor1")" ]
     # archived once
     [ "$(zstdcat "$T"/archive/tor1/*/*.zst | wc -l)" -eq 5000 ]
@@ -185,7 +186,7 @@ s1\tpaul\t2011-01-02T23:00:00Z\t2\t10975\t21007')" ] || { echo "$output"; false;
     [ "$stderr" = "wp-parse: --json needs -o FILE or -o -: it is the format of the records -o writes" ]
     run --separate-stderr "$PARSE" --json
     [ "$status" -eq 64 ]
-    [ "$(sqlite3 "$DB" 'SELECT count(*) FROM usage') $(sqlite3 "$DB" 'SELECT count(*) FROM ingested_files')" = "0 0" ]
+    [ "$(db_sql 'SELECT count(*) FROM usage') $(db_sql 'SELECT count(*) FROM ingested_files')" = "0 0" ]
     [ -f "$T/spool/tor1/tor1.1.log" ]
     [ ! -e "$T/archive/tor1" ]
     # with -o it is the records' format
