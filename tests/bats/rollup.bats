@@ -25,7 +25,7 @@ summary_tsv() {
 # hour of usage with its day in ZONE as date(1) tells it
 day_of_table() {
     local hours
-    hours=$(db_sql 'SELECT DISTINCT hour FROM usage')
+    hours=$(db_sql 'SELECT DISTINCT hour FROM usage') || return 1
     echo "CREATE TEMP TABLE day_of(hour bigint, day text);"
     [ -n "$hours" ] || return 0
     paste <(printf '%s\n' "$hours") <(sed 's/^/@/' <<<"$hours" | TZ=$1 date -f - +%F) |
