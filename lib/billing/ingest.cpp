@@ -269,6 +269,7 @@ private:
             }
             server_id = st.column_int64(0);
         }
+        lock_server(db, job.server, server_id);
         const std::int64_t now = now_epoch();
         std::int64_t fallback_day = utc_day_start(now);
         struct stat sb {};
@@ -310,13 +311,17 @@ private:
                      f.lines, m_settings.max_reject_ratio);
             }
             {
-                auto st = db.prepare("SELECT source_name FROM ingested_files WHERE sha256 = ?");
+                auto st = db.prepare("SELECT source_name, collector FROM ingested_files WHERE sha256 = ?");
                 st.bind(1, f.sha256);
                 if (st.step()) {
-                    // Billed before (a re-run after a crash, or the same file again):
-                    // its lines are archived already, so only the input goes.
-                    info(1, "{}: already billed as {}, not billed again", job.path, st.column_text(0));
+                    const auto by = st.column_optional_text(1);
                     archive.abandon();
+                    if (by != m_settings.collector) {
+                        billed_elsewhere(st.column_text(0), by);
+                    }
+                    // Billed before (a re-run after a crash, or the same file again):
+                    // its lines are in our archive already, so only the input goes.
+                    info(1, "{}: already billed as {}, not billed again", job.path, st.column_text(0));
                     remove_input(job);
                     return;
                 }
@@ -364,25 +369,66 @@ private:
         }
     }
 
+    // Another collector billed the same bytes (its archive holds them): this
+    // copy stays in the spool, not billed, and the warning is its note.
+    [[noreturn]] void billed_elsewhere(const std::string& name, const std::optional<std::string>& by) const {
+        fail(exit_code::k_data, "billed already by {} as {}: this copy stays here, not billed (remove it once checked)",
+             by ? fmt::format("collector {}", *by) : std::string("the collector without a name"), name);
+    }
+
+    // On PostgreSQL, collectors bill in parallel but never the same server at
+    // once: a session advisory lock per server, held while its files are
+    // billed, one at a time (so two collectors never wait on each other).
+    void lock_server(Database& db, const std::string& name, std::int64_t server_id) {
+        if (db.dialect() != Dialect::postgresql || server_id == m_locked_server) {
+            return;
+        }
+        if (m_locked_server != 0) {
+            db.prepare("SELECT pg_advisory_unlock(?1)").bind(1, k_server_lock_space + m_locked_server).run();
+            m_locked_server = 0;
+        }
+        auto take = db.prepare("SELECT pg_try_advisory_lock(?1)");
+        take.bind(1, k_server_lock_space + server_id);
+        if (!take.step() || take.column_int64(0) == 0) {
+            take.reset();
+            info(1, "server {}: another collector is billing it; waiting", name);
+            db.prepare("SELECT pg_advisory_lock(?1)").bind(1, k_server_lock_space + server_id).run();
+        }
+        m_locked_server = server_id;
+    }
+
     void commit(Database& db, std::int64_t server_id, const FileOutcome& f, const SourceFacts& facts,
                 const ArchiveAppender& archive) {
         Transaction tx(db);
+        // The ledger first: its unique sha256 decides between two collectors
+        // given the same file (the second waits for the first's commit).
+        auto ledger =
+            db.prepare("INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, "
+                       "ingested_at, first_line_sha256, collector) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                       "ON CONFLICT(sha256) DO NOTHING RETURNING id");
+        ledger.bind(1, f.sha256).bind(2, server_id).bind(3, facts.name);
+        ledger.bind(4, f.lines).bind(5, f.rejected).bind(6, f.first_ts).bind(7, f.last_ts).bind(8, facts.ingested_at);
+        ledger.bind(9, f.first_line_sha256).bind(10, m_settings.collector);
+        if (!ledger.step()) {
+            ledger.reset();
+            auto st = db.prepare("SELECT source_name, collector FROM ingested_files WHERE sha256 = ?");
+            st.bind(1, f.sha256);
+            st.step();
+            billed_elsewhere(st.column_text(0), st.column_optional_text(1));
+        }
+        ledger.reset();
         UsageWriter writer(db, m_rules.classes());
         const auto rows = f.usage.rows();
         writer.add(server_id, rows);
-        auto ledger =
-            db.prepare("INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, "
-                       "ingested_at, first_line_sha256) VALUES (?,?,?,?,?,?,?,?,?)");
-        ledger.bind(1, f.sha256).bind(2, server_id).bind(3, facts.name);
-        ledger.bind(4, f.lines).bind(5, f.rejected).bind(6, f.first_ts).bind(7, f.last_ts).bind(8, facts.ingested_at);
-        ledger.bind(9, f.first_line_sha256);
-        ledger.run();
         auto sizes = db.prepare("INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
                                 "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
         for (const auto& [rel, size] : archive.sizes()) {
             sizes.bind(1, rel).bind(2, size).run();
         }
-        auto dirty = db.prepare("INSERT INTO dirty_days(server_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING");
+        // An update, not DO NOTHING: it waits for a refresh holding the mark
+        // (PostgreSQL), so that the mark outlives that refresh (summary/rollup).
+        auto dirty = db.prepare("INSERT INTO dirty_days(server_id, day) VALUES (?, ?) "
+                                "ON CONFLICT(server_id, day) DO UPDATE SET day = excluded.day");
         std::int64_t last_day = -1;
         for (const auto& r : rows) {
             const std::int64_t day = utc_day_start(r.hour);
@@ -404,10 +450,15 @@ private:
         fsync_directory(parent_directory(job.path));
     }
 
+    // pg_advisory_lock's key of server N being billed: this + N ("wp" in
+    // ASCII above 32 bits; the rollup's two-key locks are another space).
+    static constexpr std::int64_t k_server_lock_space = std::int64_t{0x7770} << 32;
+
     const IngestSettings& m_settings;
     const LogGrammar& m_grammar;
     const BillingRules& m_rules;
     RunState& m_state;
+    std::int64_t m_locked_server = 0;
 };
 
 // Largest server first, each to the least loaded queue: the queues end

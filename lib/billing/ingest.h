@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,10 +31,11 @@ struct IngestSettings {
     std::string rejects; ///< root of the rejects files
     std::string spool;   ///< billed inputs inside it are removed
     int zstd_level = 3;
-    double max_reject_ratio = 0.01; ///< share of rejected lines above which a file is not billed
-    bool keep = false;              ///< leave billed spool files in place
-    bool force_overlap = false;     ///< bill a file that starts like a billed one
-    bool records_only = false;      ///< merge records; touch no database, archive, rejects or input
+    double max_reject_ratio = 0.01;       ///< share of rejected lines above which a file is not billed
+    bool keep = false;                    ///< leave billed spool files in place
+    bool force_overlap = false;           ///< bill a file that starts like a billed one
+    bool records_only = false;            ///< merge records; touch no database, archive, rejects or input
+    std::optional<std::string> collector; ///< this collector's name in the ledger (none: unnamed)
 };
 
 /// Usage merged over every file, by (server, user, hour).

@@ -114,15 +114,15 @@ std::int64_t UsageWriter::user_id(const std::string& name) {
 }
 
 void UsageWriter::add(std::int64_t server_id, const std::vector<UsageRow>& rows) {
-    auto up =
-        m_db.prepare("INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes) VALUES (?,?,?,?,?,?) "
-                     "ON CONFLICT(server_id, user_id, hour) DO UPDATE SET requests = requests + excluded.requests, "
-                     "bytes = bytes + excluded.bytes, billed_bytes = billed_bytes + excluded.billed_bytes");
-    auto up_class =
-        m_db.prepare("INSERT INTO usage_classes(server_id, user_id, hour, class_id, requests, bytes, billed_bytes) "
-                     "VALUES (?,?,?,?,?,?,?) ON CONFLICT(server_id, user_id, hour, class_id) DO UPDATE SET "
-                     "requests = requests + excluded.requests, bytes = bytes + excluded.bytes, "
-                     "billed_bytes = billed_bytes + excluded.billed_bytes");
+    auto up = m_db.prepare(
+        "INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(server_id, user_id, hour) DO UPDATE SET requests = usage.requests + excluded.requests, "
+        "bytes = usage.bytes + excluded.bytes, billed_bytes = usage.billed_bytes + excluded.billed_bytes");
+    auto up_class = m_db.prepare(
+        "INSERT INTO usage_classes(server_id, user_id, hour, class_id, requests, bytes, billed_bytes) "
+        "VALUES (?,?,?,?,?,?,?) ON CONFLICT(server_id, user_id, hour, class_id) DO UPDATE SET "
+        "requests = usage_classes.requests + excluded.requests, bytes = usage_classes.bytes + excluded.bytes, "
+        "billed_bytes = usage_classes.billed_bytes + excluded.billed_bytes");
     for (const auto& r : rows) {
         const std::int64_t user = user_id(r.user);
         up.bind(1, server_id).bind(2, user).bind(3, r.hour);

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/host_pool.h"
+#include "base/host_range.h"
 #include "base/progress.h"
 #include "base/table.h"
 #include "fetch/host_fetch.h"
@@ -147,6 +148,31 @@ void add_fetchlogs_options(CLI::App& app, FetchRequest& request) {
                 ->capture_default_str());
 }
 
+namespace {
+
+// Each server belongs to one collector, and this one fetches only its own:
+// by default the others' are left out; naming one is a usage error.
+std::vector<Server> own_servers(std::vector<Server> servers, const NamedHosts& named, const std::string& collector) {
+    std::vector<std::string> others;
+    std::erase_if(servers, [&](const Server& s) {
+        const bool other = s.collector.value_or("") != collector;
+        if (other) {
+            others.push_back(s.name);
+        }
+        return other;
+    });
+    if (!others.empty() && !named.words.empty()) {
+        fail(exit_code::k_usage,
+             "{} belong{} to another collector than this one ({}): each collector fetches its own servers "
+             "(wp-hosts set NAME --collector C)",
+             fold_host_names(others), others.size() == 1 ? "s" : "",
+             collector.empty() ? std::string("the one without a name") : fmt::format("collector = {}", collector));
+    }
+    return servers;
+}
+
+} // namespace
+
 int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
     if (req.timeout < 1) {
         fail(exit_code::k_usage, "--timeout must be at least 1 second");
@@ -156,7 +182,7 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         // Only reads: it works for a user who may not write the database.
         const auto reader = open_for_reading(opts.db);
         Inventory inventory(*reader);
-        print_folded(names_of(select_servers(inventory, req.select, named)));
+        print_folded(names_of(own_servers(select_servers(inventory, req.select, named), named, opts.collector)));
         return exit_code::k_ok;
     }
     const TransferMode mode = parse_transfer_mode(req.transfer);
@@ -172,7 +198,8 @@ int run_fetchlogs(const FetchRequest& req, const CommonOptions& opts) {
         lock.emplace(opts.spool + "/.wp-fetchlogs.lock");
     }
     Inventory inventory(db);
-    const std::vector<Server> servers = select_servers(inventory, req.select, named);
+    const std::vector<Server> servers =
+        own_servers(select_servers(inventory, req.select, named), named, opts.collector);
     if (servers.empty()) {
         info(1, "no server selected");
         return exit_code::k_ok;

@@ -58,6 +58,9 @@ void add_field_options(CLI::App* sub, HostsRequest& r) {
         "command that makes Squid reopen its log (default 'squid -k rotate')");
     sub->add_option_function<std::string>(
         "--notes", [&r](const std::string& v) { r.changes.notes = v; }, "notes");
+    sub->add_option_function<std::string>(
+        "--collector", [&r](const std::string& v) { r.changes.collector = v; },
+        "the collector that fetches it (its collector = in wp.conf; '' for the one without a name)");
 }
 
 // add and set both take --active yes|no and its short form --inactive.
@@ -123,6 +126,9 @@ int add_server(Inventory& inv, const HostsRequest& r) {
     if (c.log_path) s.log_path = *c.log_path;
     if (c.rotate_cmd) s.rotate_cmd = *c.rotate_cmd;
     s.notes = c.notes;
+    if (c.collector && !c.collector->empty()) {
+        s.collector = c.collector;
+    }
     inv.add(s);
     return exit_code::k_ok;
 }
@@ -228,6 +234,7 @@ int show_server(Inventory& inv, const HostsRequest& r) {
         {{"log_path"}, s->log_path},
         {{"rotate_cmd"}, s->rotate_cmd},
         {{"notes"}, opt(s->notes)},
+        {{"collector"}, opt(s->collector)},
         {{"added_at"}, format_utc(s->added_at)},
         {{"retired_at"}, utc_or_empty(s->retired_at)},
         {{"last_contact"}, utc_or_empty(h.last_contact)},
@@ -314,8 +321,7 @@ std::pair<CheckStatus, std::string> check_pipeline(const CheckRequest& request, 
                                                    std::int64_t now) {
     try {
         const CheckThresholds thresholds = thresholds_of(request);
-        struct stat st {};
-        if (::stat(options.db.c_str(), &st) != 0 && errno == ENOENT) {
+        if (!database_exists(options.db)) {
             fail(exit_code::k_no_input, "no database {} (wp-hosts add creates one)", options.db);
         }
         const auto db = open_for_reading(options.db);
@@ -394,7 +400,7 @@ int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options
     // --db name no server and are errors.
     const bool adds = command == "add" || command == "import";
     if (adds) {
-        make_directories(parent_directory(options.db));
+        make_database_directory(options.db);
     }
     Database db(options.db, adds ? OpenMode::create : OpenMode::read_write);
     Inventory inv(db);

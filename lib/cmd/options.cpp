@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "base/error.h"
+#include "store/inventory.h"
 
 #ifndef WP_VERSION
 #define WP_VERSION "0.0.0"
@@ -187,7 +188,11 @@ void add_common_options(CLI::App& app, CommonOptions& o, std::string_view progra
     app.option_defaults()->configurable(false);
     auto* g = app.add_option_group("Common options");
     g->add_option("--config", o.config, "configuration file (default /etc/wp/wp.conf, env WP_CONFIG)");
-    setting(g->add_option("--db", o.db, "SQLite database")->capture_default_str());
+    setting(g->add_option("--db", o.db, "database: an SQLite file, or postgresql://USER@HOST:PORT/NAME")
+                ->capture_default_str());
+    setting(g->add_option("--collector", o.collector,
+                          "this collector's name: wp-fetchlogs fetches the servers set to it (none: those set to none)")
+                ->check([](const std::string& name) { return name.empty() ? "" : check_server_name(name); }));
     setting(g->add_option("--spool", o.spool, "spool of fetched, unbilled logs")->capture_default_str());
     setting(g->add_option("--archive", o.archive, "compressed log archive")->capture_default_str());
     setting(g->add_option("--rejects", o.rejects, "where lines not understood are kept")->capture_default_str());

@@ -27,6 +27,7 @@ struct CommonOptions {
     std::string identity;
     std::string known_hosts;
     int connect_timeout = 10; ///< seconds
+    std::string collector;    ///< this collector's name (empty: the collector without one)
     int verbosity = 0;
     bool quiet = false;
 

@@ -74,6 +74,9 @@ IngestSettings ingest_settings_for(const ParseRequest& req, const CommonOptions&
     settings.keep = req.keep;
     settings.force_overlap = req.force_overlap;
     settings.records_only = !req.output.empty();
+    if (!opts.collector.empty()) {
+        settings.collector = opts.collector;
+    }
     return settings;
 }
 
@@ -146,10 +149,17 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
     std::optional<LockFile> lock;
     bool archive_problems = false;
     if (!records_only) {
-        make_directories(parent_directory(opts.db));
+        make_database_directory(opts.db);
         { Database create(opts.db); } // exists (and is migrated) before it is locked
-        // The lock is the database file's own, whatever name reaches it.
-        lock.emplace(opts.db, LockFile::OnFile{});
+        if (is_postgresql_uri(opts.db)) {
+            // Collectors share the database and lock each server as they
+            // bill it (billing/ingest); this lock is this collector's spool.
+            make_directories(opts.spool);
+            lock.emplace(opts.spool + "/.wp-parse.lock");
+        } else {
+            // The lock is the database file's own, whatever name reaches it.
+            lock.emplace(opts.db, LockFile::OnFile{});
+        }
         archive_problems = reconcile_before_ingest(opts, rules, req.rebuild_db);
         if (req.rebuild_db) {
             return archive_problems ? exit_code::k_partial : exit_code::k_ok;

@@ -176,9 +176,9 @@ int run_provision(const ProvisionRequest& req, const CommonOptions& opts) {
     // plan reads the inventory and writes nothing, not even a new database.
     std::unique_ptr<Database> db;
     if (apply) {
-        make_directories(parent_directory(opts.db));
+        make_database_directory(opts.db);
         db = std::make_unique<Database>(opts.db);
-    } else if (::access(opts.db.c_str(), F_OK) == 0) {
+    } else if (database_exists(opts.db)) {
         db = std::make_unique<Database>(opts.db, OpenMode::read_only);
     }
     std::unique_ptr<Inventory> inventory = db ? std::make_unique<Inventory>(*db) : nullptr;

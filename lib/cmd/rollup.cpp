@@ -42,12 +42,16 @@ int run_verify(const RollupRequest& r, const CommonOptions& o) {
     check_summary_zone(summary_zone(*db), calendar.zone());
     // A sum that overflowed into a REAL (older versions), or a negative one,
     // is no bill whatever the summary says.
+    // (PostgreSQL's columns are bigint: only the sign can be wrong there.)
+    const std::string_view not_integer =
+        db->dialect() == Dialect::sqlite
+            ? "typeof(requests) <> 'integer' OR typeof(bytes) <> 'integer' OR typeof(billed_bytes) <> 'integer' OR "
+            : "";
     for (const std::string_view table : {"usage", "sum_usage_daily", "usage_classes", "sum_usage_daily_class"}) {
         auto bad = db->prepare(fmt::format(
             "SELECT count(*), min(CAST(bytes AS TEXT) || ' bytes, ' || CAST(billed_bytes AS TEXT) || ' billed, ' || "
-            "CAST(requests AS TEXT) || ' requests') FROM {} WHERE typeof(requests) <> 'integer' OR typeof(bytes) <> "
-            "'integer' OR typeof(billed_bytes) <> 'integer' OR requests < 0 OR bytes < 0 OR billed_bytes < 0",
-            table));
+            "CAST(requests AS TEXT) || ' requests') FROM {} WHERE {}requests < 0 OR bytes < 0 OR billed_bytes < 0",
+            table, not_integer));
         bad.step();
         if (bad.column_int64(0) > 0) {
             fail(exit_code::k_partial, "{} rows of {} hold values that are not 64-bit integers of 0 or more (e.g. {})",
@@ -118,7 +122,12 @@ int run_refresh(const RollupRequest& r, const CommonOptions& o) {
     // A refresh never creates a database: a mistyped --db is an error, not a
     // new empty database (wp-hosts and wp-parse create it).
     Database db(o.db, OpenMode::read_write);
-    LockFile lock(o.db + ".rollup.lock");
+    // On PostgreSQL the refresh locks the marks and days it works on, so that
+    // the collectors' refreshes run at once (summary/rollup).
+    std::optional<LockFile> lock;
+    if (db.dialect() == Dialect::sqlite) {
+        lock.emplace(o.db + ".rollup.lock");
+    }
     const auto outcome = refresh_summary(db, calendar, window, now, r.dry_run);
     if (r.dry_run) {
         if (window.rebuild) {

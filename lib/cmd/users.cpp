@@ -291,7 +291,7 @@ int run_users(CLI::App& app, const UsersRequest& r, const CommonOptions& options
     } else {
         text = read_file_or_stdin(r.import_file);
     }
-    make_directories(parent_directory(options.db));
+    make_database_directory(options.db);
     Database db(options.db, OpenMode::create);
     Accounts accounts(db, now_epoch());
     if (assignment) {

@@ -121,7 +121,8 @@ PipelineFacts gather_pipeline_facts(Database& db, const std::string& spool, cons
         const bool dirty = summary.column_int64(2) != 0;
         // The refresh stamps its start: an ingest of that very second may be
         // after what it read, and then a day is still dirty.
-        auto pending = db.prepare("SELECT min(ingested_at) FROM ingested_files WHERE ?1 IS NULL OR ingested_at > ?1");
+        auto pending = db.prepare(
+            "SELECT min(ingested_at) FROM ingested_files WHERE CAST(?1 AS bigint) IS NULL OR ingested_at > ?1");
         pending.bind(1, sum.refreshed_at);
         pending.step();
         sum.pending_since = optional_int(pending, 0);

@@ -272,10 +272,11 @@ AssignmentOutcome Accounts::apply(const AssignmentRequest& r) {
     }
     auto user_id = find_id(m_db, "SELECT id FROM users WHERE name = ?", r.user);
     if (!user_id) {
-        auto ins = m_db.prepare("INSERT INTO users(name) VALUES (?)");
+        auto ins = m_db.prepare("INSERT INTO users(name) VALUES (?) RETURNING id");
         ins.bind(1, r.user);
-        ins.run();
-        user_id = m_db.last_insert_rowid();
+        ins.step();
+        user_id = ins.column_int64(0);
+        ins.reset();
         out.created_user = true;
     }
     std::optional<std::int64_t> account_id;
@@ -363,10 +364,11 @@ AssignmentOutcome Accounts::apply(const AssignmentRequest& r) {
     }
 
     if (r.account && !account_id) {
-        auto ins = m_db.prepare("INSERT INTO accounts(name, added_at) VALUES (?, ?)");
+        auto ins = m_db.prepare("INSERT INTO accounts(name, added_at) VALUES (?, ?) RETURNING id");
         ins.bind(1, *r.account).bind(2, m_now);
-        ins.run();
-        account_id = m_db.last_insert_rowid();
+        ins.step();
+        account_id = ins.column_int64(0);
+        ins.reset();
         out.created_account = true;
     }
     auto upsert = m_db.prepare("INSERT INTO account_assignments(user_id, from_hour, account_id, set_at) "
@@ -376,9 +378,11 @@ AssignmentOutcome Accounts::apply(const AssignmentRequest& r) {
     upsert.run();
     // The summary holds each hour under its account: the (server, UTC day)
     // pairs whose hours moved are marked for wp-rollup's next refresh.
-    auto dirty = m_db.prepare("INSERT INTO dirty_days(server_id, day) SELECT DISTINCT server_id, "
-                              "date(hour, 'unixepoch') FROM usage WHERE user_id = ?1 AND hour >= ?2 "
-                              "AND (?3 IS NULL OR hour < ?3) ON CONFLICT DO NOTHING");
+    auto dirty = m_db.prepare(fmt::format("INSERT INTO dirty_days(server_id, day) SELECT DISTINCT server_id, "
+                                          "{} FROM usage WHERE user_id = ?1 AND hour >= ?2 "
+                                          "AND (CAST(?3 AS bigint) IS NULL OR hour < ?3) "
+                                          "ON CONFLICT(server_id, day) DO UPDATE SET day = excluded.day",
+                                          day_name_sql(m_db, "(hour / 86400)")));
     dirty.bind(1, *user_id).bind(2, r.from_hour).bind(3, until);
     dirty.run();
     out.changed = true;

@@ -7,11 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <charconv>
+
 #include <sqlite3.h>
 
 #include "base/diagnostics.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "store/pg_backend.h"
+#include "store/pg_schema.h"
 
 namespace wp {
 
@@ -241,6 +245,15 @@ ALTER TABLE host_status ADD COLUMN clock_measured_at INTEGER;
 ALTER TABLE host_status ADD COLUMN last_fetch INTEGER;
 )SQL";
 
+// Migration 6: several collectors. A server belongs to one collector (NULL:
+// the collector that has no name, as a single installation is), and the
+// ledger records which collector billed a file and so holds its archive.
+constexpr std::string_view k_migration_6 = R"SQL(
+ALTER TABLE servers ADD COLUMN collector TEXT
+    CHECK (collector IS NULL OR (collector <> '' AND collector NOT GLOB '*[^A-Za-z0-9._-]*'));
+ALTER TABLE ingested_files ADD COLUMN collector TEXT;
+)SQL";
+
 // A database that must exist already is there and readable, said before
 // SQLite would blame its WAL index or call it read-only. A missing one is
 // most often a first run: say how one is made.
@@ -265,6 +278,10 @@ void check_existing_database(const std::string& path) {
 // ---- Statement ------------------------------------------------------------
 
 Statement::Statement(Database& db, std::string_view sql) : m_db(&db) {
+    if (db.pg() != nullptr) {
+        m_pg = std::make_unique<PgStatement>(*db.pg(), sql);
+        return;
+    }
     const char* tail = nullptr;
     const int rc = sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
                                       &m_stmt, &tail);
@@ -273,11 +290,13 @@ Statement::Statement(Database& db, std::string_view sql) : m_db(&db) {
     }
 }
 
+Statement::Statement() = default;
+
 Statement::~Statement() {
     sqlite3_finalize(m_stmt);
 }
 
-Statement::Statement(Statement&& other) noexcept : m_db(other.m_db), m_stmt(other.m_stmt) {
+Statement::Statement(Statement&& other) noexcept : m_db(other.m_db), m_stmt(other.m_stmt), m_pg(std::move(other.m_pg)) {
     other.m_stmt = nullptr;
 }
 
@@ -286,6 +305,7 @@ Statement& Statement::operator=(Statement&& other) noexcept {
         sqlite3_finalize(m_stmt);
         m_db = other.m_db;
         m_stmt = other.m_stmt;
+        m_pg = std::move(other.m_pg);
         other.m_stmt = nullptr;
     }
     return *this;
@@ -298,21 +318,38 @@ void Statement::check_bind(int rc, int index) {
 }
 
 Statement& Statement::bind(int index, std::int64_t value) {
+    if (m_pg) {
+        m_pg->bind(index, std::to_string(value), k_pg_int8);
+        return *this;
+    }
     check_bind(sqlite3_bind_int64(m_stmt, index, value), index);
     return *this;
 }
 
 Statement& Statement::bind(int index, double value) {
+    if (m_pg) {
+        m_pg->bind(index, fmt::format("{}", value), k_pg_float8);
+        return *this;
+    }
     check_bind(sqlite3_bind_double(m_stmt, index, value), index);
     return *this;
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
+    if (m_pg) {
+        // Untyped: PostgreSQL takes the type from where the value goes.
+        m_pg->bind(index, std::string(value), 0);
+        return *this;
+    }
     check_bind(sqlite3_bind_text64(m_stmt, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8), index);
     return *this;
 }
 
 Statement& Statement::bind(int index, std::nullptr_t) {
+    if (m_pg) {
+        m_pg->bind(index, std::nullopt, 0);
+        return *this;
+    }
     check_bind(sqlite3_bind_null(m_stmt, index), index);
     return *this;
 }
@@ -326,6 +363,9 @@ Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) 
 }
 
 bool Statement::step() {
+    if (m_pg) {
+        return m_pg->step();
+    }
     const int rc = sqlite3_step(m_stmt);
     if (rc == SQLITE_ROW) {
         return true;
@@ -344,32 +384,64 @@ void Statement::run() {
 }
 
 void Statement::reset() {
+    if (m_pg) {
+        m_pg->reset();
+        return;
+    }
     sqlite3_reset(m_stmt);
     sqlite3_clear_bindings(m_stmt);
 }
 
 int Statement::column_count() const {
+    if (m_pg) {
+        return m_pg->column_count();
+    }
     return sqlite3_column_count(m_stmt);
 }
 
 std::string Statement::column_name(int index) const {
+    if (m_pg) {
+        return m_pg->column_name(index);
+    }
     const char* name = sqlite3_column_name(m_stmt, index);
     return name != nullptr ? name : "";
 }
 
 bool Statement::is_null(int index) const {
+    if (m_pg) {
+        return m_pg->is_null(index);
+    }
     return sqlite3_column_type(m_stmt, index) == SQLITE_NULL;
 }
 
 std::int64_t Statement::column_int64(int index) const {
+    if (m_pg) {
+        // Text: an integer, a numeric sum without a fraction, or a boolean.
+        const std::string_view v = m_pg->value(index);
+        std::int64_t n = 0;
+        if (v == "t") {
+            return 1;
+        }
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() && !v.empty() && v != "f") {
+            fail(exit_code::k_data, "database {}: column {} holds '{}', not a 64-bit integer", m_db->path(), index, v);
+        }
+        return n;
+    }
     return sqlite3_column_int64(m_stmt, index);
 }
 
 double Statement::column_double(int index) const {
+    if (m_pg) {
+        return std::strtod(std::string(m_pg->value(index)).c_str(), nullptr);
+    }
     return sqlite3_column_double(m_stmt, index);
 }
 
 std::string Statement::column_text(int index) const {
+    if (m_pg) {
+        return std::string(m_pg->value(index));
+    }
     const auto* text = sqlite3_column_text(m_stmt, index);
     if (text == nullptr) {
         return {};
@@ -413,7 +485,36 @@ std::string immutable_uri(const std::string& path) {
 
 } // namespace
 
+bool is_postgresql_uri(std::string_view db) {
+    return db.starts_with("postgresql://") || db.starts_with("postgres://") || db.starts_with("service=");
+}
+
+void make_database_directory(const std::string& db) {
+    if (!is_postgresql_uri(db)) {
+        make_directories(parent_directory(db));
+    }
+}
+
+bool database_exists(const std::string& db) {
+    return is_postgresql_uri(db) || ::access(db.c_str(), F_OK) == 0;
+}
+
+std::string day_name_sql(const Database& db, std::string_view expr) {
+    return db.dialect() == Dialect::postgresql
+               ? fmt::format("to_char(DATE '1970-01-01' + ({})::integer, 'YYYY-MM-DD')", expr)
+               : fmt::format("date(({}) * 86400, 'unixepoch')", expr);
+}
+
 Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
+    if (is_postgresql_uri(path)) {
+        m_pg = std::make_unique<PgConnection>(path);
+        m_path = m_pg->name();
+        if (mode == OpenMode::read_only) {
+            m_pg->exec("SET default_transaction_read_only = on");
+        }
+        migrate(*this);
+        return;
+    }
     int flags = SQLITE_OPEN_NOMUTEX;
     switch (mode) {
     case OpenMode::read_only:
@@ -487,6 +588,9 @@ void Database::open(const std::string& name, int flags, OpenMode mode) {
 }
 
 std::unique_ptr<Database> open_for_reading(const std::string& path) {
+    if (is_postgresql_uri(path)) {
+        return std::make_unique<Database>(path, OpenMode::read_only);
+    }
     check_existing_database(path);
     if (::access(path.c_str(), W_OK) == 0 && ::access(parent_directory(path).c_str(), W_OK) == 0) {
         auto db = std::make_unique<Database>(path, OpenMode::read_write);
@@ -517,6 +621,10 @@ Database::~Database() {
 }
 
 void Database::exec(std::string_view sql) {
+    if (m_pg) {
+        m_pg->exec(sql);
+        return;
+    }
     std::string text(sql);
     char* err = nullptr;
     const int rc = sqlite3_exec(m_db, text.c_str(), nullptr, nullptr, &err);
@@ -527,12 +635,8 @@ void Database::exec(std::string_view sql) {
     }
 }
 
-std::int64_t Database::last_insert_rowid() const {
-    return sqlite3_last_insert_rowid(m_db);
-}
-
-int Database::changes() const {
-    return sqlite3_changes(m_db);
+std::int64_t Database::changes() const {
+    return m_pg ? m_pg->changes : sqlite3_changes(m_db);
 }
 
 void Database::throw_error(int rc, std::string_view context) const {
@@ -542,12 +646,16 @@ void Database::throw_error(int rc, std::string_view context) const {
 // ---- Transaction ----------------------------------------------------------
 
 Transaction::Transaction(Database& db) : m_db(db) {
-    m_db.exec("BEGIN IMMEDIATE");
+    m_db.exec(db.pg() != nullptr ? "BEGIN" : "BEGIN IMMEDIATE");
 }
 
 Transaction::~Transaction() {
     if (!m_done) {
-        sqlite3_exec(m_db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+        if (m_db.pg() != nullptr) {
+            m_db.pg()->exec_quietly("ROLLBACK");
+        } else {
+            sqlite3_exec(m_db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+        }
     }
 }
 
@@ -557,11 +665,15 @@ void Transaction::commit() {
 }
 
 ReadSnapshot::ReadSnapshot(Database& db) : m_db(db) {
-    m_db.exec("BEGIN");
+    m_db.exec(db.pg() != nullptr ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
 }
 
 ReadSnapshot::~ReadSnapshot() {
-    sqlite3_exec(m_db.handle(), "COMMIT", nullptr, nullptr, nullptr);
+    if (m_db.pg() != nullptr) {
+        m_db.pg()->exec_quietly("COMMIT");
+    } else {
+        sqlite3_exec(m_db.handle(), "COMMIT", nullptr, nullptr, nullptr);
+    }
 }
 
 // ---- Migrations -----------------------------------------------------------
@@ -594,6 +706,10 @@ void check_legacy_accounts(Database& db) {
 } // namespace
 
 void migrate(Database& db) {
+    if (db.pg() != nullptr) {
+        migrate_postgresql(db);
+        return;
+    }
     auto version_of = [&db] {
         Statement st(db, "PRAGMA user_version");
         st.step();
@@ -635,6 +751,11 @@ void migrate(Database& db) {
     if (version < 5) {
         db.exec(k_migration_5);
         db.exec("PRAGMA user_version = 5");
+    }
+    if (version < 6) {
+        db.exec(k_migration_6);
+        db.exec(k_read_views);
+        db.exec("PRAGMA user_version = 6");
     }
     tx.commit();
 }

@@ -1,5 +1,9 @@
 #pragma once
-// SQLite with RAII: connection, prepared statements, write transactions, schema.
+// The database with RAII: connection, prepared statements, write transactions,
+// schema. Two engines behind one interface: an SQLite file (the default) or a
+// PostgreSQL database named by a libpq URI (store/pg_backend). SQL is written
+// once, with ?N parameters; the few places where the engines differ ask
+// dialect().
 
 #include <cstdint>
 #include <memory>
@@ -13,11 +17,20 @@ struct sqlite3_stmt;
 namespace wp {
 
 class Database;
+class PgConnection;
+class PgStatement;
+
+/// The engine behind a Database.
+enum class Dialect { sqlite, postgresql };
+
+/// A PostgreSQL connection string (postgresql://, postgres:// or service=NAME)
+/// rather than an SQLite file's path.
+bool is_postgresql_uri(std::string_view db);
 
 /// A prepared statement, reset for reuse with reset().
 class Statement {
 public:
-    Statement() = default;
+    Statement();
     Statement(Database& db, std::string_view sql);
     ~Statement();
     Statement(Statement&& other) noexcept;
@@ -55,15 +68,18 @@ private:
     void check_bind(int rc, int index);
     Database* m_db = nullptr;
     sqlite3_stmt* m_stmt = nullptr;
+    std::unique_ptr<PgStatement> m_pg;
 };
 
 /// How a database is opened.
 enum class OpenMode { read_only, read_write, create };
 
-/// One SQLite connection: WAL, busy timeout, foreign keys, migrated schema.
+/// One connection: to an SQLite file (WAL, busy timeout, foreign keys) or to
+/// PostgreSQL; the schema migrated either way.
 class Database {
 public:
     /// Opens (and with OpenMode::create creates and migrates) the database.
+    /// A PostgreSQL database is never created, only its schema.
     explicit Database(const std::string& path, OpenMode mode = OpenMode::create);
     ~Database();
     Database(const Database&) = delete;
@@ -72,10 +88,14 @@ public:
     /// Runs SQL without results (schema, pragmas); never with untrusted text.
     void exec(std::string_view sql);
     Statement prepare(std::string_view sql) { return Statement(*this, sql); }
-    std::int64_t last_insert_rowid() const;
-    int changes() const;
+    /// Rows the last INSERT, UPDATE or DELETE changed.
+    std::int64_t changes() const;
     const std::string& path() const { return m_path; }
+    Dialect dialect() const { return m_pg ? Dialect::postgresql : Dialect::sqlite; }
+    /// The SQLite connection (nullptr on PostgreSQL).
     sqlite3* handle() const { return m_db; }
+    /// The PostgreSQL connection (nullptr on SQLite).
+    PgConnection* pg() const { return m_pg.get(); }
 
     /// Throws wp::Error for an SQLite result code, with context.
     [[noreturn]] void throw_error(int rc, std::string_view context) const;
@@ -84,6 +104,7 @@ private:
     void open(const std::string& name, int flags, OpenMode mode);
     std::string m_path;
     sqlite3* m_db = nullptr;
+    std::unique_ptr<PgConnection> m_pg;
 };
 
 /// Opens an existing database only to read it (listings, reports, checks):
@@ -94,7 +115,8 @@ private:
 /// is Error(77) naming it.
 std::unique_ptr<Database> open_for_reading(const std::string& path);
 
-/// BEGIN IMMEDIATE … COMMIT; rolled back unless commit() was called.
+/// BEGIN IMMEDIATE … COMMIT (PostgreSQL: BEGIN … COMMIT); rolled back unless
+/// commit() was called.
 class Transaction {
 public:
     explicit Transaction(Database& db);
@@ -121,8 +143,18 @@ private:
     Database& m_db;
 };
 
-/// The schema version this build writes (PRAGMA user_version).
-inline constexpr int k_schema_version = 5;
+/// Makes the directory a new SQLite database goes in; nothing for PostgreSQL.
+void make_database_directory(const std::string& db);
+/// An SQLite file is there; a PostgreSQL database is taken to be (connecting
+/// says when it is not).
+bool database_exists(const std::string& db);
+
+/// SQL naming day number EXPR (days since 1970-01-01) as YYYY-MM-DD.
+std::string day_name_sql(const Database& db, std::string_view expr);
+
+/// The schema version this build writes (SQLite: PRAGMA user_version;
+/// PostgreSQL: the wp_schema table).
+inline constexpr int k_schema_version = 6;
 
 /// Brings the schema up to k_schema_version; refuses a newer database.
 void migrate(Database& db);

@@ -5,10 +5,12 @@
 #include <map>
 #include <set>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "base/calendar.h"
 #include "base/error.h"
+#include "store/pg_backend.h"
 
 namespace wp {
 
@@ -16,7 +18,7 @@ namespace {
 
 constexpr std::string_view k_server_columns =
     "id, name, address, port, ssh_user, city, country, provider, virt, active, log_path, rotate_cmd, "
-    "added_at, retired_at, notes";
+    "added_at, retired_at, notes, collector";
 
 Server read_server(const Statement& st) {
     Server s;
@@ -37,6 +39,7 @@ Server read_server(const Statement& st) {
         s.retired_at = st.column_int64(13);
     }
     s.notes = st.column_optional_text(14);
+    s.collector = st.column_optional_text(15);
     return s;
 }
 
@@ -83,6 +86,9 @@ void validate(const Server& s) {
             require(check_text_field(**value), field);
         }
     }
+    if (s.collector) {
+        require(check_server_name(*s.collector), "collector");
+    }
 }
 
 // The authorizer behind --where: reading and functions only.
@@ -114,6 +120,31 @@ void bind_server_fields(Statement& st, const Server& s) {
     st.bind(1, s.name).bind(2, s.address).bind(3, s.port).bind(4, s.ssh_user).bind(5, s.city);
     st.bind(6, s.country).bind(7, s.provider).bind(8, s.virt).bind(9, s.active ? 1 : 0);
     st.bind(10, s.log_path).bind(11, s.rotate_cmd);
+}
+
+// The operator's filter on PostgreSQL: one statement (a prepared statement
+// cannot hold two) in a READ ONLY transaction of its own, so that it can
+// only read.
+std::vector<Server> select_postgresql(Database& db, const std::string& sql, std::string_view where) {
+    if (PQtransactionStatus(db.pg()->handle()) != PQTRANS_IDLE) {
+        fail(exit_code::k_software, "--where '{}': a filter runs in a transaction of its own", where);
+    }
+    std::vector<Server> out;
+    db.exec("BEGIN READ ONLY");
+    try {
+        auto st = db.prepare(sql);
+        while (st.step()) {
+            out.push_back(read_server(st));
+        }
+    } catch (const Error& e) {
+        db.pg()->exec_quietly("ROLLBACK");
+        if (e.code() == exit_code::k_temp_fail) {
+            throw;
+        }
+        fail(exit_code::k_usage, "--where '{}' refused: {}", where, e.what());
+    }
+    db.exec("COMMIT");
+    return out;
 }
 
 class ReadOnlyGuard {
@@ -288,12 +319,15 @@ std::int64_t Inventory::add(Server s) {
     if (find(s.name)) {
         fail(exit_code::k_usage, "server {} already exists", s.name);
     }
-    auto st = m_db.prepare("INSERT INTO servers (name, address, port, ssh_user, city, country, provider, virt, active, "
-                           "log_path, rotate_cmd, added_at, notes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    auto st = m_db.prepare(
+        "INSERT INTO servers (name, address, port, ssh_user, city, country, provider, virt, active, "
+        "log_path, rotate_cmd, added_at, notes, collector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
     bind_server_fields(st, s);
-    st.bind(12, s.added_at != 0 ? s.added_at : now_epoch()).bind(13, s.notes);
-    st.run();
-    return m_db.last_insert_rowid();
+    st.bind(12, s.added_at != 0 ? s.added_at : now_epoch()).bind(13, s.notes).bind(14, s.collector);
+    st.step();
+    const std::int64_t id = st.column_int64(0);
+    st.reset();
+    return id;
 }
 
 std::optional<Server> Inventory::find(const std::string& name) {
@@ -324,6 +358,7 @@ void Inventory::change(const std::string& name, const ServerChanges& c) {
     if (c.log_path) s.log_path = *c.log_path;
     if (c.rotate_cmd) s.rotate_cmd = *c.rotate_cmd;
     if (c.notes) s.notes = c.notes->empty() ? std::nullopt : c.notes;
+    if (c.collector) s.collector = c.collector->empty() ? std::nullopt : c.collector;
     if (c.active) {
         if (*c.active && s.retired_at) {
             s.retired_at.reset(); // reactivating a retired server un-retires it
@@ -336,9 +371,9 @@ void Inventory::change(const std::string& name, const ServerChanges& c) {
     }
     auto st =
         m_db.prepare("UPDATE servers SET name=?, address=?, port=?, ssh_user=?, city=?, country=?, provider=?, virt=?, "
-                     "active=?, log_path=?, rotate_cmd=?, retired_at=?, notes=? WHERE id=?");
+                     "active=?, log_path=?, rotate_cmd=?, retired_at=?, notes=?, collector=? WHERE id=?");
     bind_server_fields(st, s);
-    st.bind(12, s.retired_at).bind(13, s.notes).bind(14, s.id);
+    st.bind(12, s.retired_at).bind(13, s.notes).bind(14, s.collector).bind(15, s.id);
     st.run();
     tx.commit();
 }
@@ -357,7 +392,7 @@ std::vector<Server> Inventory::select(std::string_view where, bool include_retir
     // retired servers out, so that even a condition that closed our
     // parenthesis could not bring them back; and it must be one expression.
     std::string sql = fmt::format("SELECT {0} FROM (SELECT {0} FROM servers WHERE {1}) AS servers", k_server_columns,
-                                  include_retired ? "1" : "retired_at IS NULL");
+                                  include_retired ? "1 = 1" : "retired_at IS NULL");
     if (!where.empty()) {
         if (const auto problem = check_sql_expression(where); !problem.empty()) {
             fail(exit_code::k_usage, "--where '{}' refused: {}", where, problem);
@@ -369,6 +404,9 @@ std::vector<Server> Inventory::select(std::string_view where, bool include_retir
     sql += " ORDER BY name";
 
     std::vector<Server> out;
+    if (m_db.dialect() == Dialect::postgresql) {
+        return select_postgresql(m_db, sql, where);
+    }
     ReadOnlyGuard guard(m_db);
     sqlite3_stmt* raw = nullptr;
     const char* tail = nullptr;
@@ -416,6 +454,7 @@ std::vector<Server> Inventory::select(std::string_view where, bool include_retir
             s.retired_at = sqlite3_column_int64(raw, 13);
         }
         s.notes = text(14);
+        s.collector = text(15);
         out.push_back(std::move(s));
     }
     return out;
@@ -495,9 +534,9 @@ std::size_t Inventory::import_csv(std::string_view text, std::string_view source
     if (records.empty()) {
         fail(exit_code::k_data, "{}: no header row", source);
     }
-    static const std::set<std::string, std::less<>> k_columns = {"name",   "address",  "port",       "ssh_user",
-                                                                 "city",   "country",  "provider",   "virt",
-                                                                 "active", "log_path", "rotate_cmd", "notes"};
+    static const std::set<std::string, std::less<>> k_columns = {
+        "name", "address", "port",     "ssh_user",   "city",  "country",  "provider",
+        "virt", "active",  "log_path", "rotate_cmd", "notes", "collector"};
     const auto& header = records[0].fields;
     std::map<std::string, std::size_t, std::less<>> index;
     for (std::size_t c = 0; c < header.size(); ++c) {
@@ -602,7 +641,7 @@ void Inventory::record_failure(std::int64_t server_id, const std::string& error)
     auto st = m_db.prepare(
         "INSERT INTO host_status (server_id, last_error, last_error_at, consecutive_failures) VALUES (?1, ?2, ?3, 1) "
         "ON CONFLICT(server_id) DO UPDATE SET last_error = excluded.last_error, "
-        "last_error_at = excluded.last_error_at, consecutive_failures = consecutive_failures + 1");
+        "last_error_at = excluded.last_error_at, consecutive_failures = host_status.consecutive_failures + 1");
     st.bind(1, server_id).bind(2, error).bind(3, now_epoch());
     st.run();
 }
@@ -634,7 +673,7 @@ std::vector<HostStatus> Inventory::status(const std::vector<std::string>& names,
         "SELECT s.name, h.last_contact, h.last_error, h.last_error_at, coalesce(h.consecutive_failures, 0), "
         "h.clock_offset_ms, h.clock_uncertainty_ms, h.clock_measured_at, h.last_fetch FROM servers s LEFT JOIN "
         "host_status h ON h.server_id = s.id "
-        "WHERE (?1 IS NULL AND s.retired_at IS NULL) OR s.name = ?1 ORDER BY s.name");
+        "WHERE (CAST(?1 AS TEXT) IS NULL AND s.retired_at IS NULL) OR s.name = ?1 ORDER BY s.name");
     std::vector<HostStatus> out;
     auto collect = [&] {
         while (st.step()) {

@@ -29,6 +29,9 @@ struct Server {
     std::int64_t added_at = 0;
     std::optional<std::int64_t> retired_at;
     std::optional<std::string> notes;
+    /// The collector whose wp-fetchlogs fetches this server (none: the
+    /// collector without a name, as a single installation is).
+    std::optional<std::string> collector;
 };
 
 /// Fields to change on a server; unset fields are left alone.
@@ -45,6 +48,7 @@ struct ServerChanges {
     std::optional<std::string> log_path;
     std::optional<std::string> rotate_cmd;
     std::optional<std::string> notes;
+    std::optional<std::string> collector; ///< empty: none
 };
 
 /// One row of host_status joined to its server.

@@ -163,7 +163,7 @@ Invoice compute_invoice(Database& db, const std::optional<std::string>& account,
     {
         auto st = db.prepare(fmt::format(
             "SELECT c.user_id, c.server_id, {}, c.class_id, sum(c.requests), sum(c.bytes), sum(c.billed_bytes) "
-            "FROM usage_classes c WHERE c.{} AND {} IS ?3 GROUP BY 1, 2, 3, 4",
+            "FROM usage_classes c WHERE c.{} AND {} IS NOT DISTINCT FROM ?3 GROUP BY 1, 2, 3, 4",
             day_of_hour("c", calendar), bound_of("c"), account_of_hour_sql("c")));
         st.bind(1, period.start).bind(2, period.end).bind(3, account_id);
         while (st.step()) {
@@ -174,7 +174,7 @@ Invoice compute_invoice(Database& db, const std::optional<std::string>& account,
     {
         auto st = db.prepare(
             fmt::format("SELECT g.user_id, g.server_id, {}, sum(g.requests), sum(g.bytes), sum(g.billed_bytes) "
-                        "FROM usage g WHERE g.{} AND {} IS ?3 GROUP BY 1, 2, 3",
+                        "FROM usage g WHERE g.{} AND {} IS NOT DISTINCT FROM ?3 GROUP BY 1, 2, 3",
                         day_of_hour("g", calendar), bound_of("g"), account_of_hour_sql("g")));
         st.bind(1, period.start).bind(2, period.end).bind(3, account_id);
         while (st.step()) {
@@ -299,7 +299,7 @@ std::vector<QuotaUse> quota_usage(Database& db, const InvoicePeriod& period) {
     auto st = db.prepare(fmt::format(
         "SELECT a.name, a.quota_bytes, coalesce(s.billed, 0) FROM accounts a LEFT JOIN (SELECT account_id, "
         "sum(billed_bytes) AS billed FROM (SELECT {} AS account_id, g.billed_bytes FROM usage g WHERE g.hour >= ?1 "
-        "AND g.hour < ?2) GROUP BY account_id) s ON s.account_id = a.id WHERE a.quota_bytes IS NOT NULL ORDER BY "
+        "AND g.hour < ?2) AS h GROUP BY account_id) s ON s.account_id = a.id WHERE a.quota_bytes IS NOT NULL ORDER BY "
         "a.name",
         account_of_hour_sql("g")));
     st.bind(1, period.start).bind(2, period.end);

@@ -66,7 +66,7 @@ void check_names_exist(Database& db, std::string_view sql, const std::vector<std
 // from its hour until the user's next one; 0: no account) and the day of
 // the report's calendar: ?1 and ?2 bound the hours.
 constexpr std::string_view k_accounted_usage = R"SQL((
-SELECT g.server_id, g.user_id, g.hour, date({day} * 86400, 'unixepoch') AS day,
+SELECT g.server_id, g.user_id, g.hour, {day_name} AS day,
        g.requests, g.bytes, g.billed_bytes,
        coalesce({account}, 0) AS account_id
 FROM usage g WHERE g.hour >= ?1 AND g.hour < ?2))SQL";
@@ -130,7 +130,8 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
     if (hourly) {
         source = std::string(k_accounted_usage);
         const bool utc = calendar.zone() == "UTC";
-        source.replace(source.find("{day}"), 5, utc ? "(g.hour / 86400)" : "rollup_day(g.hour)");
+        source.replace(source.find("{day_name}"), 10,
+                       day_name_sql(db, utc ? "(g.hour / 86400)" : "rollup_day(g.hour)"));
         source.replace(source.find("{account}"), 9, account_of_hour_sql("g"));
         if (!utc) {
             day_function.emplace(db, calendar);
@@ -234,10 +235,11 @@ ReportResult query_report(Database& db, const ReportQuery& q, const DayCalendar&
 SiteTotals site_totals(Database& db, const std::string& month) {
     SiteTotals t;
     t.month = month;
-    auto places = db.prepare("SELECT count(*), count(DISTINCT country), "
-                             "(SELECT count(*) FROM (SELECT DISTINCT country, city FROM servers "
-                             "  WHERE active = 1 AND retired_at IS NULL AND city IS NOT NULL AND city <> '')) "
-                             "FROM servers WHERE active = 1 AND retired_at IS NULL");
+    auto places =
+        db.prepare("SELECT count(*), count(DISTINCT country), "
+                   "(SELECT count(*) FROM (SELECT DISTINCT country, city FROM servers "
+                   "  WHERE active = 1 AND retired_at IS NULL AND city IS NOT NULL AND city <> '') AS places) "
+                   "FROM servers WHERE active = 1 AND retired_at IS NULL");
     places.step();
     t.servers = places.column_int64(0);
     t.countries = places.column_int64(1);

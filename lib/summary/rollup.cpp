@@ -41,7 +41,8 @@ WHERE su.id IS NOT NULL AND g.server_id = ?1 AND g.user_id = su.id AND g.hour >=
 GROUP BY g.user_id
 ON CONFLICT(day, server_id, user_id) DO UPDATE SET
     requests = excluded.requests, bytes = excluded.bytes, billed_bytes = excluded.billed_bytes
-WHERE requests <> excluded.requests OR bytes <> excluded.bytes OR billed_bytes <> excluded.billed_bytes
+WHERE sum_usage_daily.requests <> excluded.requests OR sum_usage_daily.bytes <> excluded.bytes
+   OR sum_usage_daily.billed_bytes <> excluded.billed_bytes
 )SQL";
 
 constexpr std::string_view k_remove_gone = R"SQL(
@@ -76,12 +77,12 @@ GROUP BY g.user_id, account, g.class_id
 
 constexpr std::string_view k_rebuild_server_classes = R"SQL(
 INSERT INTO sum_usage_daily_class(day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes)
-SELECT date(d * 86400, 'unixepoch'), ?1, user_id, account, class_id, r, b, bb FROM (
+SELECT {day_name}, ?1, user_id, account, class_id, r, b, bb FROM (
     SELECT {day} AS d, g.user_id, coalesce({account}, 0) AS account,
            g.class_id, sum(g.requests) AS r, sum(g.bytes) AS b, sum(g.billed_bytes) AS bb
     FROM usage_classes g WHERE g.server_id = ?1
     GROUP BY d, g.user_id, account, g.class_id
-    ORDER BY d, g.user_id, account, g.class_id)
+    ORDER BY d, g.user_id, account, g.class_id) AS days
 )SQL";
 
 // A whole server's days in one pass over its rows, grouped in the summary's
@@ -89,18 +90,18 @@ SELECT date(d * 86400, 'unixepoch'), ?1, user_id, account, class_id, r, b, bb FR
 // rollup_day(), the calendar registered by DayFunction.
 constexpr std::string_view k_server_days = R"SQL(
 SELECT d, user_id, sum(requests), sum(bytes), sum(billed_bytes)
-FROM (SELECT {day} AS d, user_id, requests, bytes, billed_bytes FROM usage WHERE server_id = ?1)
+FROM (SELECT {day} AS d, user_id, requests, bytes, billed_bytes FROM usage WHERE server_id = ?1) AS hours
 GROUP BY d, user_id
 ORDER BY d, user_id
 )SQL";
 
 constexpr std::string_view k_rebuild_server = R"SQL(
 INSERT INTO sum_usage_daily(day, server_id, user_id, requests, bytes, billed_bytes)
-SELECT date(d * 86400, 'unixepoch'), ?1, user_id, r, b, bb FROM (
+SELECT {day_name}, ?1, user_id, r, b, bb FROM (
     SELECT {day} AS d, user_id, sum(requests) AS r, sum(bytes) AS b, sum(billed_bytes) AS bb
     FROM usage WHERE server_id = ?1
     GROUP BY d, user_id
-    ORDER BY d, user_id)
+    ORDER BY d, user_id) AS days
 )SQL";
 
 // {account} becomes the account of the hour of row g (store/accounts).
@@ -113,10 +114,14 @@ std::string with_account(std::string_view sql) {
 }
 
 // Usage hours are never before 1970, so integer division is the UTC day.
-std::string with_day_of_hour(std::string_view sql, const DayCalendar& calendar) {
+// {day_name}, where there is one, names day number d.
+std::string with_day_of_hour(const Database& db, std::string_view sql, const DayCalendar& calendar) {
     std::string text = with_account(sql);
     const auto at = text.find("{day}");
     text.replace(at, 5, calendar.zone() == "UTC" ? "(hour / 86400)" : "rollup_day(hour)");
+    if (const auto name = text.find("{day_name}"); name != std::string::npos) {
+        text.replace(name, 10, day_name_sql(db, "d"));
+    }
     return text;
 }
 
@@ -125,9 +130,14 @@ struct DirtyMark {
     std::string day;
 };
 
-std::vector<DirtyMark> read_marks(Database& db) {
+// On PostgreSQL the marks read are locked until the refresh commits: another
+// collector's refresh takes the others (SKIP LOCKED), and wp-parse's mark of
+// a day being refreshed waits (its upsert locks the row) and stays marked.
+std::vector<DirtyMark> read_marks(Database& db, bool lock = false) {
     std::vector<DirtyMark> marks;
-    auto st = db.prepare("SELECT server_id, day FROM dirty_days ORDER BY server_id, day");
+    auto st = db.prepare(lock && db.dialect() == Dialect::postgresql
+                             ? "SELECT server_id, day FROM dirty_days ORDER BY server_id, day FOR UPDATE SKIP LOCKED"
+                             : "SELECT server_id, day FROM dirty_days ORDER BY server_id, day");
     while (st.step()) {
         marks.push_back({st.column_int64(0), st.column_text(1)});
     }
@@ -175,9 +185,18 @@ public:
     ServerDayRefresher(Database& db, const DayCalendar& calendar)
         : m_db(db), m_calendar(calendar), m_upsert(db, k_upsert_server_day), m_remove(db, k_remove_gone),
           m_remove_classes(db, k_remove_server_day_classes),
-          m_insert_classes(db, with_account(k_insert_server_day_classes)) {}
+          m_insert_classes(db, with_account(k_insert_server_day_classes)) {
+        if (db.dialect() == Dialect::postgresql) {
+            // Two collectors' refreshes of one (server, day) take turns; the
+            // pairs come in order, so two refreshes never wait on each other.
+            m_lock = db.prepare("SELECT pg_advisory_xact_lock(CAST(?1 AS integer), CAST(?2 AS integer))");
+        }
+    }
 
     void refresh(const ServerDay& p, RefreshOutcome& out) {
+        if (m_db.dialect() == Dialect::postgresql) {
+            m_lock.bind(1, p.server_id).bind(2, p.day).run();
+        }
         const std::int64_t begin = m_calendar.day_start(p.day);
         const std::int64_t end = m_calendar.day_start(p.day + 1);
         const std::string name = day_name(p.day);
@@ -198,6 +217,7 @@ private:
     Statement m_remove;
     Statement m_remove_classes;
     Statement m_insert_classes;
+    Statement m_lock;
 };
 
 // Counts of one row, or of the class rows that add up to it.
@@ -348,7 +368,7 @@ void check_account_split(Database& db, const DayCalendar& calendar, const std::s
                          std::vector<std::string>& errors) {
     using Key = std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
     const DayFunction day_function(db, calendar);
-    Statement expected(db, with_day_of_hour(k_expected_class_split, calendar));
+    Statement expected(db, with_day_of_hour(db, k_expected_class_split, calendar));
     auto summary = db.prepare("SELECT day, server_id, user_id, account_id, class_id, requests, bytes, billed_bytes "
                               "FROM sum_usage_daily_class ORDER BY day, server_id, user_id, account_id, class_id");
     auto name =
@@ -405,6 +425,11 @@ void check_account_split(Database& db, const DayCalendar& calendar, const std::s
 } // namespace
 
 DayFunction::DayFunction(Database& db, const DayCalendar& calendar) : m_db(db) {
+    if (db.dialect() == Dialect::postgresql) {
+        // rollup_day() is a function of the schema there, reading wp.zone.
+        db.prepare("SELECT set_config('wp.zone', ?1, false)").bind(1, calendar.zone()).run();
+        return;
+    }
     const int rc =
         sqlite3_create_function_v2(db.handle(), "rollup_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
                                    const_cast<DayCalendar*>(&calendar), &call, nullptr, nullptr, nullptr);
@@ -414,6 +439,9 @@ DayFunction::DayFunction(Database& db, const DayCalendar& calendar) : m_db(db) {
 }
 
 DayFunction::~DayFunction() {
+    if (m_db.dialect() == Dialect::postgresql) {
+        return;
+    }
     sqlite3_create_function_v2(m_db.handle(), "rollup_day", 1, SQLITE_UTF8, nullptr, nullptr, nullptr, nullptr,
                                nullptr);
 }
@@ -461,25 +489,33 @@ RefreshOutcome refresh_summary(Database& db, const DayCalendar& calendar, const 
     if (!window.rebuild) {
         check_summary_zone(summary_zone(db), calendar.zone());
     }
-    const auto marks = read_marks(db);
+    const auto marks = read_marks(db, true);
     out.marks_consumed = static_cast<std::int64_t>(marks.size());
 
     if (window.rebuild) {
         if (!dry_run) {
+            if (db.dialect() == Dialect::postgresql) {
+                // No other refresh writes the summary while it is rebuilt.
+                db.exec("LOCK TABLE sum_usage_daily, sum_usage_daily_class IN EXCLUSIVE MODE");
+            }
             db.exec("DELETE FROM sum_usage_daily");
             db.exec("DELETE FROM sum_usage_daily_class");
             // Each server's rows go into every day of the summary: a cache that
             // holds the summary's pages being filled saves re-reading them.
-            db.exec("PRAGMA cache_size = -16384");
+            if (db.dialect() == Dialect::sqlite) {
+                db.exec("PRAGMA cache_size = -16384");
+            }
             DayFunction day_function(db, calendar);
-            Statement insert(db, with_day_of_hour(k_rebuild_server, calendar));
-            Statement insert_classes(db, with_day_of_hour(k_rebuild_server_classes, calendar));
+            Statement insert(db, with_day_of_hour(db, k_rebuild_server, calendar));
+            Statement insert_classes(db, with_day_of_hour(db, k_rebuild_server_classes, calendar));
             for (const auto id : server_ids(db)) {
                 insert.bind(1, id).run();
                 out.rows_written += db.changes();
                 insert_classes.bind(1, id).run();
             }
-            db.exec("PRAGMA cache_size = -2000");
+            if (db.dialect() == Dialect::sqlite) {
+                db.exec("PRAGMA cache_size = -2000");
+            }
         }
     } else {
         std::set<ServerDay> pairs = expand_marks(marks, calendar);
@@ -531,7 +567,7 @@ RefreshOutcome refresh_summary(Database& db, const DayCalendar& calendar, const 
     }
     auto state = db.prepare("INSERT INTO rollup_state(id, zone, rebuilt_at, refreshed_at) VALUES (1, ?1, ?2, ?3) "
                             "ON CONFLICT(id) DO UPDATE SET zone = excluded.zone, refreshed_at = excluded.refreshed_at, "
-                            "rebuilt_at = coalesce(excluded.rebuilt_at, rebuilt_at)");
+                            "rebuilt_at = coalesce(excluded.rebuilt_at, rollup_state.rebuilt_at)");
     state.bind(1, calendar.zone());
     if (window.rebuild) {
         state.bind(2, now);
@@ -560,7 +596,7 @@ VerifyOutcome verify_summary(Database& db, const DayCalendar& calendar) {
     std::vector<Row> expected;
     {
         DayFunction day_function(db, calendar);
-        Statement days(db, with_day_of_hour(k_server_days, calendar));
+        Statement days(db, with_day_of_hour(db, k_server_days, calendar));
         for (const auto id : server_ids(db)) {
             days.bind(1, id);
             while (days.step()) {

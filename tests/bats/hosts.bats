@@ -194,7 +194,8 @@ tor1                                                                            
 
 @test "show: every field of one server, its status and its clock; key: value for people, one row for scripts; unknown name 66" {
     "$HOSTS" add tor1 --address 192.0.2.10 --port 2222 --ssh-user ops --city Toronto --country CA --provider VPSVille \
-        --virt xen --log-path /srv/squid/access.log --rotate-cmd 'squid -k rotate' --notes 'rack 4, left'
+        --virt xen --log-path /srv/squid/access.log --rotate-cmd 'squid -k rotate' --notes 'rack 4, left' \
+        --collector east
     sqlite3 "$DB" "UPDATE servers SET added_at = 1764000000 WHERE name = 'tor1'"
     sqlite3 "$DB" "INSERT INTO host_status (server_id, last_contact, last_error, last_error_at, consecutive_failures, clock_offset_ms, clock_uncertainty_ms, clock_measured_at, last_fetch) SELECT id, 1764007200, 'list /srv/squid: exit status 2', 1764003600, 2, -1500, 250, 1764007201, 1764007260 FROM servers WHERE name = 'tor1'"
     run --separate-stderr "$HOSTS" show tor1 --format table
@@ -212,6 +213,7 @@ active:               yes
 log_path:             /srv/squid/access.log
 rotate_cmd:           squid -k rotate
 notes:                rack 4, left
+collector:            east
 added_at:             2025-11-24T16:00:00Z
 retired_at:
 last_contact:         2025-11-24T18:00:00Z
@@ -225,8 +227,8 @@ clock_measured_at:    2025-11-24T18:00:01Z' ]
     run --separate-stderr "$HOSTS" show tor1
     [ "$status" -eq 0 ]
     [ "${#lines[@]}" -eq 2 ]
-    [ "${lines[0]}" = "$(printf 'name\taddress\tport\tssh_user\tcity\tcountry\tprovider\tvirt\tactive\tlog_path\trotate_cmd\tnotes\tadded_at\tretired_at\tlast_contact\tlast_fetch\tconsecutive_failures\tlast_error\tlast_error_at\tclock_offset_ms\tclock_uncertainty_ms\tclock_measured_at')" ]
-    [ "${lines[1]}" = "$(printf 'tor1\t192.0.2.10\t2222\tops\tToronto\tCA\tVPSVille\txen\tyes\t/srv/squid/access.log\tsquid -k rotate\track 4, left\t2025-11-24T16:00:00Z\t\t2025-11-24T18:00:00Z\t2025-11-24T18:01:00Z\t2\tlist /srv/squid: exit status 2\t2025-11-24T17:00:00Z\t-1500\t250\t2025-11-24T18:00:01Z')" ]
+    [ "${lines[0]}" = "$(printf 'name\taddress\tport\tssh_user\tcity\tcountry\tprovider\tvirt\tactive\tlog_path\trotate_cmd\tnotes\tcollector\tadded_at\tretired_at\tlast_contact\tlast_fetch\tconsecutive_failures\tlast_error\tlast_error_at\tclock_offset_ms\tclock_uncertainty_ms\tclock_measured_at')" ]
+    [ "${lines[1]}" = "$(printf 'tor1\t192.0.2.10\t2222\tops\tToronto\tCA\tVPSVille\txen\tyes\t/srv/squid/access.log\tsquid -k rotate\track 4, left\teast\t2025-11-24T16:00:00Z\t\t2025-11-24T18:00:00Z\t2025-11-24T18:01:00Z\t2\tlist /srv/squid: exit status 2\t2025-11-24T17:00:00Z\t-1500\t250\t2025-11-24T18:00:01Z')" ]
     run --separate-stderr "$HOSTS" show tor1 --format json
     [ "$status" -eq 0 ]
     [ "$(python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); print(d["port"], d["active"], d["notes"] == "rack 4, left", d["clock_offset_ms"], d["clock_uncertainty_ms"], d["retired_at"])' <<<"$output")" = "2222 True True -1500 250 None" ]

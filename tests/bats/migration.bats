@@ -33,10 +33,10 @@ teardown() {
     run --separate-stderr "$ROLLUP" --verify
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     [ -z "$output$stderr" ]
-    [ "$(sqlite3 "$DB" 'PRAGMA user_version')" -eq 5 ]
+    [ "$(sqlite3 "$DB" 'PRAGMA user_version')" -eq 6 ]
     diff "$T/usage.before" <(sqlite3 -separator $'\t' "$DB" 'SELECT * FROM usage ORDER BY server_id, user_id, hour')
     diff "$T/daily.before" <(sqlite3 -separator $'\t' "$DB" 'SELECT * FROM sum_usage_daily ORDER BY day, server_id, user_id')
-    diff "$T/ledger.before" <(sqlite3 -separator $'\t' "$DB" 'SELECT * FROM ingested_files ORDER BY id')
+    diff "$T/ledger.before" <(sqlite3 -separator $'\t' "$DB" 'SELECT id, sha256, server_id, source_name, lines, rejected, first_ts, last_ts, ingested_at, first_line_sha256 FROM ingested_files ORDER BY id')
     # each row's split is one class, 'unsplit' (no factor), holding the row's own counts
     diff "$T/usage.before" <(sqlite3 -separator $'\t' "$DB" "SELECT g.server_id, g.user_id, g.hour, g.requests, g.bytes,
         g.billed_bytes FROM usage_classes g JOIN billing_classes c ON c.id = g.class_id

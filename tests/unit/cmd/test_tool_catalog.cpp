@@ -31,6 +31,7 @@ const Row k_common[] = {
     {"", "--db", S},          {"", "--spool", S},           {"", "--archive", S},  {"", "--rejects", S},
     {"", "--rules", S},       {"", "--lists", S},           {"", "--ssh-user", S}, {"", "--identity", S},
     {"", "--known-hosts", S}, {"", "--connect-timeout", S}, {"", "--verbose", S},  {"", "--quiet", S},
+    {"", "--collector", S},
 };
 
 const Row k_tools[] = {
@@ -111,6 +112,7 @@ const Row k_tools[] = {
     {"wp-hosts add", "--log-path", C},
     {"wp-hosts add", "--rotate-cmd", C},
     {"wp-hosts add", "--notes", C},
+    {"wp-hosts add", "--collector", C},
     {"wp-hosts add", "--inactive", C},
     {"wp-hosts add", "--active", C},
     {"wp-hosts set", "--address", C},
@@ -123,6 +125,7 @@ const Row k_tools[] = {
     {"wp-hosts set", "--log-path", C},
     {"wp-hosts set", "--rotate-cmd", C},
     {"wp-hosts set", "--notes", C},
+    {"wp-hosts set", "--collector", C},
     {"wp-hosts set", "--active", C},
     {"wp-hosts set", "--inactive", C},
     {"wp-hosts set", "--rename", C},
