@@ -26,6 +26,7 @@
 #include "store/archive.h"
 #include "store/db.h"
 #include "store/inventory.h"
+#include "store/pg_backend.h"
 
 namespace fs = std::filesystem;
 
@@ -219,6 +220,12 @@ public:
                 warn("{}: {}", job.path, e.what());
                 std::lock_guard lock(m_state.mutex);
                 ++m_state.totals.failed_files;
+                if (db && db->pg() != nullptr && !db->pg()->connected()) {
+                    // Nothing more can be billed on this connection; the
+                    // file's transaction is gone with it, the file stays.
+                    m_state.totals.connection_lost = true;
+                    break;
+                }
             }
         }
         std::lock_guard lock(m_state.mutex);
@@ -277,9 +284,9 @@ private:
             fallback_day = utc_day_start(sb.st_mtime);
         }
 
-        auto committed = [&db](const std::string& rel) -> std::int64_t {
-            auto st = db.prepare("SELECT committed_size FROM archive_files WHERE path = ?");
-            st.bind(1, rel);
+        auto committed = [this, &db](const std::string& rel) -> std::int64_t {
+            auto st = db.prepare("SELECT committed_size FROM archive_files WHERE collector = ? AND path = ?");
+            st.bind(1, m_settings.collector.value_or("")).bind(2, rel);
             return st.step() ? st.column_int64(0) : 0;
         };
         ArchiveAppender archive(m_settings.archive, job.server, m_grammar.description(), m_settings.zstd_level,
@@ -420,10 +427,10 @@ private:
         UsageWriter writer(db, m_rules.classes());
         const auto rows = f.usage.rows();
         writer.add(server_id, rows);
-        auto sizes = db.prepare("INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
-                                "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
+        auto sizes = db.prepare("INSERT INTO archive_files(path, committed_size, collector) VALUES (?, ?, ?) "
+                                "ON CONFLICT(collector, path) DO UPDATE SET committed_size = excluded.committed_size");
         for (const auto& [rel, size] : archive.sizes()) {
-            sizes.bind(1, rel).bind(2, size).run();
+            sizes.bind(1, rel).bind(2, size).bind(3, m_settings.collector.value_or("")).run();
         }
         // An update, not DO NOTHING: it waits for a refresh holding the mark
         // (PostgreSQL), so that the mark outlives that refresh (summary/rollup).

@@ -43,7 +43,8 @@ using UsageRecords = std::map<std::tuple<std::string, std::string, std::int64_t>
 
 /// What an ingest did, summed over its workers.
 struct IngestTotals {
-    int failed_files = 0; ///< files not billed (each warned about)
+    int failed_files = 0;         ///< files not billed (each warned about)
+    bool connection_lost = false; ///< the database went away: the run stopped (75)
     std::int64_t lines = 0;
     std::int64_t understood = 0; ///< lines billed or billable
     TagCounts unpriced;          ///< tags the default rule priced, with line counts

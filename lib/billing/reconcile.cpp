@@ -78,7 +78,8 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
     }
     std::map<std::string, std::int64_t> committed;
     {
-        auto st = db.prepare("SELECT path, committed_size FROM archive_files");
+        auto st = db.prepare("SELECT path, committed_size FROM archive_files WHERE collector = ?");
+        st.bind(1, settings.collector);
         while (st.step()) {
             committed[st.column_text(0)] = st.column_int64(1);
         }
@@ -301,8 +302,9 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
     UsageWriter writer(db, settings.rules->classes());
     auto ledger = db.prepare(
         "INSERT INTO ingested_files(sha256, server_id, source_name, lines, rejected, first_ts, last_ts, ingested_at, "
-        "first_line_sha256) VALUES (?,?,?,?,?,?,?,?,?)");
-    auto dirty = db.prepare("INSERT INTO dirty_days(server_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING");
+        "first_line_sha256, collector) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    auto dirty = db.prepare("INSERT INTO dirty_days(server_id, day) VALUES (?, ?) "
+                            "ON CONFLICT(server_id, day) DO UPDATE SET day = excluded.day");
     for (const auto& rb : rebills) {
         const auto rows = rb.usage->rows();
         writer.add(rb.server_id, rows);
@@ -314,6 +316,11 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         } else {
             ledger.bind(9, rb.first.first_line_sha256);
         }
+        if (settings.collector.empty()) {
+            ledger.bind(10, nullptr);
+        } else {
+            ledger.bind(10, settings.collector);
+        }
         ledger.run();
         for (const auto& r : rows) {
             dirty.bind(1, rb.server_id).bind(2, utc_day_name(utc_day_start(r.hour))).run();
@@ -321,10 +328,10 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         ++report.sources_billed;
         report.lines_billed += rb.lines;
     }
-    auto sizes = db.prepare("INSERT INTO archive_files(path, committed_size) VALUES (?, ?) "
-                            "ON CONFLICT(path) DO UPDATE SET committed_size = excluded.committed_size");
+    auto sizes = db.prepare("INSERT INTO archive_files(path, committed_size, collector) VALUES (?, ?, ?) "
+                            "ON CONFLICT(collector, path) DO UPDATE SET committed_size = excluded.committed_size");
     for (const auto& [rel, size] : new_sizes) {
-        sizes.bind(1, rel).bind(2, size).run();
+        sizes.bind(1, rel).bind(2, size).bind(3, settings.collector).run();
     }
     tx.commit();
 

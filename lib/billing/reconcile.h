@@ -19,7 +19,8 @@ struct ReconcileSettings {
     std::string archive; ///< archive root
     std::string spool;   ///< a billed source still here was a run stopped before its commit
     const BillingRules* rules = nullptr;
-    bool rebuild = false; ///< --rebuild-db: the database must hold no usage or ledger
+    bool rebuild = false;  ///< --rebuild-db: the database must hold no usage or ledger
+    std::string collector; ///< whose archive this is ('': the collector without a name)
 };
 
 /// What reconcile_archive did.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <string_view>
 
 #include "base/error.h"
 #include "billing/billing.h"
@@ -123,6 +125,25 @@ void UsageWriter::add(std::int64_t server_id, const std::vector<UsageRow>& rows)
         "VALUES (?,?,?,?,?,?,?) ON CONFLICT(server_id, user_id, hour, class_id) DO UPDATE SET "
         "requests = usage_classes.requests + excluded.requests, bytes = usage_classes.bytes + excluded.bytes, "
         "billed_bytes = usage_classes.billed_bytes + excluded.billed_bytes");
+    // New users and classes first, in one order (names sorted, classes by
+    // index): two collectors adding the same ones never wait on each other
+    // in a cycle (PostgreSQL would end one of them as a deadlock).
+    std::set<std::string_view> names;
+    std::set<std::size_t> used_classes;
+    for (const auto& r : rows) {
+        names.insert(r.user);
+        for (std::size_t i = 0; i < r.counts.classes.size(); ++i) {
+            if (r.counts.classes[i].requests != 0) {
+                used_classes.insert(i);
+            }
+        }
+    }
+    for (const auto name : names) {
+        user_id(std::string(name));
+    }
+    for (const auto i : used_classes) {
+        class_id(i);
+    }
     for (const auto& r : rows) {
         const std::int64_t user = user_id(r.user);
         up.bind(1, server_id).bind(2, user).bind(3, r.hour);

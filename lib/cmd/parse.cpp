@@ -47,6 +47,7 @@ bool reconcile_before_ingest(const CommonOptions& opts, const BillingRules& rule
     settings.spool = opts.spool;
     settings.rules = &rules;
     settings.rebuild = rebuild;
+    settings.collector = opts.collector;
     const ReconcileReport report = reconcile_archive(db, settings);
     for (const auto& w : report.problems) {
         warn_message(w);
@@ -178,6 +179,9 @@ int run_parse(const ParseRequest& req, const CommonOptions& opts) {
     }
     if (state.lines > 0 && state.understood == 0) {
         fail(exit_code::k_data, "no line of the input was understood as Squid {} format", grammar.description());
+    }
+    if (state.connection_lost) {
+        return exit_code::k_temp_fail;
     }
     return state.failed_files > 0 || archive_problems ? exit_code::k_partial : exit_code::k_ok;
 }

@@ -246,12 +246,22 @@ ALTER TABLE host_status ADD COLUMN last_fetch INTEGER;
 )SQL";
 
 // Migration 6: several collectors. A server belongs to one collector (NULL:
-// the collector that has no name, as a single installation is), and the
-// ledger records which collector billed a file and so holds its archive.
+// the collector that has no name, as a single installation is), the ledger
+// records which collector billed a file and so holds its archive, and each
+// collector's archive files have their committed sizes ('': no name).
 constexpr std::string_view k_migration_6 = R"SQL(
 ALTER TABLE servers ADD COLUMN collector TEXT
     CHECK (collector IS NULL OR (collector <> '' AND collector NOT GLOB '*[^A-Za-z0-9._-]*'));
 ALTER TABLE ingested_files ADD COLUMN collector TEXT;
+CREATE TABLE archive_files_6 (
+    path           TEXT NOT NULL,
+    committed_size INTEGER NOT NULL CHECK (committed_size >= 0),
+    collector      TEXT NOT NULL DEFAULT '' CHECK (collector NOT GLOB '*[^A-Za-z0-9._-]*'),
+    PRIMARY KEY (collector, path)
+) WITHOUT ROWID;
+INSERT INTO archive_files_6(path, committed_size) SELECT path, committed_size FROM archive_files;
+DROP TABLE archive_files;
+ALTER TABLE archive_files_6 RENAME TO archive_files;
 )SQL";
 
 // A database that must exist already is there and readable, said before

@@ -93,16 +93,24 @@ std::string postgresql_parameters(std::string_view sql) {
 
 std::string redacted_conninfo(const std::string& conninfo) {
     // A password is refused before any message names the string; this only
-    // keeps a refused one out of the refusal.
-    const auto at = conninfo.find('@');
-    const auto scheme = conninfo.find("://");
-    if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
-        const auto colon = conninfo.find(':', scheme + 3);
-        if (colon != std::string::npos && colon < at) {
-            return conninfo.substr(0, colon) + ":***" + conninfo.substr(at);
+    // keeps a refused one out of the refusal: user:PASSWORD@ in a URI, and
+    // password=VALUE in its query or in keyword=value form.
+    std::string out = conninfo;
+    const auto scheme = out.find("://");
+    if (scheme != std::string::npos) {
+        const auto end = out.find_first_of("/?", scheme + 3);
+        const auto at = out.rfind('@', end);
+        const auto colon = out.find(':', scheme + 3);
+        if (at != std::string::npos && at > scheme && colon < at) {
+            out = out.substr(0, colon) + ":***" + out.substr(at);
         }
     }
-    return conninfo;
+    for (auto at = out.find("password="); at != std::string::npos; at = out.find("password=", at + 1)) {
+        const auto value = at + 9;
+        const auto stop = out.find_first_of("& ", value);
+        out.replace(value, (stop == std::string::npos ? out.size() : stop) - value, "***");
+    }
+    return out;
 }
 
 // ---- PgConnection -------------------------------------------------------------
@@ -143,7 +151,13 @@ PgConnection::PgConnection(const std::string& conninfo) : m_name(redacted_connin
                             why.find("permission denied") != std::string::npos;
         fail(denied ? exit_code::k_no_perm : exit_code::k_temp_fail, "cannot connect to database {}: {}", m_name, why);
     }
+    // Names from logs are UTF-8 whatever the server's default encoding.
     exec_quietly("SET client_min_messages = warning");
+    exec_quietly("SET client_encoding = 'UTF8'");
+}
+
+bool PgConnection::connected() const {
+    return PQstatus(m_conn) == CONNECTION_OK;
 }
 
 PgConnection::~PgConnection() {

@@ -43,6 +43,8 @@ public:
     [[noreturn]] void throw_result(pg_result* result, std::string_view context) const;
 
     pg_conn* handle() const { return m_conn; }
+    /// False once the server went away (a lost connection is not retried).
+    bool connected() const;
     const std::string& name() const { return m_name; }
     std::int64_t changes = 0;
 

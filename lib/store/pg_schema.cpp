@@ -183,6 +183,9 @@ constexpr std::string_view k_pg_migration_6 = R"SQL(
 ALTER TABLE servers ADD COLUMN collector TEXT
     CHECK (collector IS NULL OR collector ~ '^[A-Za-z0-9._-]+$');
 ALTER TABLE ingested_files ADD COLUMN collector TEXT;
+ALTER TABLE archive_files ADD COLUMN collector TEXT NOT NULL DEFAULT '' CHECK (collector ~ '^[A-Za-z0-9._-]*$');
+ALTER TABLE archive_files DROP CONSTRAINT archive_files_pkey;
+ALTER TABLE archive_files ADD PRIMARY KEY (collector, path);
 -- The day number of a UTC second in the time zone wp.zone names (store/db's
 -- DayFunction sets it), as SQLite's rollup_day() gives it.
 CREATE FUNCTION rollup_day(hour bigint) RETURNS bigint LANGUAGE sql STABLE AS

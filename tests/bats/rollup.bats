@@ -457,6 +457,24 @@ report_as_reader_role() {
     [[ $stderr == *"permission denied"* ]]
     [ "$(db_sql 'SELECT count(*) FROM dirty_days')" -eq 1 ]
     db_sql "DROP OWNED BY $role; DROP ROLE $role"
+    # the site's role of wp(7), granted exactly the views: it reads them, and
+    # neither the tables behind them nor a write
+    local site=${TEST_PG_DB}_site
+    db_sql "CREATE ROLE $site LOGIN; GRANT CONNECT ON DATABASE $TEST_PG_DB TO $site; GRANT USAGE ON SCHEMA public TO $site;
+        GRANT SELECT ON wp_usage_daily, wp_usage_daily_by_class, wp_invoice_lines, wp_servers, wp_accounts,
+        wp_summary_state TO $site"
+    local site_db=${DB/:\/\/wp@/:\/\/$site@}
+    [ "$(psql -X -A -t -F ' ' -d "$site_db" -c "SELECT count(*), sum(billed_bytes) FROM wp_usage_daily")" = \
+        "$(db_sql -separator ' ' 'SELECT count(*), sum(billed_bytes) FROM sum_usage_daily')" ]
+    [ "$(psql -X -A -t -d "$site_db" -c "SELECT string_agg(name, ',' ORDER BY name) FROM wp_servers")" = lon1,par1,tor1 ]
+    [ "$(psql -X -A -t -d "$site_db" -c "SELECT zone FROM wp_summary_state")" = UTC ]
+    run psql -X -A -t -d "$site_db" -c "SELECT count(*) FROM usage"
+    [ "$status" -ne 0 ]
+    [[ $output == *"permission denied for table usage"* ]]
+    run psql -X -A -t -d "$site_db" -c "DELETE FROM wp_servers"
+    [ "$status" -ne 0 ]
+    [[ $output == *"permission denied"* ]]
+    db_sql "DROP OWNED BY $site; DROP ROLE $site"
 }
 
 @test "exit code 75 while another run holds the lock; reports take none" {
