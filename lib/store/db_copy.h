@@ -29,13 +29,15 @@ struct TableCopyCount {
 
 /// Copies the SQLite database SOURCE, read in one snapshot, into the
 /// PostgreSQL database TARGET (its schema made already) in one transaction:
-/// every table of copied_tables(); the row counts and the sums of requests,
-/// bytes, billed_bytes and lines compared on both sides; each identity
-/// sequence set past the largest id; then the commit. Error(73) when the target
-/// holds rows already (its own 'unsplit' billing class aside), Error(65) for a
-/// verification that differs (naming the table and both sides' figures),
-/// Error(70) when either schema has a table or column the copy does not know.
-/// Nothing is committed unless every check passed.
+/// every table of copied_tables(), its foreign keys dropped meanwhile and
+/// added back (which checks every row at once); the row counts and the sums
+/// of requests, bytes, billed_bytes and lines compared on both sides; each
+/// identity sequence set past the largest id; then the commit. Error(73) when
+/// the target holds rows already (its own 'unsplit' billing class aside),
+/// Error(65) for a verification that differs (naming the table and both
+/// sides' figures) or a row the target refuses, Error(70) when either schema
+/// has a table or column the copy does not know. Nothing is committed unless
+/// every check passed.
 std::vector<TableCopyCount> copy_database(Database& source, Database& target);
 
 } // namespace wp
