@@ -332,7 +332,7 @@ int migrate_database(const std::string& db, const std::string& to) {
     const auto source = open_for_reading(db);
     Database target(to, OpenMode::create);
     for (const auto& [table, rows] : copy_database(*source, target)) {
-        info(1, "{}: {} rows copied", table, rows);
+        info(1, "{}: {} row{} copied", table, rows, rows == 1 ? "" : "s");
     }
     return exit_code::k_ok;
 }
