@@ -398,13 +398,13 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     show->add_option("name", r.names, "server name")->required()->expected(1);
     setting(show->add_option("--format", r.format,
                              "table (key: value lines), tsv, csv or json (default: table on a terminal, else tsv)"));
+    auto* check = app.add_subcommand("check", "the pipeline's health (a monitoring plugin)");
+    mark_monitoring_plugin(check, "WP");
+    add_check_options(check, r.check);
     auto* migrate_db =
         app.add_subcommand("migrate-db", "copy the whole SQLite database into an empty PostgreSQL database");
     migrate_db->add_option("--to", r.migrate_to, "the PostgreSQL database, postgresql://USER@HOST:PORT/NAME")
         ->required();
-    auto* check = app.add_subcommand("check", "the pipeline's health (a monitoring plugin)");
-    mark_monitoring_plugin(check, "WP");
-    add_check_options(check, r.check);
 }
 
 int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options) {
