@@ -13,6 +13,9 @@
 #include "cmd/tool.h"
 #include "health/health_check.h"
 #include "health/pipeline_facts.h"
+#include "store/db.h"
+#include "store/db_copy.h"
+#include "store/pg_backend.h"
 
 namespace wp {
 
@@ -315,6 +318,25 @@ CheckThresholds thresholds_of(const CheckRequest& c) {
     return t;
 }
 
+// The installation in the SQLite database db copied into the empty
+// PostgreSQL database to; wp.conf's db is the operator's to change after.
+int migrate_database(const std::string& db, const std::string& to) {
+    if (!is_postgresql_uri(to)) {
+        fail(exit_code::k_usage,
+             "--to {}: not a PostgreSQL database (postgresql://USER@HOST:PORT/NAME or service=NAME)", to);
+    }
+    if (is_postgresql_uri(db)) {
+        fail(exit_code::k_usage, "the database {} is PostgreSQL already: migrate-db copies from an SQLite one",
+             redacted_conninfo(db));
+    }
+    const auto source = open_for_reading(db);
+    Database target(to, OpenMode::create);
+    for (const auto& [table, rows] : copy_database(*source, target)) {
+        info(1, "{}: {} row{} copied", table, rows, rows == 1 ? "" : "s");
+    }
+    return exit_code::k_ok;
+}
+
 } // namespace
 
 std::pair<CheckStatus, std::string> check_pipeline(const CheckRequest& request, const CommonOptions& options,
@@ -379,6 +401,10 @@ void add_hosts_commands(CLI::App& app, HostsRequest& r) {
     auto* check = app.add_subcommand("check", "the pipeline's health (a monitoring plugin)");
     mark_monitoring_plugin(check, "WP");
     add_check_options(check, r.check);
+    auto* migrate_db =
+        app.add_subcommand("migrate-db", "copy the whole SQLite database into an empty PostgreSQL database");
+    migrate_db->add_option("--to", r.migrate_to, "the PostgreSQL database, postgresql://USER@HOST:PORT/NAME")
+        ->required();
 }
 
 int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options) {
@@ -387,6 +413,9 @@ int run_hosts(CLI::App& app, const HostsRequest& r, const CommonOptions& options
         const auto [status, line] = check_pipeline(r.check, options, now_epoch());
         fmt::print("{}\n", line);
         return static_cast<int>(status);
+    }
+    if (command == "migrate-db") {
+        return migrate_database(options.db, r.migrate_to);
     }
     if (command == "list" || command == "status" || command == "show") {
         const auto reader = open_for_reading(options.db);

@@ -48,9 +48,10 @@ struct HostsRequest {
     Server server;         ///< for add
     ServerChanges changes; ///< for set (and the field options of add)
     CheckRequest check;
+    std::string migrate_to; ///< migrate-db: the PostgreSQL database to copy into
 };
 
-/// Registers list/add/set/retire/import/status/show/check on app, filling request.
+/// Registers list/add/set/retire/import/status/show/check/migrate-db on app, filling request.
 void add_hosts_commands(CLI::App& app, HostsRequest& request);
 
 /// wp-hosts check: the pipeline judged, its status and its one line (UNKNOWN

@@ -91,6 +91,31 @@ std::string postgresql_parameters(std::string_view sql) {
     return out;
 }
 
+void append_copy_text_field(std::string& out, std::optional<std::string_view> value) {
+    if (!value) {
+        out += "\\N";
+        return;
+    }
+    for (const char c : *value) {
+        switch (c) {
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        default:
+            out += c;
+        }
+    }
+}
+
 std::string redacted_conninfo(const std::string& conninfo) {
     // A password is refused before any message names the string; this only
     // keeps a refused one out of the refusal: user:PASSWORD@ in a URI, and
@@ -195,6 +220,65 @@ void PgConnection::exec_quietly(const char* sql) noexcept {
     if (m_conn != nullptr) {
         PQclear(PQexec(m_conn, sql));
     }
+}
+
+std::int64_t PgConnection::copy_in(std::string_view copy_sql, const std::function<bool(std::string&)>& fill) {
+    exec_copy_start(copy_sql);
+    std::string batch;
+    try {
+        for (bool more = true; more;) {
+            batch.clear();
+            more = fill(batch);
+            if (!batch.empty() && PQputCopyData(m_conn, batch.data(), static_cast<int>(batch.size())) != 1) {
+                throw_result(nullptr, "cannot send COPY data");
+            }
+        }
+    } catch (...) {
+        // The server ends the COPY with an error; the connection is then
+        // ready for the ROLLBACK.
+        PQputCopyEnd(m_conn, "the copy's source failed");
+        while (PGresult* r = PQgetResult(m_conn)) {
+            PQclear(r);
+        }
+        throw;
+    }
+    if (PQputCopyEnd(m_conn, nullptr) != 1) {
+        throw_result(nullptr, "cannot end COPY");
+    }
+    PGresult* r = PQgetResult(m_conn);
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    const char* tuples = ok ? PQcmdTuples(r) : nullptr;
+    const std::int64_t rows = tuples != nullptr && *tuples != '\0' ? std::stoll(tuples) : 0;
+    if (!ok) {
+        try {
+            throw_result(r, "COPY failed");
+        } catch (...) {
+            PQclear(r);
+            while (PGresult* rest = PQgetResult(m_conn)) {
+                PQclear(rest);
+            }
+            throw;
+        }
+    }
+    PQclear(r);
+    while (PGresult* rest = PQgetResult(m_conn)) {
+        PQclear(rest);
+    }
+    return rows;
+}
+
+void PgConnection::exec_copy_start(std::string_view copy_sql) {
+    const std::string text(copy_sql);
+    PGresult* r = PQexec(m_conn, text.c_str());
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        try {
+            throw_result(r, "cannot start COPY");
+        } catch (...) {
+            PQclear(r);
+            throw;
+        }
+    }
+    PQclear(r);
 }
 
 const std::string& PgConnection::prepared(const std::string& sql, const std::vector<unsigned>& types) {

@@ -5,6 +5,7 @@
 // types (bigint, double precision, text), results come back as text.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +21,10 @@ namespace wp {
 /// SQL with ?N (or ?) parameters as PostgreSQL's $N; quoted text, quoted
 /// names and comments are left as they are.
 std::string postgresql_parameters(std::string_view sql);
+
+/// VALUE appended to OUT as a field of COPY's text format: backslash, tab,
+/// newline and carriage return escaped; nullopt as \N.
+void append_copy_text_field(std::string& out, std::optional<std::string_view> value);
 
 /// The connection string without a password, for messages.
 std::string redacted_conninfo(const std::string& conninfo);
@@ -39,6 +44,11 @@ public:
     void exec_quietly(const char* sql) noexcept;
     /// The prepared name of SQL with these parameter types, prepared once.
     const std::string& prepared(const std::string& sql, const std::vector<unsigned>& types);
+    /// COPY … FROM STDIN in text format (copy_sql names the table and its
+    /// columns): fill appends lines (append_copy_text_field per value, tabs between,
+    /// a newline after each row) and returns false after the last; the
+    /// rows the server took. A throw from fill ends the COPY as failed.
+    std::int64_t copy_in(std::string_view copy_sql, const std::function<bool(std::string&)>& fill);
     /// Throws the Error a failed result stands for, with context.
     [[noreturn]] void throw_result(pg_result* result, std::string_view context) const;
 
@@ -49,6 +59,7 @@ public:
     std::int64_t changes = 0;
 
 private:
+    void exec_copy_start(std::string_view copy_sql);
     pg_conn* m_conn = nullptr;
     std::string m_name;
     std::map<std::pair<std::string, std::vector<unsigned>>, std::string> m_prepared;

@@ -388,10 +388,10 @@ clock_measured_at:    2025-11-24T18:00:01Z' ]
     run --separate-stderr "$HOSTS" lsit
     [ "$status" -eq 64 ]
     [ -z "$output" ]
-    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, show, check" ]
+    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, show, check, migrate-db" ]
     run --separate-stderr "$HOSTS" --db "$DB" lsit --all
     [ "$status" -eq 64 ]
-    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, show, check" ]
+    [ "${stderr_lines[0]}" = "wp-hosts: unknown command 'lsit': the commands are list, add, set, retire, import, status, show, check, migrate-db" ]
     run --separate-stderr "$HOSTS" --db "$DB" list --al
     [ "$status" -eq 64 ]
     [[ "${stderr_lines[0]}" != *"unknown command"* ]]

@@ -146,6 +146,7 @@ const Row k_tools[] = {
     {"wp-hosts check", "--warn-summary-age", S},
     {"wp-hosts check", "--crit-summary-age", S},
     {"wp-hosts check", "--prometheus", C}, // where this run writes
+    {"wp-hosts migrate-db", "--to", C},    // the target of one run
 
     {"wp-runall", "--hosts", C},
     {"wp-runall", "--hosts-file", C},
