@@ -225,7 +225,7 @@ const std::vector<CopiedTable>& copied_tables() {
         {"ingested_files",
          {"id", "sha256", "server_id", "source_name", "lines", "rejected", "first_ts", "last_ts", "ingested_at",
           "first_line_sha256", "collector"}},
-        {"archive_files", {"path", "committed_size"}},
+        {"archive_files", {"path", "committed_size", "collector"}},
         {"dirty_days", {"server_id", "day"}},
         {"sum_usage_daily", {"day", "server_id", "user_id", "requests", "bytes", "billed_bytes"}},
         {"sum_usage_daily_class",

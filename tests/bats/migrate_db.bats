@@ -66,7 +66,7 @@ SELECT 'accounts', id, name, quota_bytes, added_at FROM accounts ORDER BY id;
 SELECT 'account_assignments', user_id, from_hour, account_id, set_at FROM account_assignments ORDER BY user_id, from_hour;
 SELECT 'billing_classes', id, name, factor FROM billing_classes ORDER BY id;
 SELECT 'ingested_files', id, sha256, server_id, source_name, lines, rejected, first_ts, last_ts, ingested_at, first_line_sha256, collector FROM ingested_files ORDER BY id;
-SELECT 'archive_files', path, committed_size FROM archive_files ORDER BY path;
+SELECT 'archive_files', path, committed_size, collector FROM archive_files ORDER BY collector, path;
 SELECT 'dirty_days', server_id, day FROM dirty_days ORDER BY server_id, day;
 SELECT 'rollup_state', id, zone, rebuilt_at, refreshed_at FROM rollup_state;
 SQL
