@@ -105,11 +105,17 @@ std::int64_t UsageWriter::user_id(const std::string& name) {
     if (auto it = m_user_ids.find(name); it != m_user_ids.end()) {
         return it->second;
     }
-    auto ins = m_db.prepare("INSERT INTO users(name) VALUES (?) ON CONFLICT(name) DO NOTHING");
-    ins.bind(1, name).run();
+    // Looked up first: an insert that finds the name would still use up an
+    // id of PostgreSQL's sequence.
     auto sel = m_db.prepare("SELECT id FROM users WHERE name = ?");
     sel.bind(1, name);
-    sel.step();
+    if (!sel.step()) {
+        sel.reset();
+        auto ins = m_db.prepare("INSERT INTO users(name) VALUES (?) ON CONFLICT(name) DO NOTHING");
+        ins.bind(1, name).run();
+        sel.bind(1, name);
+        sel.step();
+    }
     const std::int64_t id = sel.column_int64(0);
     m_user_ids.emplace(name, id);
     return id;
@@ -144,6 +150,10 @@ void UsageWriter::add(std::int64_t server_id, const std::vector<UsageRow>& rows)
     for (const auto i : used_classes) {
         class_id(i);
     }
+    if (m_db.dialect() == Dialect::postgresql) {
+        add_in_arrays(server_id, rows);
+        return;
+    }
     for (const auto& r : rows) {
         const std::int64_t user = user_id(r.user);
         up.bind(1, server_id).bind(2, user).bind(3, r.hour);
@@ -161,6 +171,74 @@ void UsageWriter::add(std::int64_t server_id, const std::vector<UsageRow>& rows)
             up_class.run();
         }
     }
+}
+
+// On PostgreSQL a row per statement is a round trip per row: the rows go
+// as arrays of integers (bound values, as text) that unnest() turns back
+// into rows, in statements of at most k_array_rows rows.
+void UsageWriter::add_in_arrays(std::int64_t server_id, const std::vector<UsageRow>& rows) {
+    constexpr std::size_t k_array_rows = 5000;
+    auto up = m_db.prepare(
+        "INSERT INTO usage(server_id, user_id, hour, requests, bytes, billed_bytes) "
+        "SELECT ?1, u, h, r, b, bb FROM unnest(CAST(?2 AS bigint[]), CAST(?3 AS bigint[]), CAST(?4 AS bigint[]), "
+        "CAST(?5 AS bigint[]), CAST(?6 AS bigint[])) AS t(u, h, r, b, bb) "
+        "ON CONFLICT(server_id, user_id, hour) DO UPDATE SET requests = usage.requests + excluded.requests, "
+        "bytes = usage.bytes + excluded.bytes, billed_bytes = usage.billed_bytes + excluded.billed_bytes");
+    auto up_class = m_db.prepare(
+        "INSERT INTO usage_classes(server_id, user_id, hour, class_id, requests, bytes, billed_bytes) "
+        "SELECT ?1, u, h, c, r, b, bb FROM unnest(CAST(?2 AS bigint[]), CAST(?3 AS bigint[]), CAST(?4 AS bigint[]), "
+        "CAST(?5 AS bigint[]), CAST(?6 AS bigint[]), CAST(?7 AS bigint[])) AS t(u, h, c, r, b, bb) "
+        "ON CONFLICT(server_id, user_id, hour, class_id) DO UPDATE SET "
+        "requests = usage_classes.requests + excluded.requests, bytes = usage_classes.bytes + excluded.bytes, "
+        "billed_bytes = usage_classes.billed_bytes + excluded.billed_bytes");
+    // One array literal per column: '{1,2,3}'.
+    struct Columns {
+        std::vector<std::string> text;
+        std::size_t rows = 0;
+        explicit Columns(std::size_t n) : text(n, "{") {}
+        void add(std::initializer_list<std::int64_t> values) {
+            std::size_t i = 0;
+            for (const auto v : values) {
+                text[i] += rows == 0 ? fmt::format("{}", v) : fmt::format(",{}", v);
+                ++i;
+            }
+            ++rows;
+        }
+        void write(Statement& st, std::int64_t server) {
+            if (rows == 0) {
+                return;
+            }
+            st.bind(1, server);
+            for (std::size_t i = 0; i < text.size(); ++i) {
+                st.bind(static_cast<int>(i) + 2, text[i] + "}");
+            }
+            st.run();
+            text.assign(text.size(), "{");
+            rows = 0;
+        }
+    };
+    Columns usage(5);
+    Columns classes(6);
+    for (const auto& r : rows) {
+        const std::int64_t user = user_id(r.user);
+        usage.add({user, r.hour, r.counts.requests, r.counts.bytes, r.counts.billed_bytes});
+        for (std::size_t i = 0; i < r.counts.classes.size(); ++i) {
+            const ClassCounts& c = r.counts.classes[i];
+            if (c.requests == 0) {
+                continue; // every billed line is a request: nothing in this class
+            }
+            // bytes x factor is at most the row's billed bytes, which fit.
+            classes.add({user, r.hour, class_id(i), c.requests, c.bytes, c.bytes * m_classes[i].factor});
+        }
+        if (usage.rows == k_array_rows) {
+            usage.write(up, server_id);
+        }
+        if (classes.rows >= k_array_rows) {
+            classes.write(up_class, server_id);
+        }
+    }
+    usage.write(up, server_id);
+    classes.write(up_class, server_id);
 }
 
 } // namespace wp

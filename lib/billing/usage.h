@@ -98,6 +98,7 @@ public:
 
 private:
     std::int64_t class_id(std::size_t index);
+    void add_in_arrays(std::int64_t server_id, const std::vector<UsageRow>& rows);
     Database& m_db;
     const std::vector<BillingClass>& m_classes;
     std::vector<std::int64_t> m_class_ids; ///< 0: not looked up yet

@@ -386,8 +386,12 @@ ArchiveAppender::Day& ArchiveAppender::open_day(std::int64_t day_start) {
         const std::int64_t size = file_size(fresh->fd.get(), fresh->path);
         if (size != committed) {
             // The start-up reconciliation leaves every file at its committed
-            // size; anything else is damage that a person must look at.
+            // size; anything else is damage that a person must look at. A
+            // file opened here for the first time goes again, not left empty.
             fresh->fd.reset();
+            if (fresh->created) {
+                ::unlink(fresh->path.c_str());
+            }
             fail(exit_code::k_io, "archive {} is {} bytes, not the {} bytes committed: refusing to append", fresh->path,
                  size, committed);
         }
