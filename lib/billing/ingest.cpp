@@ -359,7 +359,13 @@ private:
             archive.finish(facts);
             commit(db, server_id, f, facts, archive);
         } catch (...) {
-            archive.abandon();
+            if (!m_commit_unknown) {
+                archive.abandon();
+            }
+            // else a COMMIT whose answer the lost connection took: the bill
+            // may be in, so the archive stays as it is, and the next run's
+            // reconciliation settles it against the ledger.
+            m_commit_unknown = false;
             throw;
         }
         remove_input(job);
@@ -396,10 +402,19 @@ private:
         }
         auto take = db.prepare("SELECT pg_try_advisory_lock(?1)");
         take.bind(1, k_server_lock_space + server_id);
-        if (!take.step() || take.column_int64(0) == 0) {
-            take.reset();
+        bool held = take.step() && take.column_int64(0) != 0;
+        if (!held) {
             info(1, "server {}: another collector is billing it; waiting", name);
-            db.prepare("SELECT pg_advisory_lock(?1)").bind(1, k_server_lock_space + server_id).run();
+        }
+        // Polled, so that Ctrl-C or SIGTERM ends the wait.
+        while (!held) {
+            if (interrupted()) {
+                fail(exit_code::k_temp_fail, "interrupted while waiting for server {}", name);
+            }
+            ::usleep(100'000);
+            take.reset();
+            take.bind(1, k_server_lock_space + server_id);
+            held = take.step() && take.column_int64(0) != 0;
         }
         m_locked_server = server_id;
     }
@@ -444,7 +459,12 @@ private:
                 last_day = day;
             }
         }
-        tx.commit();
+        try {
+            tx.commit();
+        } catch (const Error&) {
+            m_commit_unknown = db.pg() != nullptr && !db.pg()->connected();
+            throw;
+        }
     }
 
     void remove_input(const IngestJob& job) {
@@ -466,6 +486,7 @@ private:
     const BillingRules& m_rules;
     RunState& m_state;
     std::int64_t m_locked_server = 0;
+    bool m_commit_unknown = false; ///< a COMMIT was sent and its answer lost
 };
 
 // Largest server first, each to the least loaded queue: the queues end

@@ -133,7 +133,9 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
             sources[{r.source_sha256, r.batch_id}].push_back({f.get(), i});
         }
     }
-    auto known = db.prepare("SELECT 1 FROM ingested_files WHERE sha256 = ?");
+    auto known = db.prepare("SELECT collector FROM ingested_files WHERE sha256 = ?");
+    const std::optional<std::string> mine =
+        settings.collector.empty() ? std::nullopt : std::optional<std::string>(settings.collector);
     std::vector<std::vector<BatchRef>> to_bill;
     std::set<std::string> queued; // a source's lines are billed once, whatever copies the archive holds
     for (auto& [key, refs] : sources) {
@@ -155,7 +157,16 @@ ReconcileReport reconcile_archive(Database& db, const ReconcileSettings& setting
         }
         known.bind(1, key.first);
         const bool billed = known.step();
+        const bool by_another = billed && known.column_optional_text(0) != mine;
         known.reset();
+        if (by_another) {
+            // Another collector billed these bytes and its archive holds
+            // them: this unfinished append of ours is cut.
+            for (const auto& r : refs) {
+                r.file->drop[r.index] = true;
+            }
+            continue;
+        }
         if (!billed && queued.insert(key.first).second) {
             to_bill.push_back(refs);
         }

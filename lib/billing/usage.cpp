@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "billing/billing.h"
 #include "billing/squid_log.h"
 #include "store/db.h"
@@ -101,10 +102,13 @@ std::int64_t UsageWriter::class_id(std::size_t index) {
     return m_class_ids[index];
 }
 
-std::int64_t UsageWriter::user_id(const std::string& name) {
-    if (auto it = m_user_ids.find(name); it != m_user_ids.end()) {
+std::int64_t UsageWriter::user_id(const std::string& logged) {
+    if (auto it = m_user_ids.find(logged); it != m_user_ids.end()) {
         return it->second;
     }
+    // PostgreSQL's text holds UTF-8 only: a name with other bytes (a Latin-1
+    // login) is billed under the name with those bytes written \xNN.
+    const std::string name = m_db.dialect() == Dialect::postgresql ? utf8_with_escapes(logged) : logged;
     // Looked up first: an insert that finds the name would still use up an
     // id of PostgreSQL's sequence.
     auto sel = m_db.prepare("SELECT id FROM users WHERE name = ?");
@@ -117,7 +121,7 @@ std::int64_t UsageWriter::user_id(const std::string& name) {
         sel.step();
     }
     const std::int64_t id = sel.column_int64(0);
-    m_user_ids.emplace(name, id);
+    m_user_ids.emplace(logged, id);
     return id;
 }
 

@@ -243,11 +243,13 @@ UserDetail Accounts::user_detail(const std::string& name) {
     while (history.step()) {
         detail.history.push_back({history.column_int64(0), history.column_optional_text(1), history.column_int64(2)});
     }
+    // No account first on both engines (PostgreSQL sorts NULL last).
     auto by_account = m_db.prepare(R"SQL(
+SELECT account, r, b, bb FROM (
 SELECT (SELECT ac.name FROM account_assignments a LEFT JOIN accounts ac ON ac.id = a.account_id
         WHERE a.user_id = g.user_id AND a.from_hour <= g.hour ORDER BY a.from_hour DESC LIMIT 1) AS account,
-       sum(g.requests), sum(g.bytes), sum(g.billed_bytes)
-FROM usage g WHERE g.user_id = ? GROUP BY account ORDER BY account)SQL");
+       sum(g.requests) AS r, sum(g.bytes) AS b, sum(g.billed_bytes) AS bb
+FROM usage g WHERE g.user_id = ? GROUP BY account) AS by_account ORDER BY account IS NOT NULL, account)SQL");
     by_account.bind(1, *id);
     while (by_account.step()) {
         detail.by_account.push_back(
@@ -378,9 +380,12 @@ AssignmentOutcome Accounts::apply(const AssignmentRequest& r) {
     upsert.run();
     // The summary holds each hour under its account: the (server, UTC day)
     // pairs whose hours moved are marked for wp-rollup's next refresh.
-    auto dirty = m_db.prepare(fmt::format("INSERT INTO dirty_days(server_id, day) SELECT DISTINCT server_id, "
-                                          "{} FROM usage WHERE user_id = ?1 AND hour >= ?2 "
-                                          "AND (CAST(?3 AS bigint) IS NULL OR hour < ?3) "
+    // In (server, day) order, as wp-parse and wp-rollup take marks, so that
+    // two of them never wait on each other in a cycle.
+    auto dirty = m_db.prepare(fmt::format("INSERT INTO dirty_days(server_id, day) SELECT server_id, d FROM ("
+                                          "SELECT DISTINCT server_id, {} AS d FROM usage WHERE user_id = ?1 "
+                                          "AND hour >= ?2 AND (CAST(?3 AS bigint) IS NULL OR hour < ?3)) AS m "
+                                          "WHERE true ORDER BY server_id, d "
                                           "ON CONFLICT(server_id, day) DO UPDATE SET day = excluded.day",
                                           day_name_sql(m_db, "(hour / 86400)")));
     dirty.bind(1, *user_id).bind(2, r.from_hour).bind(3, until);

@@ -496,7 +496,16 @@ std::string immutable_uri(const std::string& path) {
 } // namespace
 
 bool is_postgresql_uri(std::string_view db) {
-    return db.starts_with("postgresql://") || db.starts_with("postgres://") || db.starts_with("service=");
+    if (db.starts_with("postgresql://") || db.starts_with("postgres://")) {
+        return true;
+    }
+    // libpq's keyword=value form starts with one of its keywords.
+    for (const std::string_view keyword : {"service=", "host=", "hostaddr=", "port=", "dbname=", "user="}) {
+        if (db.starts_with(keyword)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void make_database_directory(const std::string& db) {
@@ -522,7 +531,7 @@ Database::Database(const std::string& path, OpenMode mode) : m_path(path) {
         if (mode == OpenMode::read_only) {
             m_pg->exec("SET default_transaction_read_only = on");
         }
-        migrate(*this);
+        migrate_postgresql(*this, mode == OpenMode::create);
         return;
     }
     int flags = SQLITE_OPEN_NOMUTEX;
@@ -717,7 +726,7 @@ void check_legacy_accounts(Database& db) {
 
 void migrate(Database& db) {
     if (db.pg() != nullptr) {
-        migrate_postgresql(db);
+        migrate_postgresql(db, true);
         return;
     }
     auto version_of = [&db] {

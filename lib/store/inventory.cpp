@@ -5,7 +5,6 @@
 #include <map>
 #include <set>
 
-#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "base/calendar.h"
@@ -123,27 +122,25 @@ void bind_server_fields(Statement& st, const Server& s) {
 }
 
 // The operator's filter on PostgreSQL: one statement (a prepared statement
-// cannot hold two) in a READ ONLY transaction of its own, so that it can
-// only read.
-std::vector<Server> select_postgresql(Database& db, const std::string& sql, std::string_view where) {
-    if (PQtransactionStatus(db.pg()->handle()) != PQTRANS_IDLE) {
-        fail(exit_code::k_software, "--where '{}': a filter runs in a transaction of its own", where);
-    }
+// cannot hold two) in a READ ONLY transaction, on a connection of its own
+// that ends with it, so that it can write no table and leave nothing behind
+// in the tool's session (a setting, an advisory lock).
+std::vector<Server> select_postgresql(const Database& db, const std::string& sql, std::string_view where) {
+    Database filter(db.path(), OpenMode::read_only);
     std::vector<Server> out;
-    db.exec("BEGIN READ ONLY");
     try {
-        auto st = db.prepare(sql);
+        filter.exec("BEGIN READ ONLY");
+        auto st = filter.prepare(sql);
         while (st.step()) {
             out.push_back(read_server(st));
         }
+        filter.exec("COMMIT");
     } catch (const Error& e) {
-        db.pg()->exec_quietly("ROLLBACK");
-        if (e.code() == exit_code::k_temp_fail) {
+        if (!filter.pg()->connected()) {
             throw;
         }
         fail(exit_code::k_usage, "--where '{}' refused: {}", where, e.what());
     }
-    db.exec("COMMIT");
     return out;
 }
 

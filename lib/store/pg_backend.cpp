@@ -6,6 +6,8 @@
 
 #include "base/diagnostics.h"
 #include "base/error.h"
+#include "base/table.h"
+#include "base/text.h"
 
 namespace wp {
 
@@ -92,28 +94,10 @@ std::string postgresql_parameters(std::string_view sql) {
 }
 
 void append_copy_text_field(std::string& out, std::optional<std::string_view> value) {
-    if (!value) {
-        out += "\\N";
-        return;
-    }
-    for (const char c : *value) {
-        switch (c) {
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        default:
-            out += c;
-        }
-    }
+    // COPY's text format escapes what a TSV field of base/table escapes;
+    // bytes that are not UTF-8 (a Latin-1 login in SQLite) become \xNN, as
+    // wp-parse writes them on PostgreSQL.
+    out += value ? tsv_escape(utf8_with_escapes(*value)) : std::string("\\N");
 }
 
 std::string redacted_conninfo(const std::string& conninfo) {
@@ -142,27 +126,32 @@ std::string redacted_conninfo(const std::string& conninfo) {
 
 PgConnection::PgConnection(const std::string& conninfo) : m_name(redacted_conninfo(conninfo)) {
     {
+        // Refused strings are not shown: what libpq cannot read, or a string
+        // holding a password, may hold it in any spelling.
         ParsedConninfo parsed;
         char* err = nullptr;
         parsed.options = PQconninfoParse(conninfo.c_str(), &err);
         if (parsed.options == nullptr) {
             std::string why = first_line(err);
             PQfreemem(err);
-            fail(exit_code::k_config, "database {}: not a PostgreSQL connection string: {}", m_name, why);
+            fail(exit_code::k_config, "the database's connection string is not one libpq reads: {}", why);
         }
         for (const auto* o = parsed.options; o->keyword != nullptr; ++o) {
             if (std::strcmp(o->keyword, "password") == 0 && o->val != nullptr && *o->val != '\0') {
                 fail(exit_code::k_config,
-                     "database {}: a password does not belong in the connection string (wp.conf and command lines "
-                     "are readable): put it in ~/.pgpass or the file PGPASSFILE names",
-                     m_name);
+                     "the database's connection string holds a password, which does not belong there (wp.conf "
+                     "and command lines are readable): put it in ~/.pgpass or the file PGPASSFILE names");
             }
         }
     }
-    // connect_timeout first: the string's own wins over ours. 10 s: an
-    // unreachable server makes the run give up (75) instead of hanging.
-    const char* keywords[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-    const char* values[] = {"10", "wp-tools", conninfo.c_str(), nullptr};
+    // Our defaults first: the string's own win. connect_timeout: an
+    // unreachable server makes the run give up (75) instead of hanging; the
+    // keepalives and tcp_user_timeout do the same for a network that dies
+    // in the middle of a statement.
+    const char* keywords[] = {"connect_timeout",           "keepalives_idle",  "keepalives_interval",
+                              "keepalives_count",          "tcp_user_timeout", "keepalives",
+                              "fallback_application_name", "dbname",           nullptr};
+    const char* values[] = {"10", "30", "10", "3", "60000", "1", "wp-tools", conninfo.c_str(), nullptr};
     m_conn = PQconnectdbParams(keywords, values, 1);
     if (m_conn == nullptr) {
         fail(exit_code::k_software, "database {}: out of memory", m_name);
@@ -171,14 +160,21 @@ PgConnection::PgConnection(const std::string& conninfo) : m_name(redacted_connin
         std::string why = first_line(PQerrorMessage(m_conn));
         PQfinish(m_conn);
         m_conn = nullptr;
-        const bool denied = why.find("authentication") != std::string::npos ||
-                            why.find("password") != std::string::npos ||
-                            why.find("permission denied") != std::string::npos;
-        fail(denied ? exit_code::k_no_perm : exit_code::k_temp_fail, "cannot connect to database {}: {}", m_name, why);
+        auto says = [&why](std::string_view text) { return why.find(text) != std::string::npos; };
+        int code = exit_code::k_temp_fail; // refused, timed out, a name not resolved: try again later
+        if (says("authentication") || says("password") || says("permission denied")) {
+            code = exit_code::k_no_perm;
+        } else if (says("does not exist") || says("invalid") || says("service") || says("unrecognized")) {
+            code = exit_code::k_config; // no such database or role, a bad option: retrying will not help
+        }
+        fail(code, "cannot connect to database {}: {}", m_name, why);
     }
-    // Names from logs are UTF-8 whatever the server's default encoding.
+    // Names from logs are UTF-8 whatever the server's default encoding, and
+    // a commit is on disk before wp-parse removes the spool file it billed,
+    // whatever the database or role sets.
     exec_quietly("SET client_min_messages = warning");
     exec_quietly("SET client_encoding = 'UTF8'");
+    exec_quietly("SET synchronous_commit = on");
 }
 
 bool PgConnection::connected() const {
@@ -197,8 +193,10 @@ void PgConnection::throw_result(pg_result* result, std::string_view context) con
     }
     const bool lost = PQstatus(m_conn) != CONNECTION_OK;
     const int code = exit_code_for_sqlstate(state != nullptr ? state : "", lost);
-    throw Error(code, fmt::format("database {}: {}{}{}", m_name, context, context.empty() ? "" : ": ",
+    Error error(code, fmt::format("database {}: {}{}{}", m_name, context, context.empty() ? "" : ": ",
                                   lost && message.empty() ? "connection lost" : message));
+    PQclear(result);
+    throw error;
 }
 
 void PgConnection::exec(std::string_view sql) {
@@ -206,12 +204,7 @@ void PgConnection::exec(std::string_view sql) {
     PGresult* r = PQexec(m_conn, text.c_str());
     const auto status = PQresultStatus(r);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        try {
-            throw_result(r, "");
-        } catch (...) {
-            PQclear(r);
-            throw;
-        }
+        throw_result(r, "");
     }
     PQclear(r);
 }
@@ -249,21 +242,13 @@ std::int64_t PgConnection::copy_in(std::string_view copy_sql, const std::functio
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     const char* tuples = ok ? PQcmdTuples(r) : nullptr;
     const std::int64_t rows = tuples != nullptr && *tuples != '\0' ? std::stoll(tuples) : 0;
-    if (!ok) {
-        try {
-            throw_result(r, "COPY failed");
-        } catch (...) {
-            PQclear(r);
-            while (PGresult* rest = PQgetResult(m_conn)) {
-                PQclear(rest);
-            }
-            throw;
-        }
-    }
-    PQclear(r);
     while (PGresult* rest = PQgetResult(m_conn)) {
         PQclear(rest);
     }
+    if (!ok) {
+        throw_result(r, "COPY failed");
+    }
+    PQclear(r);
     return rows;
 }
 
@@ -271,12 +256,7 @@ void PgConnection::exec_copy_start(std::string_view copy_sql) {
     const std::string text(copy_sql);
     PGresult* r = PQexec(m_conn, text.c_str());
     if (PQresultStatus(r) != PGRES_COPY_IN) {
-        try {
-            throw_result(r, "cannot start COPY");
-        } catch (...) {
-            PQclear(r);
-            throw;
-        }
+        throw_result(r, "cannot start COPY");
     }
     PQclear(r);
 }
@@ -290,12 +270,7 @@ const std::string& PgConnection::prepared(const std::string& sql, const std::vec
     std::vector<Oid> oids(types.begin(), types.end());
     PGresult* r = PQprepare(m_conn, name.c_str(), sql.c_str(), static_cast<int>(oids.size()), oids.data());
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        try {
-            throw_result(r, "cannot prepare statement");
-        } catch (...) {
-            PQclear(r);
-            throw;
-        }
+        throw_result(r, "cannot prepare statement");
     }
     PQclear(r);
     return m_prepared.emplace(std::move(key), std::move(name)).first->second;
@@ -336,12 +311,7 @@ void PgStatement::execute() {
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
         PGresult* failed = m_result;
         m_result = nullptr;
-        try {
-            m_conn.throw_result(failed, "statement failed");
-        } catch (...) {
-            PQclear(failed);
-            throw;
-        }
+        m_conn.throw_result(failed, "statement failed");
     }
     const char* tuples = PQcmdTuples(m_result);
     m_conn.changes = tuples != nullptr && *tuples != '\0' ? std::stoll(tuples) : 0;

@@ -49,7 +49,8 @@ public:
     /// a newline after each row) and returns false after the last; the
     /// rows the server took. A throw from fill ends the COPY as failed.
     std::int64_t copy_in(std::string_view copy_sql, const std::function<bool(std::string&)>& fill);
-    /// Throws the Error a failed result stands for, with context.
+    /// Throws the Error a failed result stands for, with context; clears the
+    /// result (nullptr: the connection's own error).
     [[noreturn]] void throw_result(pg_result* result, std::string_view context) const;
 
     pg_conn* handle() const { return m_conn; }

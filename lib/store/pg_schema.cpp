@@ -240,7 +240,7 @@ CREATE VIEW wp_summary_state AS
            (SELECT count(*) FROM dirty_days) AS dirty_server_days FROM rollup_state;
 )SQL";
 
-void migrate_postgresql(Database& db) {
+void migrate_postgresql(Database& db, bool create) {
     int version = pg_version(db);
     if (version > k_schema_version) {
         fail(exit_code::k_config,
@@ -252,7 +252,7 @@ void migrate_postgresql(Database& db) {
     }
     auto read_only = db.prepare("SELECT current_setting('default_transaction_read_only') = 'on'");
     read_only.step();
-    if (read_only.column_int64(0) != 0) {
+    if (read_only.column_int64(0) != 0 || (version == 0 && !create)) {
         if (version == 0) {
             fail(exit_code::k_no_input,
                  "no wp-tools schema in database {}: a new installation makes one by adding its first server "

@@ -12,7 +12,9 @@ class Database;
 
 /// Brings a PostgreSQL database's schema up to k_schema_version, numbered
 /// as SQLite's migrations are, under an advisory lock; refuses a newer one.
-void migrate_postgresql(Database& db);
+/// A database without the schema gets it only when `create` (adding a
+/// server, a user, billing); else it is Error(66), as a missing SQLite file.
+void migrate_postgresql(Database& db, bool create);
 
 /// The read side for a web site (migration 6 on both engines): views over
 /// the summaries, the inventory and the accounts, by name rather than id.

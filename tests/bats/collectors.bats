@@ -133,7 +133,7 @@ coll_kill_round() {
     left=$(coll_spool_files | wc -l)
     while [ "$left" -gt 0 ] && [ "$same" -lt 5 ] && [ "$round" -lt 80 ]; do
         round=$((round + 1))
-        coll_kill_round 0.4
+        coll_kill_round 0.15
         coll_no_file_lost
         before=$left
         left=$(coll_spool_files | wc -l)
@@ -206,7 +206,8 @@ coll_kill_round() {
     fi
     cat "$T"/c[123]/final.stderr
     [ "$final" = "c1 0;c2 0;c3 0;" ]
-    [ -z "$(cat "$T"/c[123]/final.stderr)" ]
+    # nothing but the garbage lines of files the kills left to these runs
+    [ -z "$(cat "$T"/c[123]/final.stderr | grep -v ' lines not billed (first at line [0-9]*, not understood: garbage line ')" ]
 }
 
 # coll_dup_setup: server s1 of collector c1; the same 4000 lines as
