@@ -9,6 +9,7 @@
 
 #include "base/diagnostics.h"
 #include "base/error.h"
+#include "base/text.h"
 
 namespace wp {
 
@@ -86,43 +87,18 @@ std::string valid_utf8(std::string_view text, bool no_c1) {
     out.reserve(text.size());
     std::size_t i = 0;
     while (i < text.size()) {
-        const auto b = static_cast<unsigned char>(text[i]);
-        if (b < 0x80) {
-            out += static_cast<char>(b);
-            ++i;
-            continue;
-        }
-        // The sequence's length, and the bounds of its second byte (no
-        // overlong forms, no surrogates, nothing beyond U+10FFFF).
-        std::size_t n = 0;
-        unsigned char lo = 0x80;
-        unsigned char hi = 0xbf;
-        if (b >= 0xc2 && b <= 0xdf) {
-            n = 2;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            n = 3;
-            lo = b == 0xe0 ? 0xa0 : 0x80;
-            hi = b == 0xed ? 0x9f : 0xbf;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            n = 4;
-            lo = b == 0xf0 ? 0x90 : 0x80;
-            hi = b == 0xf4 ? 0x8f : 0xbf;
-        }
-        bool ok = n != 0 && i + n <= text.size();
-        for (std::size_t k = 1; ok && k < n; ++k) {
-            const auto c = static_cast<unsigned char>(text[i + k]);
-            ok = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xbf);
-        }
-        if (!ok) {
+        const std::size_t n = utf8_sequence_length(text.substr(i));
+        if (n == 0) {
             out += k_replacement;
             ++i; // resynchronise on the next byte
             continue;
         }
+        const auto b = static_cast<unsigned char>(text[i]);
         const bool c1 = n == 2 && b == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;
         // Noncharacters: U+FDD0..U+FDEF and the last two code points of every plane.
         const auto b1 = n >= 2 ? static_cast<unsigned char>(text[i + 1]) : 0;
         const auto last = static_cast<unsigned char>(text[i + n - 1]);
-        const auto before_last = static_cast<unsigned char>(text[i + n - 2]);
+        const auto before_last = n >= 2 ? static_cast<unsigned char>(text[i + n - 2]) : 0;
         const bool nonchar = (n == 3 && b == 0xef && b1 == 0xb7 && last >= 0x90 && last <= 0xaf) ||
                              (n >= 3 && (last == 0xbe || last == 0xbf) && before_last == 0xbf &&
                               (n == 3 ? b == 0xef : (b1 & 0x0f) == 0x0f));
