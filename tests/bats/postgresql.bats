@@ -103,15 +103,8 @@ sqlite_columns() {
     "$GEN" --lines 100 --seed 3 >"$T/a.log"
     spool_file tor1 tor1.1.log <"$T/a.log"
     # another session holds tor1's lock (key "wp" << 32 + server id)
-    local held=$T/held
-    mkfifo "$held.in"
-    psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <"$held.in" >"$held.out" 2>&1 &
-    exec 9>"$held.in"
-    printf '%s\n' "SELECT pg_advisory_lock($(( (0x7770 << 32) + 1 )));" >&9
-    for i in $(seq 100); do
-        [ "$(db_sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -eq 1 ] && break
-        sleep 0.1
-    done
+    pg_hold_session "SELECT pg_advisory_lock($(((0x7770 << 32) + 1)));"
+    db_wait_for 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
     "$PARSE" -v 2>"$T/parse.err" &
     local parse=$!
     for i in $(seq 100); do grep -q 'another collector is billing it; waiting' "$T/parse.err" && break; sleep 0.1; done
@@ -180,30 +173,14 @@ s.bind(("127.0.44.20", '"$port"')); s.listen(8); c = [s.accept() for _ in range(
     "$GEN" --lines 3000 --seed 7 >"$T/a.log"
     spool_file tor1 tor1.1.log <"$T/a.log"
     # another session holds dirty_days, the last table a file's transaction writes
-    local held=$T/held
-    mkfifo "$held.in"
-    psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <"$held.in" >"$held.out" 2>&1 &
-    exec 9>"$held.in"
-    printf '%s\n' "BEGIN;" "LOCK TABLE dirty_days IN EXCLUSIVE MODE;" >&9
-    local locked=0
-    for i in $(seq 100); do
-        locked=$(db_sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-            WHERE c.relname = 'dirty_days' AND l.mode = 'ExclusiveLock' AND l.granted")
-        [ "$locked" -eq 1 ] && break
-        sleep 0.1
-    done
-    [ "$locked" -eq 1 ]
+    pg_hold_session "BEGIN;" "LOCK TABLE dirty_days IN EXCLUSIVE MODE;"
+    db_wait_for 1 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+        WHERE c.relname = 'dirty_days' AND l.mode = 'ExclusiveLock' AND l.granted"
     "$PARSE" &
     local parse=$!
     # wp-parse waits on the lock with its usage and ledger rows written
-    local waiting=0
-    for i in $(seq 100); do
-        waiting=$(db_sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-            AND application_name = 'wp-tools' AND wait_event_type = 'Lock'")
-        [ "$waiting" -eq 1 ] && break
-        sleep 0.1
-    done
-    [ "$waiting" -eq 1 ]
+    db_wait_for 1 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+        AND application_name = 'wp-tools' AND wait_event_type = 'Lock'"
     db_sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()
         AND application_name = 'wp-tools'" >/dev/null
     local rc=0

@@ -413,15 +413,9 @@ refresh_beside_held_marks() {
     fill_usage
     "$ROLLUP"
     db_sql "INSERT INTO dirty_days(server_id, day) VALUES (1, '2026-10-09'), (2, '2026-10-09'), (3, '2026-10-10')"
-    local held=$T/held
-    mkfifo "$held.in"
-    psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <"$held.in" >"$held.out" 2>&1 &
-    exec 9>"$held.in"
-    printf '%s\n' "BEGIN;" "SELECT day FROM dirty_days WHERE server_id = 1 FOR UPDATE;" >&9
+    pg_hold_session "BEGIN;" "SELECT day FROM dirty_days WHERE server_id = 1 FOR UPDATE;"
     # held: another session skipping locked rows no longer sees it
-    marks_free() { db_sql "SELECT count(*) FROM (SELECT 1 FROM dirty_days WHERE server_id = 1 FOR UPDATE SKIP LOCKED) AS m"; }
-    for i in $(seq 100); do [ "$(marks_free)" -eq 0 ] && break; sleep 0.1; done
-    [ "$(marks_free)" -eq 0 ]
+    db_wait_for 0 "SELECT count(*) FROM (SELECT 1 FROM dirty_days WHERE server_id = 1 FOR UPDATE SKIP LOCKED) AS m"
     # no wait: timeout would end a refresh that waited on the held mark
     run --separate-stderr timeout 20 "$ROLLUP"
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }

@@ -50,6 +50,29 @@ drop_test_site() {
     rm -rf "$T"
 }
 
+# pg_hold_session SQL...: a psql session on $DB that runs each SQL line and
+# stays open (a transaction, a lock held) until `exec 9>&-` ends it; its
+# output goes to $T/held.out.
+pg_hold_session() {
+    mkfifo "$T/held.in"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <"$T/held.in" >"$T/held.out" 2>&1 &
+    exec 9>"$T/held.in"
+    printf '%s\n' "$@" >&9
+}
+
+# db_wait_for VALUE SQL: polls SQL on $DB (10 s at most) until it prints
+# VALUE; fails, showing the last value, when it never does
+db_wait_for() {
+    local got i
+    for i in $(seq 100); do
+        got=$(db_sql "$2")
+        [ "$got" = "$1" ] && return 0
+        sleep 0.1
+    done
+    echo "waited for '$1' from: $2; last: '$got'"
+    return 1
+}
+
 # db_is_postgresql: $DB is a PostgreSQL URI (else an SQLite file)
 db_is_postgresql() {
     [[ $DB == postgres://* || $DB == postgresql://* ]]
