@@ -317,21 +317,16 @@ private:
                      "{} of {} lines not billed, above --max-reject-ratio {}: not billed, left in place", f.rejected,
                      f.lines, m_settings.max_reject_ratio);
             }
-            {
-                auto st = db.prepare("SELECT source_name, collector FROM ingested_files WHERE sha256 = ?");
-                st.bind(1, f.sha256);
-                if (st.step()) {
-                    const auto by = st.column_optional_text(1);
-                    archive.abandon();
-                    if (by != m_settings.collector) {
-                        billed_elsewhere(st.column_text(0), by);
-                    }
-                    // Billed before (a re-run after a crash, or the same file again):
-                    // its lines are in our archive already, so only the input goes.
-                    info(1, "{}: already billed as {}, not billed again", job.path, st.column_text(0));
-                    remove_input(job);
-                    return;
+            if (const auto billed = ledger_entry(db, f.sha256)) {
+                archive.abandon();
+                if (billed->collector != m_settings.collector) {
+                    billed_elsewhere(*billed);
                 }
+                // Billed before (a re-run after a crash, or the same file again):
+                // its lines are in our archive already, so only the input goes.
+                info(1, "{}: already billed as {}, not billed again", job.path, billed->name);
+                remove_input(job);
+                return;
             }
             if (!m_settings.force_overlap && f.first_ts) {
                 // A copy with other line ends, or a longer version of a billed
@@ -382,11 +377,27 @@ private:
         }
     }
 
+    // The ledger's row of a file's bytes: its name there, and who billed it.
+    struct LedgerEntry {
+        std::string name;
+        std::optional<std::string> collector;
+    };
+    static std::optional<LedgerEntry> ledger_entry(Database& db, const std::string& sha256) {
+        auto st = db.prepare("SELECT source_name, collector FROM ingested_files WHERE sha256 = ?");
+        st.bind(1, sha256);
+        if (!st.step()) {
+            return std::nullopt;
+        }
+        return LedgerEntry{st.column_text(0), st.column_optional_text(1)};
+    }
+
     // Another collector billed the same bytes (its archive holds them): this
     // copy stays in the spool, not billed, and the warning is its note.
-    [[noreturn]] void billed_elsewhere(const std::string& name, const std::optional<std::string>& by) const {
+    [[noreturn]] static void billed_elsewhere(const LedgerEntry& billed) {
         fail(exit_code::k_data, "billed already by {} as {}: this copy stays here, not billed (remove it once checked)",
-             by ? fmt::format("collector {}", *by) : std::string("the collector without a name"), name);
+             billed.collector ? fmt::format("collector {}", *billed.collector)
+                              : std::string("the collector without a name"),
+             billed.name);
     }
 
     // On PostgreSQL, collectors bill in parallel but never the same server at
@@ -400,21 +411,22 @@ private:
             db.prepare("SELECT pg_advisory_unlock(?1)").bind(1, k_server_lock_space + m_locked_server).run();
             m_locked_server = 0;
         }
+        // Polled, so that Ctrl-C or SIGTERM ends a wait.
         auto take = db.prepare("SELECT pg_try_advisory_lock(?1)");
-        take.bind(1, k_server_lock_space + server_id);
-        bool held = take.step() && take.column_int64(0) != 0;
-        if (!held) {
-            info(1, "server {}: another collector is billing it; waiting", name);
-        }
-        // Polled, so that Ctrl-C or SIGTERM ends the wait.
-        while (!held) {
+        for (bool told = false;; told = true) {
+            take.bind(1, k_server_lock_space + server_id);
+            const bool held = take.step() && take.column_int64(0) != 0;
+            take.reset();
+            if (held) {
+                break;
+            }
+            if (!told) {
+                info(1, "server {}: another collector is billing it; waiting", name);
+            }
             if (interrupted()) {
                 fail(exit_code::k_temp_fail, "interrupted while waiting for server {}", name);
             }
             ::usleep(100'000);
-            take.reset();
-            take.bind(1, k_server_lock_space + server_id);
-            held = take.step() && take.column_int64(0) != 0;
         }
         m_locked_server = server_id;
     }
@@ -433,10 +445,7 @@ private:
         ledger.bind(9, f.first_line_sha256).bind(10, m_settings.collector);
         if (!ledger.step()) {
             ledger.reset();
-            auto st = db.prepare("SELECT source_name, collector FROM ingested_files WHERE sha256 = ?");
-            st.bind(1, f.sha256);
-            st.step();
-            billed_elsewhere(st.column_text(0), st.column_optional_text(1));
+            billed_elsewhere(ledger_entry(db, f.sha256).value_or(LedgerEntry{f.sha256, std::nullopt}));
         }
         ledger.reset();
         UsageWriter writer(db, m_rules.classes());
